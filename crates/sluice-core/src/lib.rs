@@ -1,0 +1,15 @@
+//! Sluice's pure core: the model language, the scoring engine and the lifecycle.
+//!
+//! Nothing here does I/O or reads a clock: time is always a parameter. The service, the CLI
+//! and backtests are thin shells around these functions, which is what lets one engine serve
+//! live scoring, rescoring and replays of history.
+
+pub mod engine;
+pub mod event;
+pub mod model;
+pub mod time;
+
+pub use engine::{Activity, LeadScore, Profile, Qualification};
+pub use event::{Attributes, Event, Message, MessageKind};
+pub use model::{Model, ModelError, ModelErrors};
+pub use time::{HalfLife, Span, Timestamp};

@@ -1,0 +1,607 @@
+//! From a model file's text to a checked [`Model`], collecting every error with its location.
+
+use std::collections::HashMap;
+
+use toml::Spanned;
+
+use super::file::{self, S};
+use super::*;
+
+pub(super) fn compile(source: &str, file: &str) -> Result<Model, ModelErrors> {
+    let mut c = Compiler {
+        source,
+        file,
+        errors: Vec::new(),
+    };
+    let raw: file::File = match toml::from_str(source) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            c.error(span, None, e.message().trim_end().to_string());
+            return Err(ModelErrors(c.errors));
+        }
+    };
+    let model = c.model(raw);
+    if c.errors.is_empty() {
+        Ok(model)
+    } else {
+        Err(ModelErrors(c.errors))
+    }
+}
+
+struct Compiler<'s> {
+    source: &'s str,
+    file: &'s str,
+    errors: Vec<ModelError>,
+}
+
+/// Names already taken, with where they were first defined.
+type Ids = HashMap<String, usize>;
+
+impl Compiler<'_> {
+    fn position(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.source.len());
+        let before = &self.source[..offset];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, column)
+    }
+
+    fn error(&mut self, span: SpanRange, rule: Option<&str>, message: impl Into<String>) {
+        let (line, column) = self.position(span.start);
+        self.errors.push(ModelError {
+            file: self.file.to_string(),
+            line,
+            column,
+            rule: rule.map(str::to_string),
+            message: message.into(),
+        });
+    }
+
+    fn model(&mut self, raw: file::File) -> Model {
+        let mut rule_ids = Ids::new();
+
+        let name = self.non_empty(&raw.model.name, "model.name");
+        let version = self.non_empty(&raw.model.version, "model.version");
+        let thresholds = self.thresholds(&raw.thresholds);
+
+        let mut group_ids = Ids::new();
+        let groups: Vec<Group> = raw
+            .groups
+            .iter()
+            .map(|g| {
+                let id = self.id(&g.id, &mut group_ids, "score group");
+                let mql = g.mql.as_ref().map(|m| self.positive(m, Some(&id), "mql"));
+                let max_points = g
+                    .max_points
+                    .as_ref()
+                    .map(|m| self.positive(m, Some(&id), "max_points"));
+                Group {
+                    id,
+                    description: g.description.clone(),
+                    mql,
+                    max_points,
+                }
+            })
+            .collect();
+        let group_index: HashMap<String, u32> = groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.id.clone(), i as u32))
+            .collect();
+
+        let mut cap_ids = Ids::new();
+        let caps: Vec<Cap> = raw
+            .caps
+            .iter()
+            .map(|cap| {
+                let id = self.id(&cap.id, &mut cap_ids, "cap");
+                let max_points = self.positive(&cap.max_points, Some(&id), "max_points");
+                Cap {
+                    id,
+                    description: cap.description.clone(),
+                    max_points,
+                }
+            })
+            .collect();
+        let cap_index: HashMap<String, u32> = caps
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id.clone(), i as u32))
+            .collect();
+
+        let fit_rules = raw
+            .fit
+            .rules
+            .iter()
+            .map(|r| self.fit_rule(r, Scope::Lead, &mut rule_ids, &group_index))
+            .collect();
+        let fit = Fit {
+            max_points: raw
+                .fit
+                .max_points
+                .as_ref()
+                .map(|m| self.positive(m, None, "fit.max_points")),
+            rules: fit_rules,
+        };
+
+        let disqualifiers = raw
+            .disqualify
+            .iter()
+            .map(|d| {
+                let id = self.id(&d.id, &mut rule_ids, "rule");
+                let when = self.condition(&d.when, Scope::Lead, &id);
+                let reason = self.non_empty(&d.reason, "reason");
+                Disqualifier {
+                    description: d.description.clone(),
+                    when,
+                    reason,
+                    id,
+                }
+            })
+            .collect();
+
+        let engagement = match &raw.engagement {
+            Some(e) => {
+                let half_life = self.half_life(&e.half_life, None);
+                let rules = e
+                    .rules
+                    .iter()
+                    .map(|r| {
+                        self.engagement_rule(r, half_life, &mut rule_ids, &group_index, &cap_index)
+                    })
+                    .collect();
+                Engagement {
+                    half_life,
+                    max_points: e
+                        .max_points
+                        .as_ref()
+                        .map(|m| self.positive(m, None, "engagement.max_points")),
+                    rules,
+                }
+            }
+            None => Engagement {
+                half_life: HalfLife::Never,
+                max_points: None,
+                rules: Vec::new(),
+            },
+        };
+
+        let grades = self.grades(raw.grades.as_ref(), thresholds.mql);
+        let account = self.account(raw.account.as_ref(), &mut rule_ids);
+        let bant = raw.bant.as_ref().map(|b| self.bant(b));
+
+        let mut by_event: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut any_event = Vec::new();
+        for (i, rule) in engagement.rules.iter().enumerate() {
+            match &rule.event {
+                EventMatch::Named(name) => by_event.entry(name.clone()).or_default().push(i as u32),
+                EventMatch::Any => any_event.push(i as u32),
+            }
+        }
+
+        Model {
+            name,
+            version,
+            description: raw.model.description,
+            thresholds,
+            fit,
+            disqualifiers,
+            engagement,
+            caps,
+            groups,
+            grades,
+            account,
+            bant,
+            by_event,
+            any_event,
+        }
+    }
+
+    fn thresholds(&mut self, raw: &file::Thresholds) -> Thresholds {
+        let mql = self.positive(&raw.mql, None, "thresholds.mql");
+        let min_fit_grade = raw.min_fit_grade.as_ref().and_then(|g| {
+            let grade = match g.get_ref().as_str() {
+                "A" => FitGrade::A,
+                "B" => FitGrade::B,
+                "C" => FitGrade::C,
+                "D" => FitGrade::D,
+                other => {
+                    self.error(
+                        g.span(),
+                        None,
+                        format!("min_fit_grade `{other}` is not a fit grade (A, B, C or D)"),
+                    );
+                    return None;
+                }
+            };
+            Some(grade)
+        });
+        let min_engagement_grade =
+            raw.min_engagement_grade
+                .as_ref()
+                .and_then(|g| match *g.get_ref() {
+                    n @ 1..=4 => Some(EngagementGrade(n as u8)),
+                    n => {
+                        self.error(
+                            g.span(),
+                            None,
+                            format!("min_engagement_grade {n} is not an engagement grade (1 to 4)"),
+                        );
+                        None
+                    }
+                });
+        Thresholds {
+            mql,
+            min_fit_grade,
+            min_engagement_grade,
+        }
+    }
+
+    fn fit_rule(
+        &mut self,
+        r: &file::FitRule,
+        scope: Scope,
+        ids: &mut Ids,
+        groups: &HashMap<String, u32>,
+    ) -> FitRule {
+        let id = self.id(&r.id, ids, "rule");
+        FitRule {
+            when: self.condition(&r.when, scope, &id),
+            points: self.points(&r.points, &id),
+            groups: self.group_refs(&r.groups, groups, &id),
+            description: r.description.clone(),
+            id,
+        }
+    }
+
+    fn engagement_rule(
+        &mut self,
+        r: &file::EngagementRule,
+        default_half_life: HalfLife,
+        ids: &mut Ids,
+        groups: &HashMap<String, u32>,
+        caps: &HashMap<String, u32>,
+    ) -> EngagementRule {
+        let id = self.id(&r.id, ids, "rule");
+        let event = match r.event.get_ref().trim() {
+            "" => {
+                self.error(
+                    r.event.span(),
+                    Some(&id),
+                    "`event` must name an event (or \"*\" for every event)",
+                );
+                EventMatch::Any
+            }
+            "*" => EventMatch::Any,
+            name => EventMatch::Named(name.to_string()),
+        };
+        let when = r
+            .when
+            .as_ref()
+            .map(|w| self.condition(w, Scope::Event, &id));
+        let half_life = r
+            .half_life
+            .as_ref()
+            .map_or(default_half_life, |h| self.half_life(h, Some(&id)));
+        let once_per = r.once_per.as_ref().map(|p| {
+            let path = p.get_ref().trim();
+            let path = path.strip_prefix("event.").unwrap_or(path);
+            let path = path.strip_prefix("properties.").unwrap_or(path);
+            let segments: Vec<String> = path.split('.').map(str::to_string).collect();
+            if segments.iter().any(|s| s.trim().is_empty()) {
+                self.error(
+                    p.span(),
+                    Some(&id),
+                    format!(
+                        "once_per `{}` is not a property path (e.g. \"asset_id\")",
+                        p.get_ref()
+                    ),
+                );
+            }
+            segments
+        });
+        let cooldown = r.cooldown.as_ref().map(|c| match Span::parse(c.get_ref()) {
+            Ok(span) => span,
+            Err(e) => {
+                self.error(c.span(), Some(&id), format!("cooldown: {e}"));
+                Span::from_millis(1)
+            }
+        });
+        let cap = r.cap.as_ref().and_then(|c| match caps.get(c.get_ref()) {
+            Some(&i) => Some(i),
+            None => {
+                self.error(
+                    c.span(),
+                    Some(&id),
+                    format!("unknown cap `{}` (define it under [[caps]])", c.get_ref()),
+                );
+                None
+            }
+        });
+        EngagementRule {
+            event,
+            when,
+            points: self.points(&r.points, &id),
+            half_life,
+            once_per,
+            cooldown,
+            max_points: r
+                .max_points
+                .as_ref()
+                .map(|m| self.positive(m, Some(&id), "max_points")),
+            cap,
+            groups: self.group_refs(&r.groups, groups, &id),
+            description: r.description.clone(),
+            id,
+        }
+    }
+
+    fn grades(&mut self, raw: Option<&file::Grades>, mql: f64) -> Grades {
+        let Some(raw) = raw else {
+            return Grades {
+                fit: [0.4 * mql, 0.25 * mql, 0.1 * mql],
+                engagement: [0.6 * mql, 0.3 * mql, 0.1 * mql],
+            };
+        };
+        let fit = [
+            raw.fit.get_ref().a,
+            raw.fit.get_ref().b,
+            raw.fit.get_ref().c,
+        ];
+        let engagement = [
+            raw.engagement.get_ref().one,
+            raw.engagement.get_ref().two,
+            raw.engagement.get_ref().three,
+        ];
+        if !(fit.iter().all(|x| x.is_finite()) && fit[0] > fit[1] && fit[1] > fit[2]) {
+            self.error(
+                raw.fit.span(),
+                None,
+                "grades.fit: bands must go down: A > B > C",
+            );
+        }
+        if !(engagement.iter().all(|x| x.is_finite())
+            && engagement[0] > engagement[1]
+            && engagement[1] > engagement[2])
+        {
+            self.error(
+                raw.engagement.span(),
+                None,
+                "grades.engagement: bands must go down: 1 > 2 > 3",
+            );
+        }
+        Grades { fit, engagement }
+    }
+
+    fn account(&mut self, raw: Option<&file::Account>, ids: &mut Ids) -> AccountModel {
+        let Some(raw) = raw else {
+            return AccountModel {
+                description: None,
+                rollup: Rollup::Top(3),
+                mql: None,
+                rules: Vec::new(),
+            };
+        };
+        let top = match &raw.top {
+            Some(t) if *t.get_ref() < 1 => {
+                self.error(t.span(), None, "account.top must be at least 1");
+                3
+            }
+            Some(t) => *t.get_ref() as usize,
+            None => 3,
+        };
+        let rollup = match raw
+            .rollup
+            .as_ref()
+            .map(|r| (r.get_ref().as_str(), r.span()))
+        {
+            None | Some(("top", _)) => Rollup::Top(top),
+            Some(("sum", _)) => Rollup::Sum,
+            Some(("max", _)) => Rollup::Max,
+            Some((other, span)) => {
+                self.error(
+                    span,
+                    None,
+                    format!("account.rollup `{other}` is not one of \"top\", \"sum\", \"max\""),
+                );
+                Rollup::Top(top)
+            }
+        };
+        let rules = raw
+            .rules
+            .iter()
+            .map(|r| self.fit_rule(r, Scope::Account, ids, &HashMap::new()))
+            .collect();
+        AccountModel {
+            description: raw.description.clone(),
+            rollup,
+            mql: raw
+                .mql
+                .as_ref()
+                .map(|m| self.positive(m, None, "account.mql")),
+            rules,
+        }
+    }
+
+    fn bant(&mut self, raw: &file::Bant) -> Bant {
+        let sql_min = *raw.sql_min.get_ref();
+        if !(sql_min > 0.0 && sql_min <= 1.0) {
+            self.error(
+                raw.sql_min.span(),
+                None,
+                format!(
+                    "bant.sql_min {sql_min} must be above 0 and at most 1 (a share of the criteria)"
+                ),
+            );
+        }
+        let mut criteria = Vec::new();
+        for (id, c) in [
+            ("budget", &raw.budget),
+            ("authority", &raw.authority),
+            ("need", &raw.need),
+            ("timeline", &raw.timeline),
+        ] {
+            let Some(c) = c else { continue };
+            let field = self.non_empty(&c.field, "field");
+            let weight = *c.weight.get_ref();
+            if !(weight.is_finite() && weight > 0.0) {
+                self.error(
+                    c.weight.span(),
+                    Some(id),
+                    format!("weight {weight} must be above 0"),
+                );
+            }
+            if c.values.get_ref().is_empty() {
+                self.error(c.values.span(), Some(id), "values: list the answers that count and their credit, e.g. { approved = 1.0, exploring = 0.5 }");
+            }
+            let mut values = Vec::new();
+            for (value, &credit) in c.values.get_ref() {
+                if !(0.0..=1.0).contains(&credit) {
+                    self.error(
+                        c.values.span(),
+                        Some(id),
+                        format!("credit {credit} for `{value}` must be between 0 and 1"),
+                    );
+                }
+                values.push((value.to_lowercase(), credit));
+            }
+            criteria.push(BantCriterion {
+                id,
+                description: c.description.clone(),
+                field,
+                weight,
+                values,
+            });
+        }
+        if criteria.is_empty() {
+            self.error(raw.sql_min.span(), None, "bant: define at least one of [bant.budget], [bant.authority], [bant.need], [bant.timeline]");
+        }
+        Bant {
+            description: raw.description.clone(),
+            sql_min,
+            criteria,
+        }
+    }
+
+    fn id(&mut self, id: &S<String>, taken: &mut Ids, what: &str) -> String {
+        let text = id.get_ref().trim().to_string();
+        if text.is_empty()
+            || !text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            self.error(
+                id.span(),
+                None,
+                format!("{what} id `{text}` must be letters, digits, `-`, `_` or `.`"),
+            );
+        } else if let Some(&first) = taken.get(&text) {
+            let (line, _) = self.position(first);
+            self.error(
+                id.span(),
+                Some(&text),
+                format!("duplicate {what} id (first defined on line {line})"),
+            );
+        } else {
+            taken.insert(text.clone(), id.span().start);
+        }
+        text
+    }
+
+    fn non_empty(&mut self, value: &S<String>, what: &str) -> String {
+        if value.get_ref().trim().is_empty() {
+            self.error(value.span(), None, format!("{what} must not be empty"));
+        }
+        value.get_ref().trim().to_string()
+    }
+
+    fn points(&mut self, points: &S<f64>, rule: &str) -> f64 {
+        let p = *points.get_ref();
+        if !p.is_finite() {
+            self.error(points.span(), Some(rule), "points must be a finite number");
+            return 0.0;
+        }
+        p
+    }
+
+    fn positive(&mut self, value: &S<f64>, rule: Option<&str>, what: &str) -> f64 {
+        let v = *value.get_ref();
+        if !(v.is_finite() && v > 0.0) {
+            self.error(
+                value.span(),
+                rule,
+                format!("{what} must be a number above 0, not {v}"),
+            );
+        }
+        v
+    }
+
+    fn half_life(&mut self, value: &S<String>, rule: Option<&str>) -> HalfLife {
+        HalfLife::parse(value.get_ref()).unwrap_or_else(|e| {
+            self.error(value.span(), rule, format!("half_life: {e}, or \"never\""));
+            HalfLife::Never
+        })
+    }
+
+    fn group_refs(
+        &mut self,
+        refs: &[S<String>],
+        groups: &HashMap<String, u32>,
+        rule: &str,
+    ) -> Vec<u32> {
+        refs.iter()
+            .filter_map(|g| match groups.get(g.get_ref()) {
+                Some(&i) => Some(i),
+                None => {
+                    self.error(
+                        g.span(),
+                        Some(rule),
+                        format!(
+                            "unknown score group `{}` (define it under [[groups]])",
+                            g.get_ref()
+                        ),
+                    );
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// Compiles a `when`, placing CEL errors at their line and column in the file.
+    fn condition(&mut self, when: &Spanned<String>, scope: Scope, rule: &str) -> Condition {
+        match Condition::compile(when.get_ref(), scope) {
+            Ok(c) => c,
+            Err(e) => {
+                let span = when.span();
+                let raw = &self.source[span.start.min(self.source.len())..];
+                let mut start = span.start;
+                if raw.starts_with("\"\"\"") || raw.starts_with("'''") {
+                    start += 3;
+                    // TOML drops a newline right after the opening quotes.
+                    if self.source[start..].starts_with("\r\n") {
+                        start += 2;
+                    } else if self.source[start..].starts_with('\n') {
+                        start += 1;
+                    }
+                } else if raw.starts_with('"') || raw.starts_with('\'') {
+                    start += 1;
+                }
+                let (line, column) = self.position(start);
+                let (line, column) = if e.line <= 1 {
+                    (line, column + e.column - 1)
+                } else {
+                    (line + e.line - 1, e.column)
+                };
+                self.errors.push(ModelError {
+                    file: self.file.to_string(),
+                    line,
+                    column,
+                    rule: Some(rule.to_string()),
+                    message: format!("`when`: {}", e.message),
+                });
+                Condition::compile("false", scope).expect("`false` compiles")
+            }
+        }
+    }
+}

@@ -1,0 +1,900 @@
+//! Conditions: CEL expressions, checked at load and compiled to native predicates where the
+//! shape allows (a path compared with literals, joined by `&&`, `||`, `!`), interpreted by
+//! `cel` otherwise. Both paths follow CEL's semantics, including its error-absorbing `&&`/`||`;
+//! a condition that ends in an error (a missing attribute, a type mismatch) does not match.
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, LazyLock};
+
+use cel::common::ast::{Expr, IdedExpr, LiteralValue};
+use cel::{Context, Env, Program};
+use regex::Regex;
+use serde_json::Value;
+
+use crate::event::{Attributes, Event};
+
+/// Which variables a condition may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Fit rules and disqualifiers: `lead` and `account`.
+    Lead,
+    /// Engagement rules: `event` only, so a match never changes when traits change later.
+    Event,
+    /// Account fit rules: `account`.
+    Account,
+}
+
+impl Scope {
+    fn variables(self) -> &'static [&'static str] {
+        match self {
+            Scope::Lead => &["lead", "account"],
+            Scope::Event => &["event"],
+            Scope::Account => &["account"],
+        }
+    }
+}
+
+/// The fields of `event` a condition may read.
+pub const EVENT_FIELDS: [&str; 5] = ["name", "type", "properties", "context", "timestamp"];
+
+/// Functions conditions may call: CEL's standard library and its strings extension.
+const FUNCTIONS: &[&str] = &[
+    "size",
+    "contains",
+    "startsWith",
+    "endsWith",
+    "matches",
+    "int",
+    "uint",
+    "double",
+    "string",
+    "bytes",
+    "bool",
+    "dyn",
+    "type",
+    "timestamp",
+    "duration",
+    "getDate",
+    "getDayOfMonth",
+    "getDayOfWeek",
+    "getDayOfYear",
+    "getFullYear",
+    "getHours",
+    "getMilliseconds",
+    "getMinutes",
+    "getMonth",
+    "getSeconds",
+    "max",
+    "min",
+    "charAt",
+    "indexOf",
+    "lastIndexOf",
+    "join",
+    "lowerAscii",
+    "upperAscii",
+    "trim",
+    "replace",
+    "split",
+    "substring",
+    "format",
+    "reverse",
+    "quote",
+    "has",
+    "all",
+    "exists",
+    "exists_one",
+    "map",
+    "filter",
+];
+
+/// Where in an expression something is wrong: 1-based line and column within the expression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CondError {
+    /// Line within the expression text.
+    pub line: usize,
+    /// Column within that line.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The variables a condition is evaluated against.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Vars<'a> {
+    /// The lead's attributes.
+    pub lead: Option<&'a Attributes>,
+    /// The lead's account's attributes (absent: an empty map).
+    pub account: Option<&'a Attributes>,
+    /// The event being scored.
+    pub event: Option<&'a Event>,
+}
+
+/// A compiled condition.
+#[derive(Clone)]
+pub struct Condition {
+    source: String,
+    kind: Kind,
+}
+
+#[derive(Clone)]
+enum Kind {
+    Native(Pred),
+    Interpreted(Arc<Program>),
+}
+
+impl fmt::Debug for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Condition")
+            .field("source", &self.source)
+            .field("native", &self.is_native())
+            .finish()
+    }
+}
+
+static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| {
+    let mut env = Env::stdlib();
+    env.add_extension(cel::extensions::strings)
+        .expect("the strings extension declares no conflicting overloads");
+    Arc::new(env)
+});
+
+impl Condition {
+    /// Parses and checks `source` for `scope`: syntax, variables, event fields, functions and
+    /// regular expressions are all checked here, so evaluation cannot fail later.
+    pub fn compile(source: &str, scope: Scope) -> Result<Condition, CondError> {
+        let program = ENV.compile(source).map_err(|errors| {
+            let first = errors.errors.first();
+            CondError {
+                line: first.map_or(1, |e| e.pos.0.max(1) as usize),
+                column: first.map_or(1, |e| e.pos.1.max(1) as usize),
+                message: first.map_or_else(
+                    || "invalid expression".to_string(),
+                    |e| e.msg.trim_start_matches("Syntax error: ").to_string(),
+                ),
+            }
+        })?;
+        let at = |id: u64, message: String| {
+            let (line, column) = location(source, program.source_info().offset_for(id));
+            CondError {
+                line,
+                column,
+                message,
+            }
+        };
+        let mut check = Check::default();
+        check.walk(program.expression(), &mut Vec::new());
+        for (id, name) in check.idents {
+            if !scope.variables().contains(&name.as_str()) {
+                let allowed = scope.variables().join("`, `");
+                let hint = if scope == Scope::Event && (name == "lead" || name == "account") {
+                    "; engagement conditions see only the event: put conditions on traits in a fit rule"
+                } else {
+                    ""
+                };
+                return Err(at(
+                    id,
+                    format!("unknown variable `{name}` (this condition may use `{allowed}`{hint})"),
+                ));
+            }
+        }
+        for (id, field) in check.event_fields {
+            if !EVENT_FIELDS.contains(&field.as_str()) {
+                return Err(at(
+                    id,
+                    format!(
+                        "unknown event field `event.{field}` (an event has {})",
+                        EVENT_FIELDS.map(|f| format!("`{f}`")).join(", ")
+                    ),
+                ));
+            }
+        }
+        for (id, function) in check.functions {
+            if !FUNCTIONS.contains(&function.as_str()) {
+                return Err(at(id, format!("unknown function `{function}`")));
+            }
+        }
+        for (id, pattern) in check.patterns {
+            if let Err(e) = Regex::new(&pattern) {
+                let message = e.to_string().lines().last().unwrap_or_default().to_string();
+                return Err(at(id, format!("invalid regular expression: {message}")));
+            }
+        }
+        let kind = match Pred::compile(program.expression()) {
+            Some(pred) => Kind::Native(pred),
+            None => Kind::Interpreted(Arc::new(program)),
+        };
+        Ok(Condition {
+            source: source.to_string(),
+            kind,
+        })
+    }
+
+    /// The expression as written.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Whether the condition runs as a native predicate rather than in the interpreter.
+    pub fn is_native(&self) -> bool {
+        matches!(self.kind, Kind::Native(_))
+    }
+
+    /// Whether the condition holds for `vars`; errors (missing attributes, type mismatches)
+    /// mean it does not.
+    pub fn matches(&self, vars: Vars<'_>) -> bool {
+        match &self.kind {
+            Kind::Native(pred) => pred.eval(&vars) == Tri::True,
+            Kind::Interpreted(program) => interpret(program, vars),
+        }
+    }
+
+    /// Evaluates with the interpreter, whatever the compiled form (for cross-checks).
+    #[doc(hidden)]
+    pub fn matches_interpreted(&self, vars: Vars<'_>) -> bool {
+        match ENV.compile(&self.source) {
+            Ok(program) => interpret(&program, vars),
+            Err(_) => false,
+        }
+    }
+}
+
+fn interpret(program: &Program, vars: Vars<'_>) -> bool {
+    let mut context = Context::with_env(Arc::clone(&ENV));
+    if let Some(lead) = vars.lead {
+        context.add_variable_from_value("lead", map_to_cel(lead));
+    }
+    let empty = Attributes::new();
+    context.add_variable_from_value("account", map_to_cel(vars.account.unwrap_or(&empty)));
+    if let Some(event) = vars.event {
+        context.add_variable_from_value("event", event_to_cel(event));
+    }
+    matches!(program.execute(&context), Ok(cel::Value::Bool(true)))
+}
+
+/// The event as CEL sees it: `name`, `type`, `properties`, `context`, `timestamp`.
+fn event_to_cel(event: &Event) -> cel::Value {
+    let mut map: HashMap<cel::objects::Key, cel::Value> = HashMap::with_capacity(5);
+    map.insert("name".into(), event.name.clone().into());
+    map.insert("type".into(), event.kind.as_str().into());
+    map.insert("properties".into(), map_to_cel(&event.properties));
+    map.insert("context".into(), map_to_cel(&event.context));
+    let at = event.timestamp.to_datetime().fixed_offset();
+    map.insert("timestamp".into(), cel::Value::Timestamp(at));
+    cel::Value::Map(cel::objects::Map { map: Arc::new(map) })
+}
+
+fn map_to_cel(map: &Attributes) -> cel::Value {
+    let map = map
+        .iter()
+        .map(|(k, v)| (cel::objects::Key::from(k.as_str()), json_to_cel(v)))
+        .collect::<HashMap<_, _>>();
+    cel::Value::Map(cel::objects::Map { map: Arc::new(map) })
+}
+
+fn json_to_cel(value: &Value) -> cel::Value {
+    match value {
+        Value::Null => cel::Value::Null,
+        Value::Bool(b) => cel::Value::Bool(*b),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => cel::Value::Int(i),
+            (None, Some(u)) => cel::Value::UInt(u),
+            _ => cel::Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => s.as_str().into(),
+        Value::Array(items) => cel::Value::List(Arc::new(items.iter().map(json_to_cel).collect())),
+        Value::Object(map) => map_to_cel(map),
+    }
+}
+
+/// 1-based line and column of an AST node's offset in `source`.
+fn location(source: &str, offset: Option<(u32, u32)>) -> (usize, usize) {
+    let start = offset.map_or(0, |(start, _)| start as usize);
+    let before: String = source.chars().take(start).collect();
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// What an expression refers to, for load-time checks.
+#[derive(Default)]
+struct Check {
+    idents: Vec<(u64, String)>,
+    event_fields: Vec<(u64, String)>,
+    functions: Vec<(u64, String)>,
+    patterns: Vec<(u64, String)>,
+}
+
+impl Check {
+    fn walk(&mut self, e: &IdedExpr, bound: &mut Vec<String>) {
+        match &e.expr {
+            Expr::Ident(name) => {
+                if !bound.contains(name) {
+                    self.idents.push((e.id, name.clone()));
+                }
+            }
+            Expr::Select(select) => {
+                if let Expr::Ident(root) = &select.operand.expr
+                    && root == "event"
+                    && !bound.iter().any(|b| b == "event")
+                {
+                    self.event_fields.push((e.id, select.field.clone()));
+                }
+                self.walk(&select.operand, bound);
+            }
+            Expr::Call(call) => {
+                let operator = call.func_name.starts_with('_')
+                    || call.func_name.ends_with('_')
+                    || call.func_name.starts_with('@');
+                if !operator {
+                    self.functions.push((e.id, call.func_name.clone()));
+                }
+                if call.func_name == "_[_]"
+                    && let [
+                        target,
+                        IdedExpr {
+                            expr: Expr::Literal(LiteralValue::String(f)),
+                            ..
+                        },
+                    ] = call.args.as_slice()
+                    && matches!(&target.expr, Expr::Ident(root) if root == "event")
+                {
+                    self.event_fields.push((e.id, f.inner().to_string()));
+                }
+                if call.func_name == "matches"
+                    && let Some(IdedExpr {
+                        expr: Expr::Literal(LiteralValue::String(p)),
+                        ..
+                    }) = call.args.last()
+                {
+                    self.patterns.push((e.id, p.inner().to_string()));
+                }
+                if let Some(target) = &call.target {
+                    self.walk(target, bound);
+                }
+                for arg in &call.args {
+                    self.walk(arg, bound);
+                }
+            }
+            Expr::Comprehension(c) => {
+                self.walk(&c.iter_range, bound);
+                self.walk(&c.accu_init, bound);
+                let depth = bound.len();
+                bound.push(c.iter_var.clone());
+                bound.extend(c.iter_var2.clone());
+                bound.push(c.accu_var.clone());
+                self.walk(&c.loop_cond, bound);
+                self.walk(&c.loop_step, bound);
+                self.walk(&c.result, bound);
+                bound.truncate(depth);
+            }
+            Expr::List(list) => {
+                for item in &list.elements {
+                    self.walk(item, bound);
+                }
+            }
+            Expr::Map(map) => {
+                for entry in &map.entries {
+                    if let cel::common::ast::EntryExpr::MapEntry(entry) = &entry.expr {
+                        self.walk(&entry.key, bound);
+                        self.walk(&entry.value, bound);
+                    }
+                }
+            }
+            Expr::Struct(s) => {
+                for entry in &s.entries {
+                    if let cel::common::ast::EntryExpr::StructField(field) = &entry.expr {
+                        self.walk(&field.value, bound);
+                    }
+                }
+            }
+            Expr::Literal(_) | Expr::Unspecified => {}
+        }
+    }
+}
+
+/// CEL's outcome of a boolean expression: true, false or an error, which `&&`/`||` absorb
+/// when the other side decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tri {
+    True,
+    False,
+    Error,
+}
+
+impl From<bool> for Tri {
+    fn from(b: bool) -> Self {
+        if b { Tri::True } else { Tri::False }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Root {
+    Lead,
+    Account,
+    Event,
+}
+
+/// An attribute path such as `lead.title`, `event.properties.path` or `lead["Job Title"]`,
+/// optionally lower-cased (`.lowerAscii()`).
+#[derive(Debug, Clone)]
+struct Path {
+    root: Root,
+    segments: Vec<String>,
+    lower: bool,
+}
+
+/// A literal as written in a condition.
+#[derive(Debug, Clone)]
+enum Lit {
+    Str(String),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Bool(bool),
+    Null,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl CmpOp {
+    fn parse(name: &str) -> Option<CmpOp> {
+        Some(match name {
+            "_==_" => CmpOp::Eq,
+            "_!=_" => CmpOp::Ne,
+            "_<_" => CmpOp::Lt,
+            "_<=_" => CmpOp::Le,
+            "_>_" => CmpOp::Gt,
+            "_>=_" => CmpOp::Ge,
+            _ => return None,
+        })
+    }
+
+    /// The operator with its operands swapped (`1 < x` is `x > 1`).
+    fn flip(self) -> CmpOp {
+        match self {
+            CmpOp::Lt => CmpOp::Gt,
+            CmpOp::Le => CmpOp::Ge,
+            CmpOp::Gt => CmpOp::Lt,
+            CmpOp::Ge => CmpOp::Le,
+            other => other,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum StrOp {
+    StartsWith,
+    EndsWith,
+    Contains,
+}
+
+#[derive(Debug, Clone)]
+enum Pred {
+    Const(bool),
+    And(Box<Pred>, Box<Pred>),
+    Or(Box<Pred>, Box<Pred>),
+    Not(Box<Pred>),
+    /// `has(path)`.
+    Has(Path),
+    /// A path used as a boolean.
+    Truthy(Path),
+    Cmp(Path, CmpOp, Lit),
+    In(Path, Vec<Lit>),
+    Str(Path, StrOp, String),
+    Matches(Path, Regex),
+}
+
+impl Pred {
+    /// The native form of `e`, or `None` when only the interpreter can run it.
+    fn compile(e: &IdedExpr) -> Option<Pred> {
+        match &e.expr {
+            Expr::Literal(LiteralValue::Boolean(b)) => Some(Pred::Const(**b)),
+            Expr::Select(select) if select.test => {
+                let mut path = Path::compile(&select.operand)?;
+                if path.lower {
+                    return None;
+                }
+                path.segments.push(select.field.clone());
+                Some(Pred::Has(path))
+            }
+            Expr::Select(_) | Expr::Ident(_) => Path::compile(e).map(Pred::Truthy),
+            Expr::Call(call) if call.func_name == "_[_]" || call.func_name == "lowerAscii" => {
+                Path::compile(e).map(Pred::Truthy)
+            }
+            Expr::Call(call) => {
+                let name = call.func_name.as_str();
+                match (name, call.target.as_deref(), call.args.as_slice()) {
+                    ("_&&_", None, [a, b]) => Some(Pred::And(
+                        Box::new(Pred::compile(a)?),
+                        Box::new(Pred::compile(b)?),
+                    )),
+                    ("_||_", None, [a, b]) => Some(Pred::Or(
+                        Box::new(Pred::compile(a)?),
+                        Box::new(Pred::compile(b)?),
+                    )),
+                    ("!_", None, [a]) => Some(Pred::Not(Box::new(Pred::compile(a)?))),
+                    ("@in", None, [a, list]) => {
+                        let Expr::List(list) = &list.expr else {
+                            return None;
+                        };
+                        if !list.optional_indices.is_empty() {
+                            return None;
+                        }
+                        let lits = list
+                            .elements
+                            .iter()
+                            .map(Lit::compile)
+                            .collect::<Option<_>>()?;
+                        Some(Pred::In(Path::compile(a)?, lits))
+                    }
+                    ("startsWith" | "endsWith" | "contains", Some(target), [arg]) => {
+                        let Some(Lit::Str(arg)) = Lit::compile(arg) else {
+                            return None;
+                        };
+                        let op = match name {
+                            "startsWith" => StrOp::StartsWith,
+                            "endsWith" => StrOp::EndsWith,
+                            _ => StrOp::Contains,
+                        };
+                        Some(Pred::Str(Path::compile(target)?, op, arg))
+                    }
+                    ("matches", Some(target), [arg]) => {
+                        let Some(Lit::Str(pattern)) = Lit::compile(arg) else {
+                            return None;
+                        };
+                        Some(Pred::Matches(
+                            Path::compile(target)?,
+                            Regex::new(&pattern).ok()?,
+                        ))
+                    }
+                    (_, None, [a, b]) => {
+                        let op = CmpOp::parse(name)?;
+                        if let (Some(path), Some(lit)) = (Path::compile(a), Lit::compile(b)) {
+                            Some(Pred::Cmp(path, op, lit))
+                        } else {
+                            Some(Pred::Cmp(Path::compile(b)?, op.flip(), Lit::compile(a)?))
+                        }
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    fn eval(&self, vars: &Vars<'_>) -> Tri {
+        match self {
+            Pred::Const(b) => Tri::from(*b),
+            Pred::And(a, b) => match (a.eval(vars), b.eval(vars)) {
+                (Tri::False, _) | (_, Tri::False) => Tri::False,
+                (Tri::True, Tri::True) => Tri::True,
+                _ => Tri::Error,
+            },
+            Pred::Or(a, b) => match (a.eval(vars), b.eval(vars)) {
+                (Tri::True, _) | (_, Tri::True) => Tri::True,
+                (Tri::False, Tri::False) => Tri::False,
+                _ => Tri::Error,
+            },
+            Pred::Not(a) => match a.eval(vars) {
+                Tri::True => Tri::False,
+                Tri::False => Tri::True,
+                Tri::Error => Tri::Error,
+            },
+            Pred::Has(path) => path.has(vars),
+            Pred::Truthy(path) => match path.resolve(vars) {
+                Some(Val::Bool(b)) => Tri::from(b),
+                _ => Tri::Error,
+            },
+            Pred::Cmp(path, op, lit) => match path.resolve(vars) {
+                Some(v) => compare(&v, *op, lit),
+                None => Tri::Error,
+            },
+            Pred::In(path, lits) => match path.resolve(vars) {
+                Some(v) => Tri::from(lits.iter().any(|lit| equals(&v, lit))),
+                None => Tri::Error,
+            },
+            Pred::Str(path, op, arg) => match path.resolve(vars) {
+                Some(Val::Str(s)) => Tri::from(match op {
+                    StrOp::StartsWith => s.starts_with(arg.as_str()),
+                    StrOp::EndsWith => s.ends_with(arg.as_str()),
+                    StrOp::Contains => s.contains(arg.as_str()),
+                }),
+                _ => Tri::Error,
+            },
+            Pred::Matches(path, regex) => match path.resolve(vars) {
+                Some(Val::Str(s)) => Tri::from(regex.is_match(&s)),
+                _ => Tri::Error,
+            },
+        }
+    }
+}
+
+impl Lit {
+    fn compile(e: &IdedExpr) -> Option<Lit> {
+        match &e.expr {
+            Expr::Literal(lit) => Some(match lit {
+                LiteralValue::String(s) => Lit::Str(s.inner().to_string()),
+                LiteralValue::Int(i) => Lit::Int(**i),
+                LiteralValue::UInt(u) => Lit::UInt(**u),
+                LiteralValue::Double(d) => Lit::Float(**d),
+                LiteralValue::Boolean(b) => Lit::Bool(**b),
+                LiteralValue::Null => Lit::Null,
+                LiteralValue::Bytes(_) => return None,
+            }),
+            // CEL parses `-5` as a negation of 5.
+            Expr::Call(call) if call.func_name == "-_" && call.args.len() == 1 => {
+                match Lit::compile(&call.args[0])? {
+                    Lit::Int(i) => i.checked_neg().map(Lit::Int),
+                    Lit::Float(f) => Some(Lit::Float(-f)),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Path {
+    fn compile(e: &IdedExpr) -> Option<Path> {
+        match &e.expr {
+            Expr::Ident(name) => {
+                let root = match name.as_str() {
+                    "lead" => Root::Lead,
+                    "account" => Root::Account,
+                    "event" => Root::Event,
+                    _ => return None,
+                };
+                Some(Path {
+                    root,
+                    segments: Vec::new(),
+                    lower: false,
+                })
+            }
+            Expr::Select(select) if !select.test => {
+                let mut path = Path::compile(&select.operand)?;
+                if path.lower {
+                    return None;
+                }
+                path.segments.push(select.field.clone());
+                path.checked()
+            }
+            Expr::Call(call) if call.func_name == "_[_]" && call.target.is_none() => {
+                let [
+                    target,
+                    IdedExpr {
+                        expr: Expr::Literal(LiteralValue::String(key)),
+                        ..
+                    },
+                ] = call.args.as_slice()
+                else {
+                    return None;
+                };
+                let mut path = Path::compile(target)?;
+                if path.lower {
+                    return None;
+                }
+                path.segments.push(key.inner().to_string());
+                path.checked()
+            }
+            Expr::Call(call) if call.func_name == "lowerAscii" && call.args.is_empty() => {
+                let mut path = Path::compile(call.target.as_deref()?)?;
+                if path.lower || path.segments.is_empty() {
+                    return None;
+                }
+                path.lower = true;
+                Some(path)
+            }
+            _ => None,
+        }
+    }
+
+    /// Paths the native evaluator resolves exactly as CEL does; others go to the interpreter.
+    fn checked(self) -> Option<Path> {
+        if self.root == Root::Event {
+            match self.segments.first().map(String::as_str) {
+                Some("name" | "type") if self.segments.len() == 1 => {}
+                Some("properties" | "context") => {}
+                _ => return None,
+            }
+        }
+        Some(self)
+    }
+
+    fn map<'a>(&self, vars: &Vars<'a>) -> Option<(&'a Attributes, &[String])> {
+        static EMPTY: LazyLock<Attributes> = LazyLock::new(Attributes::new);
+        match self.root {
+            Root::Lead => Some((vars.lead?, &self.segments)),
+            Root::Account => Some((vars.account.unwrap_or(&EMPTY), &self.segments)),
+            Root::Event => {
+                let event = vars.event?;
+                match self.segments.first()?.as_str() {
+                    "properties" => Some((&event.properties, &self.segments[1..])),
+                    "context" => Some((&event.context, &self.segments[1..])),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    fn resolve<'a>(&self, vars: &Vars<'a>) -> Option<Val<'a>> {
+        if self.root == Root::Event && self.segments.len() == 1 {
+            let event = vars.event?;
+            let s: &'a str = match self.segments[0].as_str() {
+                "name" => &event.name,
+                "type" => event.kind.as_str(),
+                _ => return None,
+            };
+            return self.lowered(Val::Str(Cow::Borrowed(s)));
+        }
+        let (map, segments) = self.map(vars)?;
+        let Some((last, inner)) = segments.split_last() else {
+            // A bare map (`lead`) compares as a map.
+            return Some(Val::Other);
+        };
+        let mut map = map;
+        for segment in inner {
+            match map.get(segment)? {
+                Value::Object(m) => map = m,
+                _ => return None,
+            }
+        }
+        self.lowered(Val::from_json(map.get(last)?))
+    }
+
+    /// Applies `lowerAscii`, which is an error (no value) on anything but a string.
+    fn lowered<'a>(&self, v: Val<'a>) -> Option<Val<'a>> {
+        match v {
+            Val::Str(s) if self.lower => Some(Val::Str(Cow::Owned(s.to_ascii_lowercase()))),
+            _ if self.lower => None,
+            other => Some(other),
+        }
+    }
+
+    fn has(&self, vars: &Vars<'_>) -> Tri {
+        let Some((map, segments)) = self.map(vars) else {
+            return Tri::Error;
+        };
+        let Some((last, inner)) = segments.split_last() else {
+            return Tri::Error;
+        };
+        let mut map = map;
+        for segment in inner {
+            match map.get(segment) {
+                Some(Value::Object(m)) => map = m,
+                _ => return Tri::Error,
+            }
+        }
+        Tri::from(map.contains_key(last))
+    }
+}
+
+/// A value read from attributes, in CEL's terms.
+#[derive(Debug)]
+enum Val<'a> {
+    Str(Cow<'a, str>),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Bool(bool),
+    Null,
+    /// A list or a map.
+    Other,
+}
+
+impl<'a> Val<'a> {
+    fn from_json(value: &'a Value) -> Val<'a> {
+        match value {
+            Value::String(s) => Val::Str(Cow::Borrowed(s)),
+            Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+                (Some(i), _) => Val::Int(i),
+                (None, Some(u)) => Val::UInt(u),
+                _ => Val::Float(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            Value::Bool(b) => Val::Bool(*b),
+            Value::Null => Val::Null,
+            Value::Array(_) | Value::Object(_) => Val::Other,
+        }
+    }
+}
+
+/// A number in one of CEL's three numeric types; they compare with each other by value.
+#[derive(Clone, Copy)]
+enum Num {
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+}
+
+impl Num {
+    fn cmp(self, other: Num) -> Option<Ordering> {
+        match (self, other) {
+            (Num::Float(a), b) => a.partial_cmp(&b.as_f64()),
+            (a, Num::Float(b)) => a.as_f64().partial_cmp(&b),
+            (a, b) => Some(a.as_i128().cmp(&b.as_i128())),
+        }
+    }
+
+    fn as_f64(self) -> f64 {
+        match self {
+            Num::Int(i) => i as f64,
+            Num::UInt(u) => u as f64,
+            Num::Float(f) => f,
+        }
+    }
+
+    fn as_i128(self) -> i128 {
+        match self {
+            Num::Int(i) => i as i128,
+            Num::UInt(u) => u as i128,
+            Num::Float(f) => f as i128,
+        }
+    }
+}
+
+fn val_num(v: &Val<'_>) -> Option<Num> {
+    match v {
+        Val::Int(i) => Some(Num::Int(*i)),
+        Val::UInt(u) => Some(Num::UInt(*u)),
+        Val::Float(f) => Some(Num::Float(*f)),
+        _ => None,
+    }
+}
+
+fn lit_num(l: &Lit) -> Option<Num> {
+    match l {
+        Lit::Int(i) => Some(Num::Int(*i)),
+        Lit::UInt(u) => Some(Num::UInt(*u)),
+        Lit::Float(f) => Some(Num::Float(*f)),
+        _ => None,
+    }
+}
+
+/// CEL equality: values of different types are unequal, numbers compare across types.
+fn equals(v: &Val<'_>, lit: &Lit) -> bool {
+    match (v, lit) {
+        (Val::Str(a), Lit::Str(b)) => a == b,
+        (Val::Bool(a), Lit::Bool(b)) => a == b,
+        (Val::Null, Lit::Null) => true,
+        _ => match (val_num(v), lit_num(lit)) {
+            (Some(a), Some(b)) => a.cmp(b) == Some(Ordering::Equal),
+            _ => false,
+        },
+    }
+}
+
+fn compare(v: &Val<'_>, op: CmpOp, lit: &Lit) -> Tri {
+    let ordering = match op {
+        CmpOp::Eq => return Tri::from(equals(v, lit)),
+        CmpOp::Ne => return Tri::from(!equals(v, lit)),
+        _ => match (v, lit) {
+            (Val::Str(a), Lit::Str(b)) => Some(a.as_ref().cmp(b.as_str())),
+            (Val::Bool(a), Lit::Bool(b)) => Some(a.cmp(b)),
+            _ => match (val_num(v), lit_num(lit)) {
+                (Some(a), Some(b)) => a.cmp(b),
+                _ => return Tri::Error,
+            },
+        },
+    };
+    let Some(ordering) = ordering else {
+        // NaN: every ordering comparison is false.
+        return Tri::False;
+    };
+    Tri::from(match op {
+        CmpOp::Lt => ordering == Ordering::Less,
+        CmpOp::Le => ordering != Ordering::Greater,
+        CmpOp::Gt => ordering == Ordering::Greater,
+        CmpOp::Ge => ordering != Ordering::Less,
+        CmpOp::Eq | CmpOp::Ne => unreachable!("handled above"),
+    })
+}

@@ -1,0 +1,212 @@
+//! The model file as written: TOML, read with the span of every value so errors can point at
+//! the line and column. Only [`super::compile`] reads these types.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub(super) type S<T> = Spanned<T>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct File {
+    pub model: ModelSection,
+    pub thresholds: Thresholds,
+    #[serde(default)]
+    pub fit: Fit,
+    #[serde(default)]
+    pub disqualify: Vec<Disqualifier>,
+    #[serde(default)]
+    pub engagement: Option<Engagement>,
+    #[serde(default)]
+    pub caps: Vec<Cap>,
+    #[serde(default)]
+    pub groups: Vec<Group>,
+    #[serde(default)]
+    pub grades: Option<Grades>,
+    #[serde(default)]
+    pub account: Option<Account>,
+    #[serde(default)]
+    pub bant: Option<Bant>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ModelSection {
+    pub name: S<String>,
+    pub version: S<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Thresholds {
+    pub mql: S<f64>,
+    #[serde(default)]
+    pub min_fit_grade: Option<S<String>>,
+    #[serde(default)]
+    pub min_engagement_grade: Option<S<i64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Fit {
+    #[serde(default)]
+    pub max_points: Option<S<f64>>,
+    #[serde(default)]
+    pub rules: Vec<FitRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FitRule {
+    pub id: S<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub when: S<String>,
+    pub points: S<f64>,
+    #[serde(default)]
+    pub groups: Vec<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Disqualifier {
+    pub id: S<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub when: S<String>,
+    pub reason: S<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Engagement {
+    pub half_life: S<String>,
+    #[serde(default)]
+    pub max_points: Option<S<f64>>,
+    #[serde(default)]
+    pub rules: Vec<EngagementRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EngagementRule {
+    pub id: S<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub event: S<String>,
+    #[serde(default)]
+    pub when: Option<S<String>>,
+    pub points: S<f64>,
+    #[serde(default)]
+    pub half_life: Option<S<String>>,
+    #[serde(default)]
+    pub once_per: Option<S<String>>,
+    #[serde(default)]
+    pub cooldown: Option<S<String>>,
+    #[serde(default)]
+    pub max_points: Option<S<f64>>,
+    #[serde(default)]
+    pub cap: Option<S<String>>,
+    #[serde(default)]
+    pub groups: Vec<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Cap {
+    pub id: S<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub max_points: S<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Group {
+    pub id: S<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub mql: Option<S<f64>>,
+    #[serde(default)]
+    pub max_points: Option<S<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Grades {
+    pub fit: S<FitBands>,
+    pub engagement: S<EngagementBands>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FitBands {
+    #[serde(rename = "A")]
+    pub a: f64,
+    #[serde(rename = "B")]
+    pub b: f64,
+    #[serde(rename = "C")]
+    pub c: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EngagementBands {
+    #[serde(rename = "1")]
+    pub one: f64,
+    #[serde(rename = "2")]
+    pub two: f64,
+    #[serde(rename = "3")]
+    pub three: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Account {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub rollup: Option<S<String>>,
+    #[serde(default)]
+    pub top: Option<S<i64>>,
+    #[serde(default)]
+    pub mql: Option<S<f64>>,
+    #[serde(default)]
+    pub rules: Vec<FitRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Bant {
+    #[serde(default)]
+    pub description: Option<String>,
+    pub sql_min: S<f64>,
+    #[serde(default)]
+    pub budget: Option<Criterion>,
+    #[serde(default)]
+    pub authority: Option<Criterion>,
+    #[serde(default)]
+    pub need: Option<Criterion>,
+    #[serde(default)]
+    pub timeline: Option<Criterion>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Criterion {
+    #[serde(default)]
+    pub description: Option<String>,
+    pub field: S<String>,
+    #[serde(default = "one")]
+    pub weight: S<f64>,
+    pub values: S<BTreeMap<String, f64>>,
+}
+
+fn one() -> S<f64> {
+    Spanned::new(0..0, 1.0)
+}

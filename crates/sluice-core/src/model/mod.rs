@@ -1,0 +1,452 @@
+//! The model: the shared, versioned definition of a qualified lead. A [`Model`] can only be
+//! built by [`Model::from_toml`], which checks every rule, so a compiled model cannot fail at
+//! scoring time.
+
+mod cond;
+pub mod diff;
+mod file;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+
+use serde::Serialize;
+
+pub use cond::{CondError, Condition, EVENT_FIELDS, Scope, Vars};
+
+use crate::time::{HalfLife, Span};
+
+/// The shared definition of qualification, compiled from a model file.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) description: Option<String>,
+    pub(crate) thresholds: Thresholds,
+    pub(crate) fit: Fit,
+    pub(crate) disqualifiers: Vec<Disqualifier>,
+    pub(crate) engagement: Engagement,
+    pub(crate) caps: Vec<Cap>,
+    pub(crate) groups: Vec<Group>,
+    pub(crate) grades: Grades,
+    pub(crate) account: AccountModel,
+    pub(crate) bant: Option<Bant>,
+    /// Engagement rules by event name, so most events touch few rules.
+    pub(crate) by_event: HashMap<String, Vec<u32>>,
+    /// Engagement rules for `event = "*"`.
+    pub(crate) any_event: Vec<u32>,
+}
+
+/// When a lead is marketing-qualified.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Thresholds {
+    /// Score (fit + engagement) at or above which a lead is an MQL.
+    pub mql: f64,
+    /// The lowest fit grade an MQL may have, if any.
+    pub min_fit_grade: Option<FitGrade>,
+    /// The lowest engagement grade an MQL may have, if any.
+    pub min_engagement_grade: Option<EngagementGrade>,
+}
+
+/// Explicit fit: who the lead is.
+#[derive(Debug, Clone)]
+pub struct Fit {
+    /// Cap on the fit score.
+    pub max_points: Option<f64>,
+    /// The rules.
+    pub rules: Vec<FitRule>,
+}
+
+/// A fit rule: points when a condition on the lead (and its account) holds.
+#[derive(Debug, Clone)]
+pub struct FitRule {
+    /// Unique id.
+    pub id: String,
+    /// What the rule means, for people.
+    pub description: Option<String>,
+    /// The condition.
+    pub when: Condition,
+    /// Points, positive or negative.
+    pub points: f64,
+    /// Score groups the points also count toward.
+    pub groups: Vec<u32>,
+}
+
+/// A disqualifier: takes a lead out regardless of its score.
+#[derive(Debug, Clone)]
+pub struct Disqualifier {
+    /// Unique id.
+    pub id: String,
+    /// What the rule means.
+    pub description: Option<String>,
+    /// The condition.
+    pub when: Condition,
+    /// Reason code recorded with the disqualification.
+    pub reason: String,
+}
+
+/// Implicit engagement: what the lead did.
+#[derive(Debug, Clone)]
+pub struct Engagement {
+    /// Default half-life of engagement points.
+    pub half_life: HalfLife,
+    /// Cap on the engagement score.
+    pub max_points: Option<f64>,
+    /// The rules.
+    pub rules: Vec<EngagementRule>,
+}
+
+/// Which events an engagement rule looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventMatch {
+    /// Events with this name (`page` for page views, `screen` for screen views).
+    Named(String),
+    /// Every event (`"*"`).
+    Any,
+}
+
+impl fmt::Display for EventMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventMatch::Named(name) => f.write_str(name),
+            EventMatch::Any => f.write_str("*"),
+        }
+    }
+}
+
+/// An engagement rule: points for an action, fading with time.
+#[derive(Debug, Clone)]
+pub struct EngagementRule {
+    /// Unique id.
+    pub id: String,
+    /// What the rule means.
+    pub description: Option<String>,
+    /// Which events.
+    pub event: EventMatch,
+    /// Extra condition on the event.
+    pub when: Option<Condition>,
+    /// Points per counted event.
+    pub points: f64,
+    /// How fast the points fade.
+    pub half_life: HalfLife,
+    /// Count once per distinct value of this property path (e.g. `asset_id`).
+    pub once_per: Option<Vec<String>>,
+    /// Count at most once per this period.
+    pub cooldown: Option<Span>,
+    /// Cap on this rule's total.
+    pub max_points: Option<f64>,
+    /// Shared cap this rule's points count toward.
+    pub cap: Option<u32>,
+    /// Score groups the points also count toward.
+    pub groups: Vec<u32>,
+}
+
+/// A cap shared by several engagement rules.
+#[derive(Debug, Clone)]
+pub struct Cap {
+    /// Unique id.
+    pub id: String,
+    /// What it limits.
+    pub description: Option<String>,
+    /// The most points the rules under it may give together.
+    pub max_points: f64,
+}
+
+/// A named score besides the main one (e.g. per product line), with its own threshold.
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// Unique id.
+    pub id: String,
+    /// What it measures.
+    pub description: Option<String>,
+    /// Score at which a lead qualifies through this group.
+    pub mql: Option<f64>,
+    /// Cap on the group score.
+    pub max_points: Option<f64>,
+}
+
+/// Fit bands A-D and engagement bands 1-4: the lowest score of each band.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Grades {
+    /// Lowest fit score for A, B and C (below C is D).
+    pub fit: [f64; 3],
+    /// Lowest engagement score for 1, 2 and 3 (below 3 is 4).
+    pub engagement: [f64; 3],
+}
+
+/// A fit band: A is the best fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum FitGrade {
+    /// Best fit.
+    A,
+    /// Good fit.
+    B,
+    /// Weak fit.
+    C,
+    /// Poor fit.
+    D,
+}
+
+/// An engagement band: 1 is the most engaged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct EngagementGrade(pub u8);
+
+/// A lead's grade: fit band and engagement band, e.g. `A1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Grade {
+    /// Fit band.
+    pub fit: FitGrade,
+    /// Engagement band.
+    pub engagement: EngagementGrade,
+}
+
+impl fmt::Display for FitGrade {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FitGrade::A => "A",
+            FitGrade::B => "B",
+            FitGrade::C => "C",
+            FitGrade::D => "D",
+        })
+    }
+}
+
+impl fmt::Display for Grade {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.fit, self.engagement.0)
+    }
+}
+
+impl Serialize for Grade {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl Grades {
+    /// The fit band of a fit score.
+    pub fn fit_grade(&self, fit: f64) -> FitGrade {
+        match self.fit {
+            [a, ..] if fit >= a => FitGrade::A,
+            [_, b, _] if fit >= b => FitGrade::B,
+            [_, _, c] if fit >= c => FitGrade::C,
+            _ => FitGrade::D,
+        }
+    }
+
+    /// The engagement band of an engagement score.
+    pub fn engagement_grade(&self, engagement: f64) -> EngagementGrade {
+        let band = self.engagement.iter().position(|&min| engagement >= min);
+        EngagementGrade(band.map_or(4, |i| i as u8 + 1))
+    }
+
+    /// The lowest fit score of a band (D: no minimum).
+    pub fn fit_floor(&self, grade: FitGrade) -> Option<f64> {
+        match grade {
+            FitGrade::A => Some(self.fit[0]),
+            FitGrade::B => Some(self.fit[1]),
+            FitGrade::C => Some(self.fit[2]),
+            FitGrade::D => None,
+        }
+    }
+
+    /// The lowest engagement score of a band (4: no minimum).
+    pub fn engagement_floor(&self, grade: EngagementGrade) -> Option<f64> {
+        self.engagement
+            .get(usize::from(grade.0).checked_sub(1)?)
+            .copied()
+    }
+}
+
+/// How an account's engagement rolls up from its leads'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rollup {
+    /// Sum of all leads.
+    Sum,
+    /// The most engaged lead.
+    Max,
+    /// Sum of the N most engaged leads.
+    Top(usize),
+}
+
+impl fmt::Display for Rollup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rollup::Sum => f.write_str("sum"),
+            Rollup::Max => f.write_str("max"),
+            Rollup::Top(n) => write!(f, "top {n}"),
+        }
+    }
+}
+
+/// Account scoring: fit rules on the account plus its leads' engagement, rolled up.
+#[derive(Debug, Clone)]
+pub struct AccountModel {
+    /// What the account score means.
+    pub description: Option<String>,
+    /// How lead engagement rolls up.
+    pub rollup: Rollup,
+    /// Account score at which the account is qualified (an MQA), if set.
+    pub mql: Option<f64>,
+    /// Fit rules over `account`.
+    pub rules: Vec<FitRule>,
+}
+
+/// BANT qualification: budget, authority, need and timeline, as captured by sales.
+#[derive(Debug, Clone)]
+pub struct Bant {
+    /// What the criteria mean.
+    pub description: Option<String>,
+    /// Completeness (0-1) a lead needs to become `sql`.
+    pub sql_min: f64,
+    /// The criteria that are defined, in B-A-N-T order.
+    pub criteria: Vec<BantCriterion>,
+}
+
+/// One BANT criterion: which attribute holds it and what each value is worth.
+#[derive(Debug, Clone)]
+pub struct BantCriterion {
+    /// `budget`, `authority`, `need` or `timeline`.
+    pub id: &'static str,
+    /// What counts, for people.
+    pub description: Option<String>,
+    /// The lead attribute holding the answer.
+    pub field: String,
+    /// Weight in the completeness.
+    pub weight: f64,
+    /// Credit (0-1) for each answer, keyed by lower-cased value.
+    pub values: Vec<(String, f64)>,
+}
+
+/// A problem in a model file, located.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModelError {
+    /// The file.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// The rule (or section) concerned.
+    pub rule: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ModelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        if let Some(rule) = &self.rule {
+            write!(f, "rule `{rule}`: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Every problem found in a model file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+pub struct ModelErrors(pub Vec<ModelError>);
+
+impl fmt::Display for ModelErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Model {
+    /// Compiles a model file's text; `file` names it in errors.
+    pub fn from_toml(source: &str, file: &str) -> Result<Model, ModelErrors> {
+        compile::compile(source, file)
+    }
+
+    /// The model's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The model's version.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// What the model is for.
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// MQL thresholds.
+    pub fn thresholds(&self) -> &Thresholds {
+        &self.thresholds
+    }
+
+    /// Fit rules.
+    pub fn fit(&self) -> &Fit {
+        &self.fit
+    }
+
+    /// Disqualifiers.
+    pub fn disqualifiers(&self) -> &[Disqualifier] {
+        &self.disqualifiers
+    }
+
+    /// Engagement rules.
+    pub fn engagement(&self) -> &Engagement {
+        &self.engagement
+    }
+
+    /// Shared caps.
+    pub fn caps(&self) -> &[Cap] {
+        &self.caps
+    }
+
+    /// Score groups.
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
+    /// Grade bands.
+    pub fn grades(&self) -> &Grades {
+        &self.grades
+    }
+
+    /// Account scoring.
+    pub fn account(&self) -> &AccountModel {
+        &self.account
+    }
+
+    /// BANT criteria.
+    pub fn bant(&self) -> Option<&Bant> {
+        self.bant.as_ref()
+    }
+
+    /// How many conditions run natively and how many in the CEL interpreter.
+    pub fn condition_counts(&self) -> (usize, usize) {
+        let all = self
+            .fit
+            .rules
+            .iter()
+            .chain(&self.account.rules)
+            .map(|r| &r.when)
+            .chain(self.disqualifiers.iter().map(|d| &d.when))
+            .chain(self.engagement.rules.iter().filter_map(|r| r.when.as_ref()));
+        all.fold((0, 0), |(native, interpreted), c| {
+            if c.is_native() {
+                (native + 1, interpreted)
+            } else {
+                (native, interpreted + 1)
+            }
+        })
+    }
+}
+
+mod compile;
+
+/// Byte span in the model file.
+pub(crate) type SpanRange = Range<usize>;

@@ -1,0 +1,279 @@
+//! Scoring behaviour, through the engine's public API.
+
+use serde_json::json;
+use sluice_core::engine::Skip;
+use sluice_core::{Activity, Attributes, Event, Model, Profile, Qualification, Timestamp};
+
+fn model() -> Model {
+    Model::from_toml(include_str!("../../../examples/model.toml"), "model.toml").unwrap()
+}
+
+fn attrs(value: serde_json::Value) -> Attributes {
+    value.as_object().unwrap().clone()
+}
+
+fn t(text: &str) -> Timestamp {
+    Timestamp::parse(text).unwrap()
+}
+
+fn event(name: &str, at: &str, properties: serde_json::Value) -> Event {
+    let kind = if name == "page" { "page" } else { "track" };
+    let json = json!({"type": kind, "event": name, "userId": "u", "timestamp": at, "properties": properties});
+    let message = sluice_core::Message::parse(&json.to_string()).unwrap();
+    message.to_event(message.event_time(None).unwrap()).unwrap()
+}
+
+fn vp() -> Attributes {
+    attrs(
+        json!({"email": "ada@acme.io", "seniority": "vp", "department": "engineering", "title": "VP Engineering"}),
+    )
+}
+
+fn acme() -> Attributes {
+    attrs(json!({"industry": "Software", "employees": 800, "annual_revenue": 90000000}))
+}
+
+#[test]
+fn fit_and_decayed_engagement_add_up() {
+    let m = model();
+    let events = [event("Demo Requested", "2026-08-02T00:00:00Z", json!({}))];
+    let activity = Activity::from_events(&m, &events);
+    let (lead, account) = (vp(), acme());
+    let profile = Profile {
+        lead: &lead,
+        account: Some(&account),
+    };
+    // 60 days after the demo request, its 50 points (half-life 60d) are worth 25.
+    let s = m.score(profile, &activity, t("2026-10-01"));
+    assert_eq!(s.fit, 25.0 + 15.0 + 20.0 + 10.0);
+    assert_eq!(s.engagement, 25.0);
+    assert_eq!(s.score, 95.0);
+    assert_eq!(s.grade.to_string(), "A3");
+    assert_eq!(s.qualification, Qualification::Lead);
+    assert_eq!(s.to_mql.points, 5.0);
+    // On the day of the request it is an MQL.
+    let s = m.score(profile, &activity, t("2026-08-02"));
+    assert_eq!(s.qualification, Qualification::Mql);
+    assert_eq!(s.qualified_by, ["score"]);
+    // Events after the scoring time do not count.
+    let s = m.score(profile, &activity, t("2026-08-01"));
+    assert_eq!(s.engagement, 0.0);
+}
+
+#[test]
+fn once_per_and_cooldown_stop_inflation() {
+    let m = model();
+    let events = [
+        event(
+            "Whitepaper Downloaded",
+            "2026-10-01T09:00:00Z",
+            json!({"asset_id": "wp-1"}),
+        ),
+        event(
+            "Whitepaper Downloaded",
+            "2026-10-01T10:00:00Z",
+            json!({"asset_id": "wp-1"}),
+        ),
+        event("page", "2026-10-01T11:00:00Z", json!({"path": "/pricing"})),
+        event(
+            "page",
+            "2026-10-01T12:00:00Z",
+            json!({"path": "/pricing/enterprise"}),
+        ),
+        event("page", "2026-10-02T11:00:00Z", json!({"path": "/pricing"})),
+    ];
+    let activity = Activity::from_events(&m, &events);
+    let lead = vp();
+    let (s, why) = m.explain(
+        Profile {
+            lead: &lead,
+            account: None,
+        },
+        &activity,
+        t("2026-10-02T11:00:00Z"),
+    );
+    let rule = |id: &str| {
+        why.engagement
+            .iter()
+            .find(|r| r.rule == id)
+            .unwrap()
+            .clone()
+    };
+    let wp = rule("whitepaper");
+    assert_eq!((wp.matched, wp.counted), (2, 1));
+    assert_eq!(wp.events[1].skipped, Some(Skip::OncePer));
+    let pricing = rule("pricing-page");
+    assert_eq!((pricing.matched, pricing.counted), (3, 2));
+    assert_eq!(pricing.events[1].skipped, Some(Skip::Cooldown));
+    assert!(s.engagement > 0.0);
+    assert_eq!(
+        s.engagement,
+        why.engagement.iter().map(|r| r.points).sum::<f64>()
+    );
+}
+
+#[test]
+fn caps_limit_a_rule_and_a_shared_group() {
+    let m = model();
+    let mut events = Vec::new();
+    for i in 0..10 {
+        events.push(event(
+            "Whitepaper Downloaded",
+            "2026-10-01T09:00:00Z",
+            json!({"asset_id": format!("wp-{i}")}),
+        ));
+        events.push(event(
+            "page",
+            &format!("2026-09-{:02}T09:00:00Z", 10 + i),
+            json!({"path": "/pricing"}),
+        ));
+    }
+    let activity = Activity::from_events(&m, &events);
+    let lead = vp();
+    let (_, why) = m.explain(
+        Profile {
+            lead: &lead,
+            account: None,
+        },
+        &activity,
+        t("2026-10-01T09:00:00Z"),
+    );
+    let wp = why
+        .engagement
+        .iter()
+        .find(|r| r.rule == "whitepaper")
+        .unwrap();
+    assert_eq!(wp.raw_points, 100.0);
+    assert_eq!(wp.points, 30.0, "the shared content cap");
+    assert_eq!(wp.capped_by.as_deref(), Some("content"));
+    let pricing = why
+        .engagement
+        .iter()
+        .find(|r| r.rule == "pricing-page")
+        .unwrap();
+    assert_eq!(pricing.points, 45.0);
+    assert_eq!(pricing.capped_by.as_deref(), Some("max_points"));
+}
+
+#[test]
+fn disqualifiers_and_min_fit_grade_block_mql() {
+    let m = model();
+    let events: Vec<Event> = (0..3)
+        .map(|i| {
+            event(
+                "Demo Requested",
+                &format!("2026-09-{:02}T00:00:00Z", 1 + 8 * i),
+                json!({}),
+            )
+        })
+        .collect();
+    let activity = Activity::from_events(&m, &events);
+    let student =
+        attrs(json!({"email": "kim@gmail.com", "seniority": "student", "title": "Student"}));
+    let s = m.score(
+        Profile {
+            lead: &student,
+            account: None,
+        },
+        &activity,
+        t("2026-09-20"),
+    );
+    assert_eq!(s.qualification, Qualification::Disqualified);
+    assert_eq!(s.disqualified[0].reason, "student");
+    assert_eq!(s.to_mql.blocked_by, ["student"]);
+
+    // Engaged but a poor fit: high score, grade D, not an MQL; says how much fit is missing.
+    let nobody = attrs(json!({"email": "pat@gmail.com"}));
+    let s = m.score(
+        Profile {
+            lead: &nobody,
+            account: None,
+        },
+        &activity,
+        t("2026-09-20"),
+    );
+    assert!(s.engagement >= 100.0, "{}", s.engagement);
+    assert_eq!(s.qualification, Qualification::Lead);
+    assert_eq!(s.to_mql.fit_points, Some(30.0 - (-15.0)));
+}
+
+#[test]
+fn missing_attributes_never_match_and_never_fail() {
+    let m = model();
+    let empty = Attributes::new();
+    let s = m.score(
+        Profile {
+            lead: &empty,
+            account: None,
+        },
+        &Activity::new(),
+        t("2026-10-01"),
+    );
+    assert_eq!((s.fit, s.engagement), (0.0, 0.0));
+    assert_eq!(s.qualification, Qualification::Lead);
+    // Wrong types (employees as text) do not match either.
+    let odd = attrs(json!({"seniority": 7, "email": false, "title": ["x"]}));
+    let account = attrs(json!({"employees": "800", "industry": null}));
+    let s = m.score(
+        Profile {
+            lead: &odd,
+            account: Some(&account),
+        },
+        &Activity::new(),
+        t("2026-10-01"),
+    );
+    assert_eq!(s.fit, 0.0);
+}
+
+#[test]
+fn score_groups_qualify_on_their_own_threshold() {
+    let m = model();
+    let events: Vec<Event> = (0..5)
+        .map(|i| {
+            event(
+                "page",
+                &format!("2026-09-{:02}T00:00:00Z", 20 + i),
+                json!({"path": "/product/sso"}),
+            )
+        })
+        .collect();
+    let activity = Activity::from_events(&m, &events);
+    let lead = attrs(json!({"seniority": "director", "email": "a@b.com"}));
+    let account = attrs(json!({"employees": 900}));
+    let s = m.score(
+        Profile {
+            lead: &lead,
+            account: Some(&account),
+        },
+        &activity,
+        t("2026-09-25"),
+    );
+    let group = &s.groups[0];
+    assert_eq!(group.id, "enterprise-edition");
+    assert!(group.qualified, "{s:?}");
+    assert_eq!(s.qualification, Qualification::Mql);
+    assert_eq!(s.qualified_by, ["enterprise-edition"]);
+}
+
+#[test]
+fn accounts_roll_up_their_leads() {
+    let m = model();
+    let s = m.score_account(&acme(), &[10.0, 50.0, 40.0, 30.0]);
+    assert_eq!(s.fit, 30.0 + 20.0 + 10.0);
+    assert_eq!(s.engagement, 120.0, "top 3");
+    assert!(s.qualified);
+    assert_eq!(s.rules.len(), 3);
+}
+
+#[test]
+fn bant_completeness_weights_partial_credit() {
+    let m = model();
+    let lead = attrs(
+        json!({"bant_budget": "Approved", "bant_authority": "influencer", "bant_need": "critical"}),
+    );
+    let b = m.bant_status(&lead).unwrap();
+    // (1 + 0.5 + 2 × 1 + 0) / 5
+    assert!((b.completeness - 0.7).abs() < 1e-9);
+    assert!(!b.meets_sql);
+    assert_eq!(b.criteria[3].value, None);
+}

@@ -1,0 +1,140 @@
+//! The model file: every mistake is reported with its file, line, column and rule.
+
+use sluice_core::Model;
+
+const HEAD: &str = "[model]\nname = \"t\"\nversion = \"1\"\n\n[thresholds]\nmql = 100\n";
+
+fn errors(body: &str) -> Vec<String> {
+    let source = format!("{HEAD}{body}");
+    match Model::from_toml(&source, "m.toml") {
+        Ok(_) => panic!("expected errors for:\n{body}"),
+        Err(e) => e.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn the_example_model_compiles_natively() {
+    let text = include_str!("../../../examples/model.toml");
+    let model = Model::from_toml(text, "examples/model.toml").unwrap();
+    assert_eq!(model.name(), "b2b-default");
+    let (native, interpreted) = model.condition_counts();
+    assert_eq!(interpreted, 0, "every example condition has a native form");
+    assert!(native > 15);
+}
+
+#[test]
+fn minimal_model_from_the_product_brief() {
+    let source = format!(
+        "{HEAD}[[fit.rules]]\nid = \"vp\"\nwhen = \"lead.title == 'VP'\"\npoints = 10\n\n\
+         [[disqualify]]\nid = \"s\"\nwhen = \"lead.student == true\"\nreason = \"student\"\n\n\
+         [engagement]\nhalf_life = \"30d\"\n\n[[engagement.rules]]\nid = \"demo\"\nevent = \"Demo Requested\"\npoints = 50\n"
+    );
+    Model::from_toml(&source, "m.toml").unwrap();
+}
+
+#[test]
+fn cel_syntax_error_points_into_the_file() {
+    let e = errors("[[fit.rules]]\nid = \"vp\"\nwhen = \"lead.title == \"\npoints = 10\n");
+    // `when` is on line 9; the expression starts at column 9, and ends (EOF) at column 23.
+    assert_eq!(e.len(), 1);
+    assert!(
+        e[0].starts_with("m.toml:9:23: rule `vp`: `when`:"),
+        "{}",
+        e[0]
+    );
+}
+
+#[test]
+fn multi_line_conditions_keep_their_lines() {
+    let e = errors(
+        "[[fit.rules]]\nid = \"vp\"\nwhen = \"\"\"\nlead.title == 'VP' &&\n  lead. \"\"\"\npoints = 10\n",
+    );
+    assert!(e[0].starts_with("m.toml:11:"), "{}", e[0]);
+}
+
+#[test]
+fn unknown_variables_and_event_fields_are_caught() {
+    let e = errors("[[fit.rules]]\nid = \"x\"\nwhen = \"person.title == 'VP'\"\npoints = 1\n");
+    assert!(e[0].contains("unknown variable `person`"), "{}", e[0]);
+    let e = errors(
+        "[engagement]\nhalf_life = \"30d\"\n[[engagement.rules]]\nid = \"p\"\nevent = \"page\"\nwhen = \"event.props.path == '/'\"\npoints = 1\n",
+    );
+    assert!(
+        e[0].contains("unknown event field `event.props`"),
+        "{}",
+        e[0]
+    );
+    let e = errors(
+        "[engagement]\nhalf_life = \"30d\"\n[[engagement.rules]]\nid = \"p\"\nevent = \"page\"\nwhen = \"lead.title == 'VP'\"\npoints = 1\n",
+    );
+    assert!(
+        e[0].contains("engagement conditions see only the event"),
+        "{}",
+        e[0]
+    );
+}
+
+#[test]
+fn unknown_functions_and_bad_regexes_are_caught() {
+    let e =
+        errors("[[fit.rules]]\nid = \"x\"\nwhen = \"lead.title.startswith('VP')\"\npoints = 1\n");
+    assert!(e[0].contains("unknown function `startswith`"), "{}", e[0]);
+    let e = errors("[[fit.rules]]\nid = \"x\"\nwhen = \"lead.title.matches('(')\"\npoints = 1\n");
+    assert!(e[0].contains("invalid regular expression"), "{}", e[0]);
+}
+
+#[test]
+fn duplicate_ids_name_the_first() {
+    let e = errors(
+        "[[fit.rules]]\nid = \"x\"\nwhen = \"true\"\npoints = 1\n[[fit.rules]]\nid = \"x\"\nwhen = \"true\"\npoints = 2\n",
+    );
+    assert_eq!(
+        e,
+        ["m.toml:12:6: rule `x`: duplicate rule id (first defined on line 8)"]
+    );
+}
+
+#[test]
+fn bad_durations_thresholds_and_references() {
+    let e = errors(
+        "[engagement]\nhalf_life = \"30 days\"\n[[engagement.rules]]\nid = \"d\"\nevent = \"Demo\"\npoints = 1\ncooldown = \"-1d\"\ncap = \"nope\"\ngroups = [\"g\"]\n",
+    );
+    assert_eq!(e.len(), 4, "{e:#?}");
+    assert!(e[0].starts_with("m.toml:8:13: half_life:"), "{}", e[0]);
+    assert!(e[1].contains("rule `d`: cooldown:"), "{}", e[1]);
+    assert!(e[2].contains("unknown cap `nope`"), "{}", e[2]);
+    assert!(e[3].contains("unknown score group `g`"), "{}", e[3]);
+
+    let source =
+        "[model]\nname = \"t\"\nversion = \"1\"\n[thresholds]\nmql = -5\nmin_fit_grade = \"E\"\n";
+    let e = Model::from_toml(source, "m.toml").unwrap_err().to_string();
+    assert!(
+        e.contains("m.toml:5:7: thresholds.mql must be a number above 0"),
+        "{e}"
+    );
+    assert!(e.contains("m.toml:6:17: min_fit_grade `E`"), "{e}");
+}
+
+#[test]
+fn toml_errors_and_unknown_keys_are_located() {
+    let e = Model::from_toml("[model]\nname = \"t\"\nversion = 1\n", "m.toml").unwrap_err();
+    assert_eq!(e.0[0].line, 3, "{e}");
+    let e = errors("[[fit.rules]]\nid = \"x\"\nwhen = \"true\"\npointz = 1\n");
+    assert!(e[0].starts_with("m.toml:"), "{}", e[0]);
+    assert!(e[0].contains("pointz"), "{}", e[0]);
+    let e = Model::from_toml("[model\n", "m.toml").unwrap_err();
+    assert_eq!((e.0[0].line, e.0[0].file.as_str()), (1, "m.toml"));
+}
+
+#[test]
+fn bant_and_grades_are_checked() {
+    let e =
+        errors("[grades.fit]\nA = 10\nB = 20\nC = 5\n[grades.engagement]\n1 = 3\n2 = 2\n3 = 1\n");
+    assert!(e[0].contains("bands must go down"), "{}", e[0]);
+    let e = errors("[bant]\nsql_min = 2\n[bant.budget]\nfield = \"b\"\nvalues = { yes = 1.5 }\n");
+    assert!(e.iter().any(|m| m.contains("bant.sql_min 2")), "{e:?}");
+    assert!(
+        e.iter().any(|m| m.contains("credit 1.5 for `yes`")),
+        "{e:?}"
+    );
+}
