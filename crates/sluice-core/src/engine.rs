@@ -6,9 +6,9 @@
 //! the same events in any arrival order, added one by one or all at once, give the same score
 //! to the last bit. Decay, `once_per`, `cooldown` and caps are applied at scoring time.
 
-use std::collections::HashSet;
 use std::fmt::Write as _;
 
+use rustc_hash::FxHashSet;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
@@ -186,6 +186,9 @@ pub struct ToMql {
 pub struct Explanation {
     /// Fit rules that hold.
     pub fit: Vec<FitContribution>,
+    /// The fit cap, when the rules that hold add up to more.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fit_capped_at: Option<f64>,
     /// Engagement rules that matched at least one event.
     pub engagement: Vec<RuleContribution>,
 }
@@ -383,7 +386,7 @@ impl Model {
         };
         let score = self.evaluate(profile, activity, as_of, &mut recorder);
         let points = self.engagement_points(activity, as_of, &mut ());
-        let fit = recorder
+        let fit: Vec<FitContribution> = recorder
             .fit
             .iter()
             .map(|&i| {
@@ -429,7 +432,22 @@ impl Model {
             });
         }
         engagement.sort_by(|a, b| b.points.abs().total_cmp(&a.points.abs()));
-        (score, Explanation { fit, engagement })
+        let fit_capped_at = self.fit.max_points.filter(|&max| {
+            recorder
+                .fit
+                .iter()
+                .map(|&i| self.fit.rules[i].points)
+                .sum::<f64>()
+                > max
+        });
+        (
+            score,
+            Explanation {
+                fit,
+                fit_capped_at,
+                engagement,
+            },
+        )
     }
 
     fn evaluate<S: Sink>(
@@ -555,7 +573,7 @@ impl Model {
         let rules = &self.engagement.rules;
         let mut totals = vec![0.0; rules.len()];
         let mut last_counted: Vec<Option<Timestamp>> = vec![None; rules.len()];
-        let mut seen: HashSet<(u32, u64)> = HashSet::new();
+        let mut seen: FxHashSet<(u32, u64)> = FxHashSet::default();
         let hits = activity.hits();
         let end = hits.partition_point(|h| h.at <= as_of);
         for hit in &hits[..end] {
@@ -590,25 +608,23 @@ impl Model {
             }
         }
         for (c, cap) in self.caps.iter().enumerate() {
-            let members = || {
-                rules
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, r)| r.cap == Some(c as u32))
-            };
-            let sum: f64 = members().map(|(i, _)| totals[i]).sum();
-            if sum > cap.max_points {
-                let factor = cap.max_points / sum;
-                for (i, _) in members() {
-                    totals[i] *= factor;
+            let member = |i: usize| rules[i].cap == Some(c as u32);
+            if scale_positive(&mut totals, member, cap.max_points) {
+                for i in (0..rules.len()).filter(|&i| member(i)) {
                     capped_by[i] = Some(cap.id.clone());
                 }
             }
         }
-        let mut total: f64 = totals.iter().sum();
-        if let Some(max) = self.engagement.max_points {
-            total = total.min(max);
+        if let Some(max) = self.engagement.max_points
+            && scale_positive(&mut totals, |_| true, max)
+        {
+            for (total, by) in totals.iter().zip(&mut capped_by) {
+                if *total > 0.0 {
+                    *by = Some("engagement.max_points".to_string());
+                }
+            }
         }
+        let total: f64 = totals.iter().sum();
         EngagementPoints {
             per_rule: totals,
             capped_by,
@@ -692,6 +708,29 @@ impl Model {
             criteria,
         })
     }
+}
+
+/// Scales the positive totals of the rules `member` selects so that the members add up to at most `max`;
+/// negative points are left whole. Returns whether it had to.
+fn scale_positive(totals: &mut [f64], member: impl Fn(usize) -> bool, max: f64) -> bool {
+    let members = || (0..totals.len()).filter(|&i| member(i));
+    let (positive, negative) = members().fold((0.0, 0.0), |(p, n), i| {
+        if totals[i] > 0.0 {
+            (p + totals[i], n)
+        } else {
+            (p, n + totals[i])
+        }
+    });
+    if positive + negative <= max || positive <= 0.0 {
+        return false;
+    }
+    let factor = ((max - negative) / positive).clamp(0.0, 1.0);
+    for (i, total) in totals.iter_mut().enumerate() {
+        if member(i) && *total > 0.0 {
+            *total *= factor;
+        }
+    }
+    true
 }
 
 /// A stable 64-bit key for a property value (FNV-1a of its text), without allocating.

@@ -149,11 +149,10 @@ impl Message {
     /// Checks the fields the Segment spec requires for this kind of message.
     pub fn check(&self) -> Result<(), MessageError> {
         match self.kind {
-            MessageKind::Alias => {
-                if self.previous_id.is_none() || self.user_id.is_none() {
-                    return Err(MessageError::NoPreviousId);
-                }
+            MessageKind::Alias if self.previous_id.is_none() || self.user_id.is_none() => {
+                return Err(MessageError::NoPreviousId);
             }
+            MessageKind::Alias => {}
             _ if self.user_id.is_none() && self.anonymous_id.is_none() => {
                 return Err(MessageError::NoIdentity);
             }
@@ -191,7 +190,7 @@ impl Message {
         let original = parse("originalTimestamp", &self.original_timestamp)?;
         let sent = parse("sentAt", &self.sent_at)?;
         match (original, sent, received_at) {
-            (Some(original), Some(sent), Some(received)) => Ok(original.add(received.since(sent))),
+            (Some(original), Some(sent), Some(received)) => Ok(original.plus(received.since(sent))),
             (Some(original), _, _) => Ok(original),
             (None, _, Some(received)) => Ok(received),
             (None, Some(sent), None) => Ok(sent),

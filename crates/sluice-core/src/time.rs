@@ -56,7 +56,7 @@ impl Timestamp {
     }
 
     /// This instant moved by `span`.
-    pub fn add(self, span: Span) -> Timestamp {
+    pub fn plus(self, span: Span) -> Timestamp {
         Timestamp(self.0.saturating_add(span.0))
     }
 }

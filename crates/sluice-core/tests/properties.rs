@@ -141,17 +141,26 @@ proptest! {
 
 /// A generated condition in the natively compiled subset, as CEL source.
 fn arb_condition() -> impl Strategy<Value = String> {
-    let field = prop_oneof![
-        Just("lead.title"),
-        Just("lead.employees"),
-        Just("lead.score"),
-        Just("lead.active"),
-        Just("lead.missing"),
-        Just("lead.nested.level"),
-        Just("lead['Job Title']"),
-        Just("account.industry"),
-        Just("account.employees"),
-    ];
+    conditions(
+        prop_oneof![
+            Just("lead.title"),
+            Just("lead.employees"),
+            Just("lead.score"),
+            Just("lead.active"),
+            Just("lead.missing"),
+            Just("lead.nested.level"),
+            Just("lead['Job Title']"),
+            Just("account.industry"),
+            Just("account.employees"),
+        ],
+        &["lead.title", "lead.nested.level", "account.industry"],
+    )
+}
+
+fn conditions(
+    field: impl Strategy<Value = &'static str> + Clone + 'static,
+    has: &'static [&'static str],
+) -> impl Strategy<Value = String> {
     let literal = prop_oneof![
         Just("'VP Sales'".to_string()),
         Just("'vp'".to_string()),
@@ -186,9 +195,7 @@ fn arb_condition() -> impl Strategy<Value = String> {
         field
             .clone()
             .prop_map(|f| format!("{f}.lowerAscii() == 'vp sales'")),
-        Just("has(lead.title)".to_string()),
-        Just("has(lead.nested.level)".to_string()),
-        Just("has(account.industry)".to_string()),
+        prop::sample::select(has).prop_map(|h| format!("has({h})")),
         field.prop_map(|f| f.to_string()),
     ];
     leaf.prop_recursive(3, 12, 2, |inner| {
@@ -238,8 +245,44 @@ proptest! {
         let vars = Vars { lead: Some(&lead), account: account.as_ref(), event: None };
         prop_assert_eq!(
             condition.matches(vars),
-            condition.matches_interpreted(vars),
+            condition.interpreted().matches(vars),
             "{} on lead {:?}, account {:?}", source, lead, account
         );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn native_event_predicates_agree_with_the_interpreter(
+        source in conditions(prop_oneof![
+            Just("event.name"),
+            Just("event.type"),
+            Just("event.properties.title"),
+            Just("event.properties.level"),
+            Just("event.properties['Job Title']"),
+            Just("event.context.campaign.medium"),
+            Just("event.context.missing"),
+        ], &["event.properties.title", "event.context.campaign.medium", "event.properties.level"]),
+        properties in arb_attributes(&["title", "level", "Job Title"]),
+        medium in prop::option::of(arb_value()),
+        name in prop_oneof![Just("VP Sales"), Just("page"), Just("vp")],
+    ) {
+        let condition = Condition::compile(&source, Scope::Event).unwrap();
+        prop_assert!(condition.is_native(), "{} should compile natively", source);
+        let mut context = serde_json::Map::new();
+        if let Some(medium) = medium {
+            context.insert("campaign".into(), json!({ "medium": medium }));
+        }
+        let event = Event {
+            kind: MessageKind::Track,
+            name: name.to_string(),
+            timestamp: Timestamp::from_millis(T0),
+            properties,
+            context,
+        };
+        let vars = Vars { event: Some(&event), ..Vars::default() };
+        prop_assert_eq!(condition.matches(vars), condition.interpreted().matches(vars), "{} on {:?}", source, event);
     }
 }

@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
+
 use toml::Spanned;
 
 use super::file::{self, S};
@@ -171,7 +173,7 @@ impl Compiler<'_> {
         let account = self.account(raw.account.as_ref(), &mut rule_ids);
         let bant = raw.bant.as_ref().map(|b| self.bant(b));
 
-        let mut by_event: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut by_event: FxHashMap<String, Vec<u32>> = FxHashMap::default();
         let mut any_event = Vec::new();
         for (i, rule) in engagement.rules.iter().enumerate() {
             match &rule.event {

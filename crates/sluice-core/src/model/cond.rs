@@ -231,12 +231,15 @@ impl Condition {
         }
     }
 
-    /// Evaluates with the interpreter, whatever the compiled form (for cross-checks).
-    #[doc(hidden)]
-    pub fn matches_interpreted(&self, vars: Vars<'_>) -> bool {
-        match ENV.compile(&self.source) {
-            Ok(program) => interpret(&program, vars),
-            Err(_) => false,
+    /// The same condition, run by the CEL interpreter whatever its shape: the reference the
+    /// native predicates are tested and benchmarked against.
+    pub fn interpreted(&self) -> Condition {
+        let program = ENV
+            .compile(&self.source)
+            .expect("the source compiled before");
+        Condition {
+            source: self.source.clone(),
+            kind: Kind::Interpreted(Arc::new(program)),
         }
     }
 }
@@ -414,6 +417,15 @@ impl From<bool> for Tri {
 enum Root {
     Lead,
     Account,
+    /// `event.name`.
+    EventName,
+    /// `event.type`.
+    EventType,
+    /// `event.properties...`.
+    EventProperties,
+    /// `event.context...`.
+    EventContext,
+    /// `event` itself, before its field is known.
     Event,
 }
 
@@ -502,15 +514,16 @@ impl Pred {
             Expr::Literal(LiteralValue::Boolean(b)) => Some(Pred::Const(**b)),
             Expr::Select(select) if select.test => {
                 let mut path = Path::compile(&select.operand)?;
-                if path.lower {
+                // `has(event.properties)` tests a field of the event itself: interpreter.
+                if path.lower || path.root == Root::Event {
                     return None;
                 }
                 path.segments.push(select.field.clone());
                 Some(Pred::Has(path))
             }
-            Expr::Select(_) | Expr::Ident(_) => Path::compile(e).map(Pred::Truthy),
+            Expr::Select(_) | Expr::Ident(_) => Path::leaf(e).map(Pred::Truthy),
             Expr::Call(call) if call.func_name == "_[_]" || call.func_name == "lowerAscii" => {
-                Path::compile(e).map(Pred::Truthy)
+                Path::leaf(e).map(Pred::Truthy)
             }
             Expr::Call(call) => {
                 let name = call.func_name.as_str();
@@ -536,7 +549,7 @@ impl Pred {
                             .iter()
                             .map(Lit::compile)
                             .collect::<Option<_>>()?;
-                        Some(Pred::In(Path::compile(a)?, lits))
+                        Some(Pred::In(Path::leaf(a)?, lits))
                     }
                     ("startsWith" | "endsWith" | "contains", Some(target), [arg]) => {
                         let Some(Lit::Str(arg)) = Lit::compile(arg) else {
@@ -547,23 +560,23 @@ impl Pred {
                             "endsWith" => StrOp::EndsWith,
                             _ => StrOp::Contains,
                         };
-                        Some(Pred::Str(Path::compile(target)?, op, arg))
+                        Some(Pred::Str(Path::leaf(target)?, op, arg))
                     }
                     ("matches", Some(target), [arg]) => {
                         let Some(Lit::Str(pattern)) = Lit::compile(arg) else {
                             return None;
                         };
                         Some(Pred::Matches(
-                            Path::compile(target)?,
+                            Path::leaf(target)?,
                             Regex::new(&pattern).ok()?,
                         ))
                     }
                     (_, None, [a, b]) => {
                         let op = CmpOp::parse(name)?;
-                        if let (Some(path), Some(lit)) = (Path::compile(a), Lit::compile(b)) {
+                        if let (Some(path), Some(lit)) = (Path::leaf(a), Lit::compile(b)) {
                             Some(Pred::Cmp(path, op, lit))
                         } else {
-                            Some(Pred::Cmp(Path::compile(b)?, op.flip(), Lit::compile(a)?))
+                            Some(Pred::Cmp(Path::leaf(b)?, op.flip(), Lit::compile(a)?))
                         }
                     }
                     _ => None,
@@ -646,6 +659,11 @@ impl Lit {
 }
 
 impl Path {
+    /// A path a predicate can read: not the bare `event` map, which only the interpreter has.
+    fn leaf(e: &IdedExpr) -> Option<Path> {
+        Path::compile(e).filter(|p| p.root != Root::Event)
+    }
+
     fn compile(e: &IdedExpr) -> Option<Path> {
         match &e.expr {
             Expr::Ident(name) => {
@@ -688,8 +706,8 @@ impl Path {
                 path.checked()
             }
             Expr::Call(call) if call.func_name == "lowerAscii" && call.args.is_empty() => {
-                let mut path = Path::compile(call.target.as_deref()?)?;
-                if path.lower || path.segments.is_empty() {
+                let mut path = Path::leaf(call.target.as_deref()?)?;
+                if path.lower {
                     return None;
                 }
                 path.lower = true;
@@ -700,44 +718,44 @@ impl Path {
     }
 
     /// Paths the native evaluator resolves exactly as CEL does; others go to the interpreter.
-    fn checked(self) -> Option<Path> {
+    /// `event.<field>` becomes its own root here, so evaluation never compares field names.
+    fn checked(mut self) -> Option<Path> {
         if self.root == Root::Event {
-            match self.segments.first().map(String::as_str) {
-                Some("name" | "type") if self.segments.len() == 1 => {}
-                Some("properties" | "context") => {}
+            let root = match self.segments.first().map(String::as_str) {
+                Some("name") if self.segments.len() == 1 => Root::EventName,
+                Some("type") if self.segments.len() == 1 => Root::EventType,
+                Some("properties") => Root::EventProperties,
+                Some("context") => Root::EventContext,
                 _ => return None,
-            }
+            };
+            self.root = root;
+            self.segments.remove(0);
         }
         Some(self)
     }
 
-    fn map<'a>(&self, vars: &Vars<'a>) -> Option<(&'a Attributes, &[String])> {
+    fn map<'a>(&self, vars: &Vars<'a>) -> Option<&'a Attributes> {
         static EMPTY: LazyLock<Attributes> = LazyLock::new(Attributes::new);
         match self.root {
-            Root::Lead => Some((vars.lead?, &self.segments)),
-            Root::Account => Some((vars.account.unwrap_or(&EMPTY), &self.segments)),
-            Root::Event => {
-                let event = vars.event?;
-                match self.segments.first()?.as_str() {
-                    "properties" => Some((&event.properties, &self.segments[1..])),
-                    "context" => Some((&event.context, &self.segments[1..])),
-                    _ => None,
-                }
-            }
+            Root::Lead => vars.lead,
+            Root::Account => Some(vars.account.unwrap_or(&EMPTY)),
+            Root::EventProperties => Some(&vars.event?.properties),
+            Root::EventContext => Some(&vars.event?.context),
+            Root::EventName | Root::EventType | Root::Event => None,
         }
     }
 
     fn resolve<'a>(&self, vars: &Vars<'a>) -> Option<Val<'a>> {
-        if self.root == Root::Event && self.segments.len() == 1 {
-            let event = vars.event?;
-            let s: &'a str = match self.segments[0].as_str() {
-                "name" => &event.name,
-                "type" => event.kind.as_str(),
-                _ => return None,
-            };
-            return self.lowered(Val::Str(Cow::Borrowed(s)));
-        }
-        let (map, segments) = self.map(vars)?;
+        let text: &'a str = match self.root {
+            Root::EventName => &vars.event?.name,
+            Root::EventType => vars.event?.kind.as_str(),
+            _ => return self.resolve_in_map(vars),
+        };
+        self.lowered(Val::Str(Cow::Borrowed(text)))
+    }
+
+    fn resolve_in_map<'a>(&self, vars: &Vars<'a>) -> Option<Val<'a>> {
+        let (map, segments) = (self.map(vars)?, &self.segments);
         let Some((last, inner)) = segments.split_last() else {
             // A bare map (`lead`) compares as a map.
             return Some(Val::Other);
@@ -762,7 +780,7 @@ impl Path {
     }
 
     fn has(&self, vars: &Vars<'_>) -> Tri {
-        let Some((map, segments)) = self.map(vars) else {
+        let (Some(map), segments) = (self.map(vars), &self.segments) else {
             return Tri::Error;
         };
         let Some((last, inner)) = segments.split_last() else {

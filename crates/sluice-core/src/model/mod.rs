@@ -6,7 +6,7 @@ mod cond;
 pub mod diff;
 mod file;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::fmt;
 use std::ops::Range;
 
@@ -32,7 +32,7 @@ pub struct Model {
     pub(crate) account: AccountModel,
     pub(crate) bant: Option<Bant>,
     /// Engagement rules by event name, so most events touch few rules.
-    pub(crate) by_event: HashMap<String, Vec<u32>>,
+    pub(crate) by_event: FxHashMap<String, Vec<u32>>,
     /// Engagement rules for `event = "*"`.
     pub(crate) any_event: Vec<u32>,
 }
@@ -424,6 +424,23 @@ impl Model {
     /// BANT criteria.
     pub fn bant(&self) -> Option<&Bant> {
         self.bant.as_ref()
+    }
+
+    /// The same model with every condition run by the CEL interpreter (the baseline that
+    /// native predicates are measured against).
+    pub fn interpreted(&self) -> Model {
+        let mut model = self.clone();
+        let fit = model.fit.rules.iter_mut().chain(&mut model.account.rules);
+        for rule in fit {
+            rule.when = rule.when.interpreted();
+        }
+        for d in &mut model.disqualifiers {
+            d.when = d.when.interpreted();
+        }
+        for rule in &mut model.engagement.rules {
+            rule.when = rule.when.as_ref().map(Condition::interpreted);
+        }
+        model
     }
 
     /// How many conditions run natively and how many in the CEL interpreter.

@@ -1,0 +1,197 @@
+//! `sluice model check` and `sluice model diff`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use serde_json::json;
+use sluice_core::Model;
+use sluice_core::model::diff::{ChangeKind, diff};
+
+use crate::{Format, UserError};
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Validate a model file: print a summary, or every error with its file, line and rule.
+    Check {
+        /// The model file (TOML).
+        file: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// What changed between two model files, in plain words.
+    Diff {
+        /// The current model.
+        old: PathBuf,
+        /// The proposed model.
+        new: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
+pub fn run(command: ModelCommand) -> anyhow::Result<()> {
+    match command {
+        ModelCommand::Check { file, format } => check(&file, format),
+        ModelCommand::Diff { old, new, format } => {
+            let (old, new) = (load(&old)?, load(&new)?);
+            let changes = diff(&old, &new);
+            if format == Format::Table {
+                println!(
+                    "{} {} → {} {}: {} change{}",
+                    old.name(),
+                    old.version(),
+                    new.name(),
+                    new.version(),
+                    changes.len(),
+                    if changes.len() == 1 { "" } else { "s" }
+                );
+                for change in &changes {
+                    let mark = match change.kind {
+                        ChangeKind::Added => '+',
+                        ChangeKind::Removed => '-',
+                        ChangeKind::Changed => '~',
+                    };
+                    println!("  {mark} {}", change.summary);
+                }
+            } else {
+                let doc = json!({
+                    "old": {"name": old.name(), "version": old.version()},
+                    "new": {"name": new.name(), "version": new.version()},
+                    "changes": changes,
+                });
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Reads and compiles a model file; errors are user errors naming the file.
+pub fn load(path: &Path) -> anyhow::Result<Model> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read model file {}", path.display()))?;
+    Model::from_toml(&text, &path.display().to_string()).map_err(|errors| {
+        let n = errors.0.len();
+        let more = if n > 1 {
+            format!(" (and {} more: run `sluice model check`)", n - 1)
+        } else {
+            String::new()
+        };
+        UserError(format!("{}{more}", errors.0[0])).into()
+    })
+}
+
+fn check(path: &Path, format: Format) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read model file {}", path.display()))?;
+    let name = path.display().to_string();
+    let model = match Model::from_toml(&text, &name) {
+        Ok(model) => model,
+        Err(errors) => {
+            if format == Format::Table {
+                for e in &errors.0 {
+                    eprintln!("error: {e}");
+                }
+            } else {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &json!({"file": name, "ok": false, "errors": errors.0})
+                    )?
+                );
+            }
+            let n = errors.0.len();
+            let summary = format!("{n} error{} in {name}", if n == 1 { "" } else { "s" });
+            return Err(UserError(summary).into());
+        }
+    };
+    let (native, interpreted) = model.condition_counts();
+    let t = model.thresholds();
+    let engagement = model.engagement();
+    let summary = json!({
+        "file": name,
+        "ok": true,
+        "name": model.name(),
+        "version": model.version(),
+        "thresholds": {
+            "mql": t.mql,
+            "min_fit_grade": t.min_fit_grade.map(|g| g.to_string()),
+            "min_engagement_grade": t.min_engagement_grade.map(|g| g.number()),
+        },
+        "fit_rules": model.fit().rules.len(),
+        "disqualifiers": model.disqualifiers().len(),
+        "engagement_rules": engagement.rules.len(),
+        "half_life": engagement.half_life.to_string(),
+        "caps": model.caps().iter().map(|c| &c.id).collect::<Vec<_>>(),
+        "groups": model.groups().iter().map(|g| json!({"id": g.id, "mql": g.mql})).collect::<Vec<_>>(),
+        "account_rules": model.account().rules.len(),
+        "account_rollup": model.account().rollup.to_string(),
+        "bant_criteria": model.bant().map_or(0, |b| b.criteria.len()),
+        "conditions": {"native": native, "interpreted": interpreted},
+    });
+    if format != Format::Table {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
+    println!("{name}: ok: {} {}", model.name(), model.version());
+    let mut mql = format!("MQL at {}", t.mql);
+    if let Some(g) = t.min_fit_grade {
+        mql.push_str(&format!(", fit grade {g} or better"));
+    }
+    if let Some(g) = t.min_engagement_grade {
+        mql.push_str(&format!(", engagement grade {} or better", g.number()));
+    }
+    println!("  thresholds:  {mql}");
+    println!(
+        "  rules:       {} fit, {} disqualifiers, {} engagement (half-life {}), {} account",
+        model.fit().rules.len(),
+        model.disqualifiers().len(),
+        engagement.rules.len(),
+        engagement.half_life,
+        model.account().rules.len()
+    );
+    if !model.caps().is_empty() || !model.groups().is_empty() {
+        let caps: Vec<String> = model
+            .caps()
+            .iter()
+            .map(|c| format!("{} ({})", c.id, c.max_points))
+            .collect();
+        let groups: Vec<String> = model
+            .groups()
+            .iter()
+            .map(|g| {
+                g.mql
+                    .map_or(g.id.clone(), |mql| format!("{} (MQL at {mql})", g.id))
+            })
+            .collect();
+        println!(
+            "  caps:        {}",
+            if caps.is_empty() {
+                "none".into()
+            } else {
+                caps.join(", ")
+            }
+        );
+        println!(
+            "  groups:      {}",
+            if groups.is_empty() {
+                "none".into()
+            } else {
+                groups.join(", ")
+            }
+        );
+    }
+    if let Some(bant) = model.bant() {
+        let ids: Vec<&str> = bant.criteria.iter().map(|c| c.id).collect();
+        println!(
+            "  BANT:        {} (SQL at {:.0} % complete)",
+            ids.join(", "),
+            bant.sql_min * 100.0
+        );
+    }
+    println!("  conditions:  {native} compiled natively, {interpreted} interpreted");
+    Ok(())
+}

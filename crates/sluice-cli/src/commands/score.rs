@@ -1,0 +1,478 @@
+//! `sluice score`: offline scoring of a leads file and an events file at a given time.
+
+use std::collections::HashMap;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use serde_json::json;
+use sluice_core::engine::{AccountScore, BantStatus, Explanation, round3};
+use sluice_core::{Activity, Attributes, LeadScore, MessageKind, Model, Profile, Timestamp};
+
+use crate::input::{self, Rejections};
+use crate::{Format, UserError};
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// The model file.
+    #[arg(long)]
+    model: PathBuf,
+    /// Leads: CSV or JSON Lines; an `id` or `email` column identifies each lead.
+    #[arg(long)]
+    leads: PathBuf,
+    /// Events: JSON Lines in the Segment message format.
+    #[arg(long)]
+    events: Option<PathBuf>,
+    /// Accounts: CSV or JSON Lines with an `id` column; leads link to them by `account_id`.
+    #[arg(long)]
+    accounts: Option<PathBuf>,
+    /// Score as of this time (RFC 3339 or a date); later events are ignored.
+    #[arg(long)]
+    as_of: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+    /// Print only the N highest scores.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Include every contribution (rule, event time, raw and decayed points) in JSON output.
+    #[arg(long)]
+    explain: bool,
+    /// Stop at the first bad row instead of reporting it and going on.
+    #[arg(long)]
+    strict: bool,
+}
+
+/// A lead being assembled from the files.
+#[derive(Default)]
+struct Lead {
+    attributes: Attributes,
+    account: Option<String>,
+    activity: Activity,
+    traits: Vec<(Timestamp, Attributes)>,
+}
+
+/// One scored lead, as printed.
+#[derive(Serialize)]
+struct Scored<'a> {
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<&'a str>,
+    stage: &'static str,
+    #[serde(flatten)]
+    score: &'a LeadScore,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bant: Option<BantStatus>,
+    top: Vec<Contribution>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explanation: Option<&'a Explanation>,
+}
+
+/// A rule's share of the score, for the short list of top contributions.
+#[derive(Serialize)]
+struct Contribution {
+    rule: String,
+    points: f64,
+}
+
+pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
+    let model = super::model::load(&args.model)?;
+    let as_of = Timestamp::parse(&args.as_of).map_err(|e| UserError(format!("--as-of: {e}")))?;
+    let mut rejections = Rejections::new(args.strict);
+
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut leads: Vec<(String, Lead)> = Vec::new();
+    // Other names a lead is known by: email, anonymous ids, earlier user ids.
+    let mut aliases: HashMap<String, String> = HashMap::new();
+    input::read_records(&args.leads, &mut rejections, |record| {
+        let account = record.attributes.get("account_id").and_then(|v| match v {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        });
+        if let Some(email) = record.attributes.get("email").and_then(|e| e.as_str()) {
+            aliases.insert(email.trim().to_lowercase(), record.id.clone());
+        }
+        match index.get(&record.id) {
+            // A repeated id: the later row's values win, as in a CRM import.
+            Some(&i) => {
+                leads[i].1.attributes.extend(record.attributes);
+                leads[i].1.account = account.or(leads[i].1.account.take());
+            }
+            None => {
+                index.insert(record.id.clone(), leads.len());
+                leads.push((
+                    record.id,
+                    Lead {
+                        attributes: record.attributes,
+                        account,
+                        ..Lead::default()
+                    },
+                ));
+            }
+        }
+    })?;
+    let n_from_file = leads.len();
+
+    let mut accounts: HashMap<String, Attributes> = HashMap::new();
+    let mut account_traits: HashMap<String, Vec<(Timestamp, Attributes)>> = HashMap::new();
+    if let Some(path) = &args.accounts {
+        input::read_records(path, &mut rejections, |record| {
+            accounts
+                .entry(record.id)
+                .or_default()
+                .extend(record.attributes);
+        })?;
+    }
+
+    let bar = progress();
+    let mut stats = EventStats::default();
+    let mut anonymous: HashMap<String, Activity> = HashMap::new();
+    if let Some(path) = &args.events {
+        input::read_messages(path, &mut rejections, |message, at| {
+            stats.read += 1;
+            if stats.read % 65_536 == 0 {
+                bar.set_position(stats.read);
+            }
+            if at > as_of {
+                stats.later += 1;
+                return;
+            }
+            let user = message.user_id.as_ref().map(|u| resolve(&aliases, u));
+            match message.kind {
+                MessageKind::Identify | MessageKind::Alias | MessageKind::Group => {
+                    let Some(user) = user else {
+                        // Traits of an anonymous visitor: nothing to score yet.
+                        return;
+                    };
+                    let from = match message.kind {
+                        MessageKind::Alias => message.previous_id.clone(),
+                        _ => message.anonymous_id.clone(),
+                    };
+                    if let Some(from) = from.filter(|from| *from != user) {
+                        aliases.insert(from, user.clone());
+                    }
+                    let i = *index.entry(user.clone()).or_insert_with(|| {
+                        leads.push((user.clone(), Lead::default()));
+                        leads.len() - 1
+                    });
+                    let lead = &mut leads[i].1;
+                    match message.kind {
+                        MessageKind::Identify if !message.traits.is_empty() => {
+                            lead.traits.push((at, message.traits));
+                        }
+                        MessageKind::Group => {
+                            let group =
+                                message.group_id.clone().expect("checked by Message::parse");
+                            if !message.traits.is_empty() {
+                                account_traits
+                                    .entry(group.clone())
+                                    .or_default()
+                                    .push((at, message.traits));
+                            }
+                            lead.account = Some(group);
+                        }
+                        _ => {}
+                    }
+                }
+                MessageKind::Track | MessageKind::Page | MessageKind::Screen => {
+                    let Some(event) = message.to_event(at) else {
+                        return;
+                    };
+                    stats.scored += 1;
+                    match (user, &message.anonymous_id) {
+                        (Some(user), _) => {
+                            let i = *index.entry(user.clone()).or_insert_with(|| {
+                                leads.push((user, Lead::default()));
+                                leads.len() - 1
+                            });
+                            leads[i].1.activity.record(&model, &event);
+                        }
+                        (None, Some(anonymous_id)) => {
+                            anonymous
+                                .entry(anonymous_id.clone())
+                                .or_default()
+                                .record(&model, &event);
+                        }
+                        (None, None) => unreachable!("Message::parse requires an id"),
+                    }
+                }
+            }
+        })?;
+    }
+    bar.finish_and_clear();
+
+    // Anonymous activity joins its lead once the visitor was identified (up to --as-of).
+    for (anonymous_id, activity) in anonymous {
+        let user = resolve(&aliases, &anonymous_id);
+        match index.get(&user) {
+            Some(&i) => leads[i].1.activity.extend(activity.hits().iter().copied()),
+            None => stats.anonymous += 1,
+        }
+    }
+    for (id, traits) in &mut account_traits {
+        traits.sort_by_key(|(at, _)| *at);
+        let account = accounts.entry(id.clone()).or_default();
+        for (_, t) in traits.drain(..) {
+            account.extend(t);
+        }
+    }
+
+    let mut scored: Vec<(String, Lead, LeadScore, Explanation)> = Vec::with_capacity(leads.len());
+    for (id, mut lead) in leads {
+        lead.traits.sort_by_key(|(at, _)| *at);
+        for (_, t) in std::mem::take(&mut lead.traits) {
+            lead.attributes.extend(t);
+        }
+        let account = lead.account.as_ref().and_then(|a| accounts.get(a));
+        let profile = Profile {
+            lead: &lead.attributes,
+            account,
+        };
+        let (score, explanation) = model.explain(profile, &lead.activity, as_of);
+        scored.push((id, lead, score, explanation));
+    }
+    scored.sort_by(|a, b| b.2.score.total_cmp(&a.2.score).then_with(|| a.0.cmp(&b.0)));
+
+    let mut account_engagement: HashMap<&str, Vec<f64>> = HashMap::new();
+    for (_, lead, score, _) in &scored {
+        if let Some(account) = &lead.account {
+            account_engagement
+                .entry(account)
+                .or_default()
+                .push(score.engagement);
+        }
+    }
+    let mut account_scores: Vec<(&str, AccountScore)> = account_engagement
+        .iter()
+        .map(|(id, engagement)| {
+            let attributes = accounts.get(*id).cloned().unwrap_or_default();
+            (*id, model.score_account(&attributes, engagement))
+        })
+        .collect();
+    account_scores.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then_with(|| a.0.cmp(b.0)));
+
+    let count = |q: &str| {
+        scored
+            .iter()
+            .filter(|s| s.2.qualification.as_str() == q)
+            .count()
+    };
+    let summary = json!({
+        "leads": scored.len(),
+        "leads_from_file": n_from_file,
+        "leads_from_events": scored.len() - n_from_file,
+        "mql": count("mql"),
+        "disqualified": count("disqualified"),
+        "accounts": account_scores.len(),
+        "mqa": account_scores.iter().filter(|a| a.1.qualified).count(),
+        "events_read": stats.read,
+        "events_scored": stats.scored,
+        "events_after_as_of": stats.later,
+        "anonymous_visitors": stats.anonymous,
+        "rejected_rows": rejections.count,
+    });
+
+    let limit = args.limit.unwrap_or(usize::MAX);
+    let rows = scored
+        .iter()
+        .take(limit)
+        .map(|(id, lead, score, explanation)| Scored {
+            id,
+            account: lead.account.as_deref(),
+            stage: score.qualification.as_str(),
+            score,
+            bant: model
+                .bant_status(&lead.attributes)
+                .filter(|b| b.criteria.iter().any(|c| c.value.is_some())),
+            top: top_contributions(explanation, 5),
+            explanation: args.explain.then_some(explanation),
+        });
+
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    match args.format {
+        Format::Table => print_table(&mut out, &model, rows)?,
+        Format::Jsonl => {
+            for row in rows {
+                serde_json::to_writer(&mut out, &row)?;
+                out.write_all(b"\n")?;
+            }
+        }
+        Format::Json => {
+            // Streamed, so millions of leads need not fit in one string.
+            write!(
+                out,
+                "{{\"as_of\":{},\"model\":{},\"summary\":{},\"leads\":[",
+                serde_json::to_string(&as_of)?,
+                json!({"name": model.name(), "version": model.version()}),
+                summary
+            )?;
+            for (i, row) in rows.enumerate() {
+                if i > 0 {
+                    out.write_all(b",")?;
+                }
+                serde_json::to_writer(&mut out, &row)?;
+            }
+            let accounts: Vec<_> = account_scores
+                .iter()
+                .take(limit)
+                .map(|(id, s)| json!({"id": id, "score": s}))
+                .collect();
+            write!(
+                out,
+                "],\"accounts\":{},\"rejected\":{}}}",
+                serde_json::to_string(&accounts)?,
+                serde_json::to_string(&rejections.rows)?
+            )?;
+            out.write_all(b"\n")?;
+        }
+    }
+    out.flush()?;
+    drop(out);
+
+    if args.format == Format::Table || rejections.count > 0 {
+        for r in rejections.rows.iter().take(20) {
+            eprintln!("rejected {}:{}: {}", r.file, r.line, r.error);
+        }
+        if rejections.count > 20 {
+            eprintln!("... and {} more rejected rows", rejections.count - 20);
+        }
+        eprintln!(
+            "scored {} leads as of {as_of}: {} mql, {} disqualified; {} events scored, {} after --as-of, {} anonymous visitors never identified; {} rows rejected",
+            scored.len(),
+            summary["mql"],
+            summary["disqualified"],
+            stats.scored,
+            stats.later,
+            stats.anonymous,
+            rejections.count
+        );
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct EventStats {
+    read: u64,
+    scored: u64,
+    later: u64,
+    anonymous: u64,
+}
+
+/// Follows aliases (email → id, anonymous id → user id, earlier id → later id) to the lead id.
+fn resolve(aliases: &HashMap<String, String>, id: &str) -> String {
+    let mut current = id;
+    let lowered = id.to_lowercase();
+    if let Some(target) = aliases.get(id).or_else(|| aliases.get(&lowered)) {
+        current = target;
+        // Alias chains are short; the bound guards against a cycle in bad data.
+        for _ in 0..8 {
+            match aliases.get(current) {
+                Some(next) if next != current => current = next,
+                _ => break,
+            }
+        }
+    }
+    current.to_string()
+}
+
+fn top_contributions(explanation: &Explanation, n: usize) -> Vec<Contribution> {
+    let mut all: Vec<Contribution> = explanation
+        .fit
+        .iter()
+        .map(|f| Contribution {
+            rule: f.rule.clone(),
+            points: round3(f.points),
+        })
+        .chain(explanation.engagement.iter().map(|e| Contribution {
+            rule: e.rule.clone(),
+            points: round3(e.points),
+        }))
+        .filter(|c| c.points != 0.0)
+        .collect();
+    all.sort_by(|a, b| b.points.abs().total_cmp(&a.points.abs()));
+    all.truncate(n);
+    all
+}
+
+fn print_table<'a>(
+    out: &mut impl Write,
+    model: &Model,
+    rows: impl Iterator<Item = Scored<'a>>,
+) -> anyhow::Result<()> {
+    let groups: Vec<&str> = model.groups().iter().map(|g| g.id.as_str()).collect();
+    write!(
+        out,
+        "{:<28} {:>7} {:>6} {:>6}",
+        "LEAD", "SCORE", "FIT", "ENG"
+    )?;
+    for g in &groups {
+        write!(
+            out,
+            " {:>width$}",
+            truncate(g, 12),
+            width = g.len().clamp(6, 12)
+        )?;
+    }
+    writeln!(out, " {:<5} {:<12} TOP CONTRIBUTIONS", "GRADE", "STAGE")?;
+    for row in rows {
+        write!(
+            out,
+            "{:<28} {:>7.1} {:>6.1} {:>6.1}",
+            truncate(row.id, 28),
+            row.score.score,
+            row.score.fit,
+            row.score.engagement
+        )?;
+        for (g, name) in row.score.groups.iter().zip(&groups) {
+            write!(
+                out,
+                " {:>width$.1}",
+                g.score,
+                width = name.len().clamp(6, 12)
+            )?;
+        }
+        let top: Vec<String> = row
+            .top
+            .iter()
+            .map(|c| format!("{} {:+.1}", c.rule, c.points))
+            .collect();
+        let stage = match row.score.disqualified.first() {
+            Some(d) => format!("disq:{}", d.reason),
+            None => row.stage.to_string(),
+        };
+        writeln!(
+            out,
+            " {:<5} {:<12} {}",
+            row.score.grade.to_string(),
+            truncate(&stage, 12),
+            top.join(", ")
+        )?;
+    }
+    Ok(())
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn progress() -> ProgressBar {
+    if !crate::interactive() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {pos} events read ({per_sec})")
+            .expect("valid template"),
+    );
+    bar
+}
