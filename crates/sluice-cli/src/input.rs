@@ -3,8 +3,9 @@
 //! the run is strict.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
+use std::str::Utf8Error;
 
 use anyhow::Context as _;
 use serde::Serialize;
@@ -117,6 +118,9 @@ pub fn read_records(
     match table_format(path)? {
         TableFormat::Csv => read_csv(path, rejections, &mut f),
         TableFormat::JsonLines => for_each_line(path, |line_no, line| {
+            let Ok(line) = line else {
+                return rejections.reject(path, line_no, NOT_UTF8);
+            };
             let value: Value = match serde_json::from_str(line) {
                 Ok(v) => v,
                 Err(e) => return rejections.reject(path, line_no, format!("invalid JSON: {e}")),
@@ -170,10 +174,20 @@ fn read_csv(
         .headers()
         .with_context(|| format!("{}: cannot read the header row", path.display()))?
         .iter()
-        .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
+        .map(|h| {
+            let h = h.trim().trim_start_matches('\u{feff}');
+            // `id` and `email` mean something to Sluice (`lead.email` in rules, email
+            // aliases), so `ID` or `Email` are stored under those names; other columns keep
+            // the case they were given.
+            ["id", "email"]
+                .into_iter()
+                .find(|name| h.eq_ignore_ascii_case(name))
+                .unwrap_or(h)
+                .to_string()
+        })
         .collect();
-    let id_column = headers.iter().position(|h| h.eq_ignore_ascii_case("id"));
-    let email_column = headers.iter().position(|h| h.eq_ignore_ascii_case("email"));
+    let id_column = headers.iter().position(|h| h == "id");
+    let email_column = headers.iter().position(|h| h == "email");
     if id_column.is_none() && email_column.is_none() {
         return Err(UserError(format!(
             "{}:1: no `id` or `email` column (columns: {})",
@@ -195,6 +209,17 @@ fn read_csv(
             }
         }
         let line = record.position().map_or(line, |p| p.line());
+        if let Some(start) = unterminated_quote(path, &record, reader.position().byte())? {
+            rejections.reject(
+                path,
+                line,
+                format!(
+                    "unterminated quote (the field starting on line {} runs to the end of the file)",
+                    line + start
+                ),
+            )?;
+            continue;
+        }
         if record.len() != headers.len() {
             rejections.reject(
                 path,
@@ -234,13 +259,62 @@ fn read_csv(
     Ok(())
 }
 
+/// When `record` is the tail of an unterminated quote, how many lines after the record's first
+/// line its last field starts. The CSV reader takes an opening quote that is never closed to
+/// run to the end of the file, silently swallowing every later row into one field: that is a
+/// record which ends the file, whose last field spans lines, in a file that does not end with
+/// the closing `"`. `end` is the reader's byte offset after the record.
+fn unterminated_quote(
+    path: &Path,
+    record: &csv::StringRecord,
+    end: u64,
+) -> anyhow::Result<Option<u64>> {
+    if !record
+        .iter()
+        .next_back()
+        .is_some_and(|field| field.contains('\n'))
+    {
+        return Ok(None);
+    }
+    // Rare (a multi-line last field), so reading the file's tail again costs nothing.
+    let mut file = open(path)?;
+    let len = file
+        .metadata()
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    if end < len {
+        return Ok(None);
+    }
+    // The last non-blank byte is near the end of any real file.
+    let tail_start = len.saturating_sub(64 * 1024);
+    let mut tail = Vec::new();
+    file.seek(SeekFrom::Start(tail_start))
+        .and_then(|_| file.read_to_end(&mut tail))
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let closed = tail
+        .iter()
+        .rev()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_none_or(|&b| b == b'"');
+    if closed {
+        return Ok(None);
+    }
+    let before: usize = record
+        .iter()
+        .take(record.len() - 1)
+        .map(|field| field.matches('\n').count())
+        .sum();
+    Ok(Some(before as u64))
+}
+
 /// `,` or `;` (European exports), whichever the header uses more.
 fn sniff_delimiter(path: &Path) -> anyhow::Result<u8> {
-    let mut first = String::new();
+    let mut first = Vec::new();
     BufReader::new(open(path)?)
-        .read_line(&mut first)
+        .read_until(b'\n', &mut first)
         .with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(if first.matches(';').count() > first.matches(',').count() {
+    let count = |delimiter: u8| first.iter().filter(|&&b| b == delimiter).count();
+    Ok(if count(b';') > count(b',') {
         b';'
     } else {
         b','
@@ -276,41 +350,53 @@ pub fn cell_value(cell: &str) -> Option<Value> {
     Some(Value::String(cell.to_string()))
 }
 
-/// Calls `f` with each non-blank line of a text file and its 1-based number.
+/// Why a line was rejected without being parsed.
+const NOT_UTF8: &str = "line is not UTF-8 text";
+
+/// Calls `f` with each non-blank line of a text file and its 1-based number. A line that is
+/// not UTF-8 is passed as an error for the caller to reject, so one bad line does not end the
+/// run. A byte-order mark at the start of the file is dropped.
 pub fn for_each_line(
     path: &Path,
-    mut f: impl FnMut(u64, &str) -> anyhow::Result<()>,
+    mut f: impl FnMut(u64, Result<&str, Utf8Error>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let mut reader = BufReader::with_capacity(1 << 20, open(path)?);
-    let mut line = String::new();
+    let mut line = Vec::new();
     let mut number = 0;
     loop {
         line.clear();
-        let read = reader.read_line(&mut line).with_context(|| {
-            format!(
-                "{}:{}: cannot read (is it UTF-8 text?)",
-                path.display(),
-                number + 1
-            )
-        })?;
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("{}:{}: cannot read", path.display(), number + 1))?;
         if read == 0 {
             return Ok(());
         }
         number += 1;
-        let text = line.trim();
-        if !text.is_empty() {
-            f(number, text)?;
+        let bytes = match line.strip_prefix("\u{feff}".as_bytes()) {
+            Some(rest) if number == 1 => rest,
+            _ => &line[..],
+        };
+        match std::str::from_utf8(bytes) {
+            Ok(text) => {
+                let text = text.trim();
+                if !text.is_empty() {
+                    f(number, Ok(text))?;
+                }
+            }
+            Err(e) => f(number, Err(e))?,
         }
     }
 }
 
 /// Reads a JSON Lines file of Segment messages, calling `f` with each valid message and its
-/// event time.
+/// event time, in file order. Lines are parsed in batches on every core: parsing JSON is most
+/// of the cost of reading events.
 pub fn read_messages(
     path: &Path,
     rejections: &mut Rejections,
     mut f: impl FnMut(Message, Timestamp),
 ) -> anyhow::Result<()> {
+    const BATCH: usize = 16_384;
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     if !matches!(ext, "jsonl" | "ndjson" | "json") {
         return Err(UserError(format!(
@@ -319,19 +405,54 @@ pub fn read_messages(
         ))
         .into());
     }
-    for_each_line(path, |line_no, line| {
-        let message = match Message::parse(line) {
-            Ok(m) => m,
-            Err(e) => return rejections.reject(path, line_no, e.to_string()),
-        };
-        match message.event_time(None) {
-            Ok(at) => {
-                f(message, at);
-                Ok(())
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut batch: Vec<(u64, String)> = Vec::with_capacity(BATCH);
+    let mut flush = |batch: &mut Vec<(u64, String)>,
+                     rejections: &mut Rejections|
+     -> anyhow::Result<()> {
+        let chunk = batch.len().div_ceil(threads).max(1);
+        let parsed: Vec<Vec<Result<(Message, Timestamp), String>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = batch
+                .chunks(chunk)
+                .map(|lines| {
+                    scope.spawn(move || lines.iter().map(|(_, line)| parse_message(line)).collect())
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("parsing does not panic"))
+                .collect()
+        });
+        for ((line_no, _), result) in batch.iter().zip(parsed.into_iter().flatten()) {
+            match result {
+                Ok((message, at)) => f(message, at),
+                Err(error) => rejections.reject(path, *line_no, error)?,
             }
-            Err(e) => rejections.reject(path, line_no, e.to_string()),
         }
-    })
+        batch.clear();
+        Ok(())
+    };
+    for_each_line(path, |line_no, line| match line {
+        Ok(line) => {
+            batch.push((line_no, line.to_string()));
+            if batch.len() == BATCH {
+                flush(&mut batch, rejections)?;
+            }
+            Ok(())
+        }
+        // The lines before it are parsed first, so rejections stay in line order.
+        Err(_) => {
+            flush(&mut batch, rejections)?;
+            rejections.reject(path, line_no, NOT_UTF8)
+        }
+    })?;
+    flush(&mut batch, rejections)
+}
+
+fn parse_message(line: &str) -> Result<(Message, Timestamp), String> {
+    let message = Message::parse(line).map_err(|e| e.to_string())?;
+    let at = message.event_time(None).map_err(|e| e.to_string())?;
+    Ok((message, at))
 }
 
 #[cfg(test)]

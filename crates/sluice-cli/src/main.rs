@@ -74,10 +74,9 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // A closed pipe (`sluice score ... | head`) is not an error.
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            {
+            // A closed pipe (`sluice score ... | head`) is not an error: the reader has
+            // what it wanted.
+            if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
             let _ = std::io::stdout().flush();
@@ -90,6 +89,20 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Whether an error comes from writing to a pipe whose reader has gone. `serde_json::Error`
+/// hides the `io::Error` it wraps from `source()`, so it is asked for the kind directly.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    use std::io::ErrorKind::BrokenPipe;
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == BrokenPipe)
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .is_some_and(|json| json.io_error_kind() == Some(BrokenPipe))
+    })
 }
 
 /// Whether to draw progress bars (only for people watching a terminal).

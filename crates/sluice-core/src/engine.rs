@@ -356,10 +356,14 @@ impl Model {
                     continue;
                 }
             }
-            let key = rule
-                .once_per
-                .as_deref()
-                .map_or(0, |path| once_per_key(&event.properties, path));
+            let key = rule.once_per.as_ref().map_or(0, |once_per| {
+                let map = if once_per.in_context {
+                    &event.context
+                } else {
+                    &event.properties
+                };
+                once_per_key(map, &once_per.path)
+            });
             f(Hit {
                 at: event.timestamp,
                 rule: index,
@@ -399,11 +403,13 @@ impl Model {
             })
             .collect();
         let mut engagement: Vec<RuleContribution> = Vec::new();
+        let mut slot: Vec<Option<usize>> = vec![None; self.engagement.rules.len()];
         for (hit, raw, decayed, skipped) in recorder.events {
             let rule = &self.engagement.rules[hit.rule as usize];
-            let entry = match engagement.iter_mut().position(|c| c.rule == rule.id) {
+            let entry = match slot[hit.rule as usize] {
                 Some(i) => &mut engagement[i],
                 None => {
+                    slot[hit.rule as usize] = Some(engagement.len());
                     engagement.push(RuleContribution {
                         rule: rule.id.clone(),
                         description: rule.description.clone(),
@@ -624,7 +630,8 @@ impl Model {
                 }
             }
         }
-        let total: f64 = totals.iter().sum();
+        // `+ 0.0` turns the empty sum's -0.0 into 0.0.
+        let total: f64 = totals.iter().sum::<f64>() + 0.0;
         EngagementPoints {
             per_rule: totals,
             capped_by,
@@ -648,7 +655,11 @@ impl Model {
         }
         let engagement = match self.account.rollup {
             Rollup::Sum => lead_engagement.iter().sum(),
-            Rollup::Max => lead_engagement.iter().copied().fold(0.0, f64::max),
+            Rollup::Max => lead_engagement
+                .iter()
+                .copied()
+                .reduce(f64::max)
+                .unwrap_or(0.0),
             Rollup::Top(n) => {
                 let mut sorted = lead_engagement.to_vec();
                 sorted.sort_by(|a, b| b.total_cmp(a));

@@ -154,8 +154,7 @@ impl Span {
 
 impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [(i64, &str); 6] = [
-            (7 * 86_400_000, "w"),
+        const UNITS: [(i64, &str); 5] = [
             (86_400_000, "d"),
             (3_600_000, "h"),
             (60_000, "m"),
@@ -166,11 +165,8 @@ impl fmt::Display for Span {
             return f.write_str("0s");
         }
         let mut rest = self.0;
+        // Days, not weeks: "14d" reads as model files write it.
         for (size, unit) in UNITS {
-            // Weeks only when the whole span is weeks: "30d" reads better than "4w2d".
-            if unit == "w" && self.0 % size != 0 {
-                continue;
-            }
             if rest >= size {
                 write!(f, "{}{unit}", rest / size)?;
                 rest %= size;
@@ -227,7 +223,7 @@ mod tests {
     fn spans_parse_and_print() {
         assert_eq!(Span::parse("30d").unwrap(), Span::days(30));
         assert_eq!(Span::parse("1d12h").unwrap().millis(), 36 * 3_600_000);
-        assert_eq!(Span::parse("2w").unwrap().to_string(), "2w");
+        assert_eq!(Span::parse("2w").unwrap().to_string(), "14d");
         assert_eq!(Span::parse("30d").unwrap().to_string(), "30d");
         assert_eq!(Span::parse("90m").unwrap().to_string(), "1h30m");
         for bad in ["", "30", "d", "3x", "-3d", "0d", "99999999999999999w"] {

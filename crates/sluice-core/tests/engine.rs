@@ -277,3 +277,51 @@ fn bant_completeness_weights_partial_credit() {
     assert!(!b.meets_sql);
     assert_eq!(b.criteria[3].value, None);
 }
+
+#[test]
+fn any_event_rules_with_once_per_on_the_context() {
+    let m = model();
+    let from = |campaign: &str, name: &str, at: &str| {
+        let json = json!({"type": "track", "event": name, "userId": "u", "timestamp": at,
+            "context": {"campaign": {"source": "partner", "name": campaign}}});
+        let message = sluice_core::Message::parse(&json.to_string()).unwrap();
+        message.to_event(message.event_time(None).unwrap()).unwrap()
+    };
+    let events = [
+        from("acme-partners", "Anything", "2026-10-01T09:00:00Z"),
+        from("acme-partners", "Something Else", "2026-10-01T10:00:00Z"),
+        from("globex-resellers", "Anything", "2026-10-01T11:00:00Z"),
+    ];
+    let activity = Activity::from_events(&m, &events);
+    let lead = vp();
+    let (_, why) = m.explain(
+        Profile {
+            lead: &lead,
+            account: None,
+        },
+        &activity,
+        t("2026-10-01T11:00:00Z"),
+    );
+    let partner = why
+        .engagement
+        .iter()
+        .find(|r| r.rule == "partner-referred")
+        .unwrap();
+    assert_eq!(
+        (partner.matched, partner.counted),
+        (3, 2),
+        "once per partner campaign"
+    );
+}
+
+#[test]
+fn diff_reads_like_a_changelog() {
+    let old = model();
+    let text = include_str!("../../../examples/model.toml")
+        .replace("half_life = \"30d\"", "half_life = \"14d\"");
+    let new = Model::from_toml(&text, "new.toml").unwrap();
+    let changes = sluice_core::model::diff::diff(&old, &new);
+    let summaries: Vec<&str> = changes.iter().map(|c| c.summary.as_str()).collect();
+    // Rules that inherit the half-life do not each repeat the change.
+    assert_eq!(summaries, ["Engagement half-life 30d → 14d."]);
+}

@@ -138,3 +138,59 @@ fn bant_and_grades_are_checked() {
         "{e:?}"
     );
 }
+
+#[test]
+fn unreachable_thresholds_are_refused() {
+    let source = "[model]\nname = \"t\"\nversion = \"1\"\n[thresholds]\nmql = 100\nmin_fit_grade = \"A\"\n\
+        [grades.fit]\nA = 50\nB = 20\nC = 10\n[grades.engagement]\n1 = 30\n2 = 20\n3 = 10\n\
+        [fit]\nmax_points = 40\n[[fit.rules]]\nid = \"vp\"\nwhen = \"lead.seniority == 'vp'\"\npoints = 60\n\
+        [engagement]\nhalf_life = \"30d\"\nmax_points = 50\n[[engagement.rules]]\nid = \"demo\"\nevent = \"Demo Requested\"\npoints = 50\n\
+        [[groups]]\nid = \"g\"\nmql = 50\nmax_points = 40\n";
+    let e = Model::from_toml(source, "m.toml").unwrap_err().to_string();
+    assert!(e.contains("m.toml:5:7: thresholds.mql 100 can never be reached: fit gives at most 40 and engagement at most 50"), "{e}");
+    assert!(
+        e.contains("m.toml:6:17: min_fit_grade A needs fit 50, but fit gives at most 40"),
+        "{e}"
+    );
+    assert!(
+        e.contains("rule `g`: mql 50 is above the group's max_points 40"),
+        "{e}"
+    );
+}
+
+#[test]
+fn conditions_must_be_boolean_and_calls_well_formed() {
+    for (when, message) in [
+        ("lead.employees + 5", "must be true or false"),
+        ("'yes'", "must be true or false"),
+        ("size(lead.title)", "must be true or false"),
+        (
+            "lead.title.startsWith()",
+            "`startsWith` called with the wrong number of arguments",
+        ),
+        ("max(1, 2) == 2", "unknown function `max`"),
+        ("Foo{a: 1}", "unknown function `Foo`"),
+    ] {
+        let e = errors(&format!(
+            "[[fit.rules]]\nid = \"x\"\nwhen = \"{when}\"\npoints = 1\n"
+        ));
+        assert!(e[0].contains(message), "{when}: {}", e[0]);
+    }
+    let deep = format!("{}true{}", "(".repeat(60), ")".repeat(60));
+    let e = errors(&format!(
+        "[[fit.rules]]\nid = \"x\"\nwhen = \"{deep}\"\npoints = 1\n"
+    ));
+    assert!(e[0].contains("nested more than 32 levels deep"), "{}", e[0]);
+}
+
+#[test]
+fn columns_follow_escapes_and_characters() {
+    // `foo` starts at column 32 in both lines: after an escaped quote, and after accents.
+    let e = errors(
+        "[[fit.rules]]\nid = \"x\"\nwhen = \"lead.title == \\\"x\\\" && foo.x\"\npoints = 1\n",
+    );
+    assert!(e[0].starts_with("m.toml:9:32:"), "{}", e[0]);
+    let e =
+        errors("[[fit.rules]]\nid = \"x\"\nwhen = 'lead.title == \"ééé\" && foo.x'\npoints = 1\n");
+    assert!(e[0].starts_with("m.toml:9:32:"), "{}", e[0]);
+}

@@ -1,5 +1,6 @@
 //! `sluice generate`: a deterministic synthetic company.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -65,8 +66,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         )
     })?;
     bar.finish_and_clear();
+    let mut out = std::io::stdout().lock();
     if args.format == Format::Table {
-        println!(
+        writeln!(
+            out,
             "wrote {} accounts, {} leads, {} events, {} opportunities ({} won, {} lost) to {}",
             summary.accounts,
             summary.leads,
@@ -75,9 +78,9 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             summary.won,
             summary.lost,
             args.out.display()
-        );
+        )?;
     } else {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `sluice model check` and `sluice model diff`.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -33,13 +34,17 @@ pub enum ModelCommand {
 }
 
 pub fn run(command: ModelCommand) -> anyhow::Result<()> {
+    // Results go through one locked handle with `writeln!`, which reports a closed pipe as an
+    // error (`println!` panics on it).
+    let mut out = std::io::stdout().lock();
     match command {
-        ModelCommand::Check { file, format } => check(&file, format),
+        ModelCommand::Check { file, format } => check(&mut out, &file, format),
         ModelCommand::Diff { old, new, format } => {
             let (old, new) = (load(&old)?, load(&new)?);
             let changes = diff(&old, &new);
             if format == Format::Table {
-                println!(
+                writeln!(
+                    out,
                     "{} {} → {} {}: {} change{}",
                     old.name(),
                     old.version(),
@@ -47,14 +52,14 @@ pub fn run(command: ModelCommand) -> anyhow::Result<()> {
                     new.version(),
                     changes.len(),
                     if changes.len() == 1 { "" } else { "s" }
-                );
+                )?;
                 for change in &changes {
                     let mark = match change.kind {
                         ChangeKind::Added => '+',
                         ChangeKind::Removed => '-',
                         ChangeKind::Changed => '~',
                     };
-                    println!("  {mark} {}", change.summary);
+                    writeln!(out, "  {mark} {}", change.summary)?;
                 }
             } else {
                 let doc = json!({
@@ -62,7 +67,7 @@ pub fn run(command: ModelCommand) -> anyhow::Result<()> {
                     "new": {"name": new.name(), "version": new.version()},
                     "changes": changes,
                 });
-                println!("{}", serde_json::to_string_pretty(&doc)?);
+                writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
             }
             Ok(())
         }
@@ -84,7 +89,7 @@ pub fn load(path: &Path) -> anyhow::Result<Model> {
     })
 }
 
-fn check(path: &Path, format: Format) -> anyhow::Result<()> {
+fn check(out: &mut impl Write, path: &Path, format: Format) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read model file {}", path.display()))?;
     let name = path.display().to_string();
@@ -96,12 +101,13 @@ fn check(path: &Path, format: Format) -> anyhow::Result<()> {
                     eprintln!("error: {e}");
                 }
             } else {
-                println!(
+                writeln!(
+                    out,
                     "{}",
                     serde_json::to_string_pretty(
                         &json!({"file": name, "ok": false, "errors": errors.0})
                     )?
-                );
+                )?;
             }
             let n = errors.0.len();
             let summary = format!("{n} error{} in {name}", if n == 1 { "" } else { "s" });
@@ -133,10 +139,10 @@ fn check(path: &Path, format: Format) -> anyhow::Result<()> {
         "conditions": {"native": native, "interpreted": interpreted},
     });
     if format != Format::Table {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
         return Ok(());
     }
-    println!("{name}: ok: {} {}", model.name(), model.version());
+    writeln!(out, "{name}: ok: {} {}", model.name(), model.version())?;
     let mut mql = format!("MQL at {}", t.mql);
     if let Some(g) = t.min_fit_grade {
         mql.push_str(&format!(", fit grade {g} or better"));
@@ -144,15 +150,16 @@ fn check(path: &Path, format: Format) -> anyhow::Result<()> {
     if let Some(g) = t.min_engagement_grade {
         mql.push_str(&format!(", engagement grade {} or better", g.number()));
     }
-    println!("  thresholds:  {mql}");
-    println!(
+    writeln!(out, "  thresholds:  {mql}")?;
+    writeln!(
+        out,
         "  rules:       {} fit, {} disqualifiers, {} engagement (half-life {}), {} account",
         model.fit().rules.len(),
         model.disqualifiers().len(),
         engagement.rules.len(),
         engagement.half_life,
         model.account().rules.len()
-    );
+    )?;
     if !model.caps().is_empty() || !model.groups().is_empty() {
         let caps: Vec<String> = model
             .caps()
@@ -167,31 +174,37 @@ fn check(path: &Path, format: Format) -> anyhow::Result<()> {
                     .map_or(g.id.clone(), |mql| format!("{} (MQL at {mql})", g.id))
             })
             .collect();
-        println!(
+        writeln!(
+            out,
             "  caps:        {}",
             if caps.is_empty() {
                 "none".into()
             } else {
                 caps.join(", ")
             }
-        );
-        println!(
+        )?;
+        writeln!(
+            out,
             "  groups:      {}",
             if groups.is_empty() {
                 "none".into()
             } else {
                 groups.join(", ")
             }
-        );
+        )?;
     }
     if let Some(bant) = model.bant() {
         let ids: Vec<&str> = bant.criteria.iter().map(|c| c.id).collect();
-        println!(
+        writeln!(
+            out,
             "  BANT:        {} (SQL at {:.0} % complete)",
             ids.join(", "),
             bant.sql_min * 100.0
-        );
+        )?;
     }
-    println!("  conditions:  {native} compiled natively, {interpreted} interpreted");
+    writeln!(
+        out,
+        "  conditions:  {native} compiled natively, {interpreted} interpreted"
+    )?;
     Ok(())
 }

@@ -48,10 +48,104 @@ pub struct ScoreArgs {
 /// A lead being assembled from the files.
 #[derive(Default)]
 struct Lead {
+    /// The leads file's columns.
     attributes: Attributes,
+    /// The leads file's `account_id`, until a `group` call names the account.
     account: Option<String>,
+    /// What the events say about it, under every id it is known by.
+    events: Events,
+}
+
+/// What the events file says about one id (a `userId`, or an `anonymousId` without one), and
+/// once ids are resolved, about one lead. Kept apart until the whole file is read, because a
+/// later line may say which lead an id stands for.
+#[derive(Default)]
+struct Events {
+    /// Whether the id was sent as a `userId`: then it is a lead even if no file lists it.
+    user: bool,
     activity: Activity,
+    /// `identify` traits and when they were sent.
     traits: Vec<(Timestamp, Attributes)>,
+    /// `group` calls: when, and the account's id.
+    groups: Vec<(Timestamp, String)>,
+}
+
+impl Events {
+    /// Adds what another id of the same lead did.
+    fn merge(&mut self, other: Events) {
+        self.user |= other.user;
+        if self.activity.is_empty() {
+            self.activity = other.activity;
+        } else {
+            self.activity.extend(other.activity.hits().iter().copied());
+        }
+        self.traits.extend(other.traits);
+        self.groups.extend(other.groups);
+    }
+}
+
+/// The other names a lead is known by: its email in the leads file, anonymous ids it was
+/// identified from, earlier ids it was aliased from.
+#[derive(Default)]
+struct Identities {
+    /// Lowercased email → lead id, from the leads file.
+    emails: HashMap<String, String>,
+    /// Id → (when, the id it stands for), from `identify` and `alias` calls. When an id was
+    /// linked twice, the latest link wins (at the same time, the greater id), whatever the
+    /// order of the lines.
+    links: HashMap<String, (Timestamp, String)>,
+}
+
+impl Identities {
+    /// Records that `from` stands for `to` since `at`.
+    fn link(&mut self, from: &str, to: &str, at: Timestamp) {
+        if from == to {
+            return;
+        }
+        match self.links.get_mut(from) {
+            Some(link) => {
+                if (at, to) > (link.0, link.1.as_str()) {
+                    *link = (at, to.to_string());
+                }
+            }
+            None => {
+                self.links.insert(from.to_string(), (at, to.to_string()));
+            }
+        }
+    }
+
+    /// The id `id` directly stands for, if any. Emails match in any case, and the leads
+    /// file's email → lead link wins over links from events.
+    fn next(&self, id: &str) -> Option<&str> {
+        let email = self.emails.get(id).or_else(|| {
+            id.chars()
+                .any(char::is_uppercase)
+                .then(|| self.emails.get(&id.to_lowercase()))
+                .flatten()
+        });
+        email
+            .or_else(|| self.links.get(id).map(|(_, to)| to))
+            .map(String::as_str)
+    }
+
+    /// The lead an id stands for, following links to the end. A lead of the leads file ends
+    /// the chain: the file says who its leads are, events only add names to them.
+    fn resolve<'a>(&'a self, id: &'a str, file_leads: &HashMap<String, usize>) -> &'a str {
+        let mut current = id;
+        let mut path: Vec<&str> = Vec::new();
+        while !file_leads.contains_key(current) {
+            let Some(next) = self.next(current).filter(|next| *next != current) else {
+                break;
+            };
+            path.push(current);
+            if let Some(start) = path.iter().position(|id| *id == next) {
+                // A cycle in bad data: every id on it stands for the same lead, the least id.
+                return path[start..].iter().min().copied().unwrap_or(current);
+            }
+            current = next;
+        }
+        current
+    }
 }
 
 /// One scored lead, as printed.
@@ -84,8 +178,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
 
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut leads: Vec<(String, Lead)> = Vec::new();
-    // Other names a lead is known by: email, anonymous ids, earlier user ids.
-    let mut aliases: HashMap<String, String> = HashMap::new();
+    let mut identities = Identities::default();
     input::read_records(&args.leads, &mut rejections, |record| {
         let account = record.attributes.get("account_id").and_then(|v| match v {
             serde_json::Value::String(s) => Some(s.clone()),
@@ -93,7 +186,9 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
             _ => None,
         });
         if let Some(email) = record.attributes.get("email").and_then(|e| e.as_str()) {
-            aliases.insert(email.trim().to_lowercase(), record.id.clone());
+            identities
+                .emails
+                .insert(email.trim().to_lowercase(), record.id.clone());
         }
         match index.get(&record.id) {
             // A repeated id: the later row's values win, as in a CRM import.
@@ -129,9 +224,11 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
 
     let bar = progress();
     let mut stats = EventStats::default();
-    let mut anonymous: HashMap<String, Activity> = HashMap::new();
+    // By the id each message names; which lead that is, is only known once every
+    // `identify` and `alias` up to --as-of has been read.
+    let mut by_id: HashMap<String, Events> = HashMap::new();
     if let Some(path) = &args.events {
-        input::read_messages(path, &mut rejections, |message, at| {
+        input::read_messages(path, &mut rejections, |mut message, at| {
             stats.read += 1;
             if stats.read % 65_536 == 0 {
                 bar.set_position(stats.read);
@@ -140,80 +237,75 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
                 stats.later += 1;
                 return;
             }
-            let user = message.user_id.as_ref().map(|u| resolve(&aliases, u));
+            let user = message.user_id.is_some();
+            let id = match message.user_id.take() {
+                Some(user_id) => user_id,
+                None => message
+                    .anonymous_id
+                    .take()
+                    .expect("Message::parse requires an id"),
+            };
+            match (message.kind, &message.anonymous_id, &message.previous_id) {
+                (MessageKind::Identify, Some(anonymous_id), _) if user => {
+                    identities.link(anonymous_id, &id, at);
+                }
+                (MessageKind::Alias, _, Some(previous_id)) => identities.link(previous_id, &id, at),
+                _ => {}
+            }
+            let events = by_id.entry(id).or_default();
+            events.user |= user;
             match message.kind {
-                MessageKind::Identify | MessageKind::Alias | MessageKind::Group => {
-                    let Some(user) = user else {
-                        // Traits of an anonymous visitor: nothing to score yet.
-                        return;
-                    };
-                    let from = match message.kind {
-                        MessageKind::Alias => message.previous_id.clone(),
-                        _ => message.anonymous_id.clone(),
-                    };
-                    if let Some(from) = from.filter(|from| *from != user) {
-                        aliases.insert(from, user.clone());
+                MessageKind::Identify => {
+                    if !message.traits.is_empty() {
+                        events
+                            .traits
+                            .push((at, std::mem::take(&mut message.traits)));
                     }
-                    let i = *index.entry(user.clone()).or_insert_with(|| {
-                        leads.push((user.clone(), Lead::default()));
-                        leads.len() - 1
-                    });
-                    let lead = &mut leads[i].1;
-                    match message.kind {
-                        MessageKind::Identify if !message.traits.is_empty() => {
-                            lead.traits.push((at, message.traits));
-                        }
-                        MessageKind::Group => {
-                            let group =
-                                message.group_id.clone().expect("checked by Message::parse");
-                            if !message.traits.is_empty() {
-                                account_traits
-                                    .entry(group.clone())
-                                    .or_default()
-                                    .push((at, message.traits));
-                            }
-                            lead.account = Some(group);
-                        }
-                        _ => {}
+                }
+                MessageKind::Alias => {}
+                MessageKind::Group => {
+                    let group = message.group_id.take().expect("checked by Message::parse");
+                    if !message.traits.is_empty() {
+                        account_traits
+                            .entry(group.clone())
+                            .or_default()
+                            .push((at, std::mem::take(&mut message.traits)));
                     }
+                    events.groups.push((at, group));
                 }
                 MessageKind::Track | MessageKind::Page | MessageKind::Screen => {
                     let Some(event) = message.to_event(at) else {
                         return;
                     };
                     stats.scored += 1;
-                    match (user, &message.anonymous_id) {
-                        (Some(user), _) => {
-                            let i = *index.entry(user.clone()).or_insert_with(|| {
-                                leads.push((user, Lead::default()));
-                                leads.len() - 1
-                            });
-                            leads[i].1.activity.record(&model, &event);
-                        }
-                        (None, Some(anonymous_id)) => {
-                            anonymous
-                                .entry(anonymous_id.clone())
-                                .or_default()
-                                .record(&model, &event);
-                        }
-                        (None, None) => unreachable!("Message::parse requires an id"),
-                    }
+                    events.activity.record(&model, &event);
                 }
             }
         })?;
     }
     bar.finish_and_clear();
 
-    // Anonymous activity joins its lead once the visitor was identified (up to --as-of).
-    for (anonymous_id, activity) in anonymous {
-        let user = resolve(&aliases, &anonymous_id);
-        match index.get(&user) {
-            Some(&i) => leads[i].1.activity.extend(activity.hits().iter().copied()),
+    // Each id joins the lead it stands for. A `userId` no file lists is a lead of its own;
+    // an anonymous id that was never identified is only a visitor.
+    let by_id: Vec<(String, Events)> = by_id.into_iter().collect();
+    let lead_ids: Vec<String> = by_id
+        .iter()
+        .map(|(id, _)| identities.resolve(id, &index).to_string())
+        .collect();
+    for ((_, events), lead_id) in by_id.iter().zip(&lead_ids) {
+        if events.user && !index.contains_key(lead_id) {
+            index.insert(lead_id.clone(), leads.len());
+            leads.push((lead_id.clone(), Lead::default()));
+        }
+    }
+    for ((_, events), lead_id) in by_id.into_iter().zip(lead_ids) {
+        match index.get(&lead_id) {
+            Some(&i) => leads[i].1.events.merge(events),
             None => stats.anonymous += 1,
         }
     }
     for (id, traits) in &mut account_traits {
-        traits.sort_by_key(|(at, _)| *at);
+        sort_by_time(traits);
         let account = accounts.entry(id.clone()).or_default();
         for (_, t) in traits.drain(..) {
             account.extend(t);
@@ -222,16 +314,26 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
 
     let mut scored: Vec<(String, Lead, LeadScore, Explanation)> = Vec::with_capacity(leads.len());
     for (id, mut lead) in leads {
-        lead.traits.sort_by_key(|(at, _)| *at);
-        for (_, t) in std::mem::take(&mut lead.traits) {
+        let Events {
+            activity,
+            mut traits,
+            groups,
+            ..
+        } = std::mem::take(&mut lead.events);
+        sort_by_time(&mut traits);
+        for (_, t) in traits {
             lead.attributes.extend(t);
+        }
+        // The latest `group` call names the account (at the same time, the greater id).
+        if let Some((_, group)) = groups.into_iter().max() {
+            lead.account = Some(group);
         }
         let account = lead.account.as_ref().and_then(|a| accounts.get(a));
         let profile = Profile {
             lead: &lead.attributes,
             account,
         };
-        let (score, explanation) = model.explain(profile, &lead.activity, as_of);
+        let (score, explanation) = model.explain(profile, &activity, as_of);
         scored.push((id, lead, score, explanation));
     }
     scored.sort_by(|a, b| b.2.score.total_cmp(&a.2.score).then_with(|| a.0.cmp(&b.0)));
@@ -294,7 +396,28 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     match args.format {
-        Format::Table => print_table(&mut out, &model, rows)?,
+        Format::Table => {
+            print_table(&mut out, &model, rows)?;
+            if !account_scores.is_empty() {
+                writeln!(
+                    out,
+                    "\n{:<28} {:>7} {:>6} {:>6} {:<4} RULES",
+                    "ACCOUNT", "SCORE", "FIT", "ENG", "MQA"
+                )?;
+                for (id, s) in account_scores.iter().take(limit) {
+                    writeln!(
+                        out,
+                        "{:<28} {:>7} {:>6} {:>6} {:<4} {}",
+                        truncate(id, 28),
+                        decimal(s.score),
+                        decimal(s.fit),
+                        decimal(s.engagement),
+                        if s.qualified { "yes" } else { "no" },
+                        s.rules.join(", ")
+                    )?;
+                }
+            }
+        }
         Format::Jsonl => {
             for row in rows {
                 serde_json::to_writer(&mut out, &row)?;
@@ -362,21 +485,11 @@ struct EventStats {
     anonymous: u64,
 }
 
-/// Follows aliases (email → id, anonymous id → user id, earlier id → later id) to the lead id.
-fn resolve(aliases: &HashMap<String, String>, id: &str) -> String {
-    let mut current = id;
-    let lowered = id.to_lowercase();
-    if let Some(target) = aliases.get(id).or_else(|| aliases.get(&lowered)) {
-        current = target;
-        // Alias chains are short; the bound guards against a cycle in bad data.
-        for _ in 0..8 {
-            match aliases.get(current) {
-                Some(next) if next != current => current = next,
-                _ => break,
-            }
-        }
-    }
-    current.to_string()
+/// Sorts traits into the order they apply in: by time, and traits sent at the same time by
+/// their JSON text, so the order of the file's lines never decides which value wins.
+fn sort_by_time(traits: &mut [(Timestamp, Attributes)]) {
+    let text = |t: &Attributes| serde_json::to_string(t).expect("JSON values serialize");
+    traits.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| text(&a.1).cmp(&text(&b.1))));
 }
 
 fn top_contributions(explanation: &Explanation, n: usize) -> Vec<Contribution> {
@@ -421,24 +534,32 @@ fn print_table<'a>(
     for row in rows {
         write!(
             out,
-            "{:<28} {:>7.1} {:>6.1} {:>6.1}",
+            "{:<28} {:>7} {:>6} {:>6}",
             truncate(row.id, 28),
-            row.score.score,
-            row.score.fit,
-            row.score.engagement
+            decimal(row.score.score),
+            decimal(row.score.fit),
+            decimal(row.score.engagement)
         )?;
         for (g, name) in row.score.groups.iter().zip(&groups) {
             write!(
                 out,
-                " {:>width$.1}",
-                g.score,
+                " {:>width$}",
+                decimal(g.score),
                 width = name.len().clamp(6, 12)
             )?;
         }
         let top: Vec<String> = row
             .top
             .iter()
-            .map(|c| format!("{} {:+.1}", c.rule, c.points))
+            .map(|c| {
+                let points = decimal(c.points);
+                let sign = if points.starts_with('-') || points == "0.0" {
+                    ""
+                } else {
+                    "+"
+                };
+                format!("{} {sign}{points}", c.rule)
+            })
             .collect();
         let stage = match row.score.disqualified.first() {
             Some(d) => format!("disq:{}", d.reason),
@@ -453,6 +574,18 @@ fn print_table<'a>(
         )?;
     }
     Ok(())
+}
+
+/// A number as every table cell shows it: one decimal, and `0.0` for a value that rounds to
+/// zero, never `-0.0` (negative zero, or a small negative such as a decayed penalty).
+fn decimal(x: f64) -> String {
+    // Adding 0.0 turns -0.0 into 0.0; a small negative still prints as "-0.0", so the sign
+    // of a zero is dropped after formatting too.
+    let text = format!("{:.1}", x + 0.0);
+    match text.strip_prefix('-') {
+        Some(digits) if digits.bytes().all(|b| b == b'0' || b == b'.') => digits.to_string(),
+        _ => text,
+    }
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -475,4 +608,18 @@ fn progress() -> ProgressBar {
             .expect("valid template"),
     );
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decimal;
+
+    #[test]
+    fn table_numbers_have_no_negative_zero() {
+        assert_eq!(decimal(-0.0), "0.0");
+        assert_eq!(decimal(-0.04), "0.0");
+        assert_eq!(decimal(-0.05), "-0.1");
+        assert_eq!(decimal(12.345), "12.3");
+        assert_eq!(decimal(-7.0), "-7.0");
+    }
 }

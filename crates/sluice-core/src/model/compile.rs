@@ -42,8 +42,7 @@ type Ids = HashMap<String, usize>;
 
 impl Compiler<'_> {
     fn position(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.source.len());
-        let before = &self.source[..offset];
+        let before = self.source.get(..offset).unwrap_or(self.source);
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
         (line, column)
@@ -170,8 +169,20 @@ impl Compiler<'_> {
         };
 
         let grades = self.grades(raw.grades.as_ref(), thresholds.mql);
-        let account = self.account(raw.account.as_ref(), &mut rule_ids);
+        let account = self.account(raw.account.as_ref(), &mut rule_ids, &group_index);
         let bant = raw.bant.as_ref().map(|b| self.bant(b));
+
+        if self.errors.is_empty() {
+            self.reachable(
+                &raw,
+                &thresholds,
+                &fit,
+                &engagement,
+                &caps,
+                &groups,
+                &grades,
+            );
+        }
 
         let mut by_event: FxHashMap<String, Vec<u32>> = FxHashMap::default();
         let mut any_event = Vec::new();
@@ -197,6 +208,92 @@ impl Compiler<'_> {
             bant,
             by_event,
             any_event,
+        }
+    }
+
+    /// Refuses thresholds no lead could ever reach, given the points and caps.
+    #[allow(clippy::too_many_arguments)]
+    fn reachable(
+        &mut self,
+        raw: &file::File,
+        thresholds: &Thresholds,
+        fit: &Fit,
+        engagement: &Engagement,
+        caps: &[Cap],
+        groups: &[Group],
+        grades: &Grades,
+    ) {
+        let positive_fit: f64 = fit.rules.iter().map(|r| r.points.max(0.0)).sum::<f64>() + 0.0;
+        let fit_max = fit.max_points.map_or(positive_fit, |m| m.min(positive_fit));
+        // Engagement is bounded only if every positive rule is, by its own or a shared cap.
+        let bound = |r: &EngagementRule| r.max_points.unwrap_or(f64::INFINITY);
+        let mut engagement_max: f64 = engagement
+            .rules
+            .iter()
+            .filter(|r| r.points > 0.0 && r.cap.is_none())
+            .map(bound)
+            .sum::<f64>()
+            + 0.0;
+        for (c, cap) in caps.iter().enumerate() {
+            let members = engagement
+                .rules
+                .iter()
+                .filter(|r| r.points > 0.0 && r.cap == Some(c as u32));
+            engagement_max += cap.max_points.min(members.map(bound).sum());
+        }
+        if let Some(max) = engagement.max_points {
+            engagement_max = engagement_max.min(max);
+        }
+        let reach = |x: f64| {
+            if x.is_finite() {
+                format!("at most {x}")
+            } else {
+                "any number".into()
+            }
+        };
+        if thresholds.mql > fit_max + engagement_max {
+            let message = format!(
+                "thresholds.mql {} can never be reached: fit gives {} and engagement {}",
+                thresholds.mql,
+                reach(fit_max),
+                reach(engagement_max)
+            );
+            self.error(raw.thresholds.mql.span(), None, message);
+        }
+        if let (Some(min), Some(written)) =
+            (thresholds.min_fit_grade, &raw.thresholds.min_fit_grade)
+            && let Some(floor) = grades.fit_floor(min).filter(|floor| *floor > fit_max)
+        {
+            let message = format!(
+                "min_fit_grade {min} needs fit {floor}, but fit gives {}",
+                reach(fit_max)
+            );
+            self.error(written.span(), None, message);
+        }
+        if let (Some(min), Some(written)) = (
+            thresholds.min_engagement_grade,
+            &raw.thresholds.min_engagement_grade,
+        ) && let Some(floor) = grades
+            .engagement_floor(min)
+            .filter(|floor| *floor > engagement_max)
+        {
+            let message = format!(
+                "min_engagement_grade {} needs engagement {floor}, but engagement gives {}",
+                min.0,
+                reach(engagement_max)
+            );
+            self.error(written.span(), None, message);
+        }
+        for (group, written) in groups.iter().zip(&raw.groups) {
+            if let (Some(mql), Some(max)) = (group.mql, group.max_points)
+                && mql > max
+            {
+                let span = written.mql.as_ref().map_or(written.id.span(), |m| m.span());
+                let message = format!(
+                    "mql {mql} is above the group's max_points {max}: it can never be reached"
+                );
+                self.error(span, Some(&group.id), message);
+            }
         }
     }
 
@@ -282,26 +379,23 @@ impl Compiler<'_> {
             .when
             .as_ref()
             .map(|w| self.condition(w, Scope::Event, &id));
-        let half_life = r
-            .half_life
-            .as_ref()
-            .map_or(default_half_life, |h| self.half_life(h, Some(&id)));
+        let own_half_life = r.half_life.as_ref().map(|h| self.half_life(h, Some(&id)));
         let once_per = r.once_per.as_ref().map(|p| {
             let path = p.get_ref().trim();
             let path = path.strip_prefix("event.").unwrap_or(path);
-            let path = path.strip_prefix("properties.").unwrap_or(path);
+            let (in_context, path) = match path.strip_prefix("context.") {
+                Some(rest) => (true, rest),
+                None => (false, path.strip_prefix("properties.").unwrap_or(path)),
+            };
             let segments: Vec<String> = path.split('.').map(str::to_string).collect();
             if segments.iter().any(|s| s.trim().is_empty()) {
-                self.error(
-                    p.span(),
-                    Some(&id),
-                    format!(
-                        "once_per `{}` is not a property path (e.g. \"asset_id\")",
-                        p.get_ref()
-                    ),
+                let message = format!(
+                    "once_per `{}` is not a property path (e.g. \"asset_id\" or \"context.campaign.name\")",
+                    p.get_ref()
                 );
+                self.error(p.span(), Some(&id), message);
             }
-            segments
+            OncePer { in_context, path: segments }
         });
         let cooldown = r.cooldown.as_ref().map(|c| match Span::parse(c.get_ref()) {
             Ok(span) => span,
@@ -325,7 +419,8 @@ impl Compiler<'_> {
             event,
             when,
             points: self.points(&r.points, &id),
-            half_life,
+            half_life: own_half_life.unwrap_or(default_half_life),
+            own_half_life,
             once_per,
             cooldown,
             max_points: r
@@ -376,7 +471,12 @@ impl Compiler<'_> {
         Grades { fit, engagement }
     }
 
-    fn account(&mut self, raw: Option<&file::Account>, ids: &mut Ids) -> AccountModel {
+    fn account(
+        &mut self,
+        raw: Option<&file::Account>,
+        ids: &mut Ids,
+        groups: &HashMap<String, u32>,
+    ) -> AccountModel {
         let Some(raw) = raw else {
             return AccountModel {
                 description: None,
@@ -413,7 +513,7 @@ impl Compiler<'_> {
         let rules = raw
             .rules
             .iter()
-            .map(|r| self.fit_rule(r, Scope::Account, ids, &HashMap::new()))
+            .map(|r| self.fit_rule(r, Scope::Account, ids, groups))
             .collect();
         AccountModel {
             description: raw.description.clone(),
@@ -575,26 +675,8 @@ impl Compiler<'_> {
         match Condition::compile(when.get_ref(), scope) {
             Ok(c) => c,
             Err(e) => {
-                let span = when.span();
-                let raw = &self.source[span.start.min(self.source.len())..];
-                let mut start = span.start;
-                if raw.starts_with("\"\"\"") || raw.starts_with("'''") {
-                    start += 3;
-                    // TOML drops a newline right after the opening quotes.
-                    if self.source[start..].starts_with("\r\n") {
-                        start += 2;
-                    } else if self.source[start..].starts_with('\n') {
-                        start += 1;
-                    }
-                } else if raw.starts_with('"') || raw.starts_with('\'') {
-                    start += 1;
-                }
-                let (line, column) = self.position(start);
-                let (line, column) = if e.line <= 1 {
-                    (line, column + e.column - 1)
-                } else {
-                    (line + e.line - 1, e.column)
-                };
+                let offset = self.expression_offset(when, &e);
+                let (line, column) = self.position(offset);
                 self.errors.push(ModelError {
                     file: self.file.to_string(),
                     line,
@@ -605,5 +687,56 @@ impl Compiler<'_> {
                 Condition::compile("false", scope).expect("`false` compiles")
             }
         }
+    }
+
+    /// The byte offset in the file of a position (line, column) in a string value, following
+    /// the value's quotes and escapes back to the text as written.
+    fn expression_offset(&self, value: &Spanned<String>, at: &CondError) -> usize {
+        let span = value.span();
+        let raw = self.source.get(span.start..span.end).unwrap_or_default();
+        let (mut start, basic) = if raw.starts_with("\"\"\"") {
+            (3, true)
+        } else if raw.starts_with("'''") {
+            (3, false)
+        } else {
+            (1, raw.starts_with('"'))
+        };
+        // TOML drops a newline right after the opening triple quotes.
+        if start == 3 && raw[start..].starts_with("\r\n") {
+            start += 2;
+        } else if start == 3 && raw[start..].starts_with('\n') {
+            start += 1;
+        }
+        // The target as a character index into the decoded value.
+        let mut target = 0;
+        for (i, line) in value.get_ref().split('\n').enumerate() {
+            if i + 1 == at.line {
+                target += at.column.saturating_sub(1).min(line.chars().count());
+                break;
+            }
+            target += line.chars().count() + 1;
+        }
+        // Walk the written text, one decoded character at a time.
+        let text = raw.get(start..).unwrap_or_default();
+        let mut chars = text.char_indices().peekable();
+        let mut decoded = 0;
+        while let Some(&(offset, c)) = chars.peek() {
+            if decoded == target {
+                return span.start + start + offset;
+            }
+            chars.next();
+            if basic && c == '\\' {
+                let skip = match chars.peek().map(|&(_, c)| c) {
+                    Some('u') => 5,
+                    Some('U') => 9,
+                    _ => 1,
+                };
+                for _ in 0..skip {
+                    chars.next();
+                }
+            }
+            decoded += 1;
+        }
+        span.start + start + text.len()
     }
 }

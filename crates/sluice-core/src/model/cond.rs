@@ -40,35 +40,64 @@ impl Scope {
 /// The fields of `event` a condition may read.
 pub const EVENT_FIELDS: [&str; 5] = ["name", "type", "properties", "context", "timestamp"];
 
-/// Functions conditions may call: CEL's standard library and its strings extension.
-const FUNCTIONS: &[&str] = &[
+/// Functions conditions may call (CEL's standard library and its strings extension), with the
+/// number of arguments each takes, the receiver of a method call included.
+const FUNCTIONS: &[(&str, usize, usize)] = &[
+    ("size", 1, 1),
+    ("contains", 2, 2),
+    ("startsWith", 2, 2),
+    ("endsWith", 2, 2),
+    ("matches", 2, 2),
+    ("int", 1, 1),
+    ("uint", 1, 1),
+    ("double", 1, 1),
+    ("string", 1, 1),
+    ("bytes", 1, 1),
+    ("bool", 1, 1),
+    ("dyn", 1, 1),
+    ("type", 1, 1),
+    ("timestamp", 1, 1),
+    ("duration", 1, 1),
+    ("getDate", 1, 2),
+    ("getDayOfMonth", 1, 2),
+    ("getDayOfWeek", 1, 2),
+    ("getDayOfYear", 1, 2),
+    ("getFullYear", 1, 2),
+    ("getHours", 1, 2),
+    ("getMilliseconds", 1, 2),
+    ("getMinutes", 1, 2),
+    ("getMonth", 1, 2),
+    ("getSeconds", 1, 2),
+    ("charAt", 2, 2),
+    ("indexOf", 2, 3),
+    ("lastIndexOf", 2, 3),
+    ("join", 1, 2),
+    ("lowerAscii", 1, 1),
+    ("upperAscii", 1, 1),
+    ("trim", 1, 1),
+    ("replace", 3, 4),
+    ("split", 2, 3),
+    ("substring", 2, 3),
+    ("reverse", 1, 1),
+];
+
+/// Calls whose result is not true/false: a condition cannot be one of these.
+const NOT_BOOLEAN: &[&str] = &[
+    "_+_",
+    "_-_",
+    "_*_",
+    "_/_",
+    "_%_",
+    "-_",
     "size",
-    "contains",
-    "startsWith",
-    "endsWith",
-    "matches",
     "int",
     "uint",
     "double",
     "string",
     "bytes",
-    "bool",
-    "dyn",
     "type",
     "timestamp",
     "duration",
-    "getDate",
-    "getDayOfMonth",
-    "getDayOfWeek",
-    "getDayOfYear",
-    "getFullYear",
-    "getHours",
-    "getMilliseconds",
-    "getMinutes",
-    "getMonth",
-    "getSeconds",
-    "max",
-    "min",
     "charAt",
     "indexOf",
     "lastIndexOf",
@@ -79,23 +108,28 @@ const FUNCTIONS: &[&str] = &[
     "replace",
     "split",
     "substring",
-    "format",
     "reverse",
-    "quote",
-    "has",
-    "all",
-    "exists",
-    "exists_one",
-    "map",
-    "filter",
+    "getDate",
+    "getDayOfMonth",
+    "getDayOfWeek",
+    "getDayOfYear",
+    "getFullYear",
+    "getHours",
+    "getMilliseconds",
+    "getMinutes",
+    "getMonth",
+    "getSeconds",
 ];
+
+/// Deeper nesting than this is refused: no real condition needs it, and parsing it is costly.
+const MAX_NESTING: usize = 32;
 
 /// Where in an expression something is wrong: 1-based line and column within the expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CondError {
-    /// Line within the expression text.
+    /// Line within the expression text (1-based).
     pub line: usize,
-    /// Column within that line.
+    /// Column within that line, in characters (1-based).
     pub column: usize,
     /// What is wrong.
     pub message: String,
@@ -145,11 +179,18 @@ impl Condition {
     /// Parses and checks `source` for `scope`: syntax, variables, event fields, functions and
     /// regular expressions are all checked here, so evaluation cannot fail later.
     pub fn compile(source: &str, scope: Scope) -> Result<Condition, CondError> {
+        check_nesting(source)?;
         let program = ENV.compile(source).map_err(|errors| {
             let first = errors.errors.first();
+            let line = first.map_or(1, |e| e.pos.0.max(1) as usize);
+            let byte_column = first.map_or(1, |e| e.pos.1.max(1) as usize);
+            let text = source.lines().nth(line - 1).unwrap_or_default();
+            let column = text
+                .get(..byte_column - 1)
+                .map_or(byte_column, |t| t.chars().count() + 1);
             CondError {
-                line: first.map_or(1, |e| e.pos.0.max(1) as usize),
-                column: first.map_or(1, |e| e.pos.1.max(1) as usize),
+                line,
+                column,
                 message: first.map_or_else(
                     || "invalid expression".to_string(),
                     |e| e.msg.trim_start_matches("Syntax error: ").to_string(),
@@ -191,10 +232,23 @@ impl Condition {
                 ));
             }
         }
-        for (id, function) in check.functions {
-            if !FUNCTIONS.contains(&function.as_str()) {
-                return Err(at(id, format!("unknown function `{function}`")));
+        for (id, function, arity) in check.functions {
+            match FUNCTIONS.iter().find(|(name, ..)| *name == function) {
+                None => return Err(at(id, format!("unknown function `{function}`"))),
+                Some((_, min, max)) if arity < *min || arity > *max => {
+                    return Err(at(
+                        id,
+                        format!("`{function}` called with the wrong number of arguments"),
+                    ));
+                }
+                Some(_) => {}
             }
+        }
+        if let Some(what) = not_boolean(program.expression()) {
+            return Err(at(
+                program.expression().id,
+                format!("a condition must be true or false, and this is {what}"),
+            ));
         }
         for (id, pattern) in check.patterns {
             if let Err(e) = Regex::new(&pattern) {
@@ -295,7 +349,8 @@ fn json_to_cel(value: &Value) -> cel::Value {
 /// 1-based line and column of an AST node's offset in `source`.
 fn location(source: &str, offset: Option<(u32, u32)>) -> (usize, usize) {
     let start = offset.map_or(0, |(start, _)| start as usize);
-    let before: String = source.chars().take(start).collect();
+    // Offsets are in bytes; columns are in characters.
+    let before = source.get(..start).unwrap_or(source);
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
@@ -306,8 +361,48 @@ fn location(source: &str, offset: Option<(u32, u32)>) -> (usize, usize) {
 struct Check {
     idents: Vec<(u64, String)>,
     event_fields: Vec<(u64, String)>,
-    functions: Vec<(u64, String)>,
+    /// Function calls with their argument count (the receiver included).
+    functions: Vec<(u64, String, usize)>,
     patterns: Vec<(u64, String)>,
+}
+
+/// Refuses expressions nested deeper than [`MAX_NESTING`] brackets.
+fn check_nesting(source: &str) -> Result<(), CondError> {
+    let mut depth = 0usize;
+    let (mut line, mut column) = (1, 0);
+    for c in source.chars() {
+        column += 1;
+        match c {
+            '\n' => (line, column) = (line + 1, 0),
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth > MAX_NESTING {
+            return Err(CondError {
+                line,
+                column,
+                message: format!("nested more than {MAX_NESTING} levels deep"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What the top of an expression is when it cannot be true or false (a number, a text...).
+fn not_boolean(e: &IdedExpr) -> Option<&'static str> {
+    match &e.expr {
+        Expr::Literal(LiteralValue::Boolean(_)) => None,
+        Expr::Literal(LiteralValue::String(_) | LiteralValue::Bytes(_)) => Some("a text"),
+        Expr::Literal(LiteralValue::Null) => Some("null"),
+        Expr::Literal(_) => Some("a number"),
+        Expr::List(_) => Some("a list"),
+        Expr::Map(_) | Expr::Struct(_) => Some("a map"),
+        Expr::Call(call) if NOT_BOOLEAN.contains(&call.func_name.as_str()) => {
+            Some("not a comparison")
+        }
+        _ => None,
+    }
 }
 
 impl Check {
@@ -332,7 +427,8 @@ impl Check {
                     || call.func_name.ends_with('_')
                     || call.func_name.starts_with('@');
                 if !operator {
-                    self.functions.push((e.id, call.func_name.clone()));
+                    let arity = call.args.len() + usize::from(call.target.is_some());
+                    self.functions.push((e.id, call.func_name.clone(), arity));
                 }
                 if call.func_name == "_[_]"
                     && let [
@@ -387,11 +483,8 @@ impl Check {
                 }
             }
             Expr::Struct(s) => {
-                for entry in &s.entries {
-                    if let cel::common::ast::EntryExpr::StructField(field) = &entry.expr {
-                        self.walk(&field.value, bound);
-                    }
-                }
+                // No message types are declared: any `Type{...}` fails at run time.
+                self.functions.push((e.id, s.type_name.clone(), 0));
             }
             Expr::Literal(_) | Expr::Unspecified => {}
         }

@@ -201,9 +201,13 @@ fn engagement_item(model: &Model, rule: &EngagementRule) -> Item {
     if let Some(when) = &rule.when {
         fields.push(("when", when.source().to_string()));
     }
-    fields.push(("half-life", rule.half_life.to_string()));
-    if let Some(path) = &rule.once_per {
-        fields.push(("once per", path.join(".")));
+    // Inherited half-lives change with the model's default, which is a setting of its own.
+    let half_life = rule
+        .own_half_life
+        .map_or_else(|| "the model's default".to_string(), |h| h.to_string());
+    fields.push(("half-life", half_life));
+    if let Some(once_per) = &rule.once_per {
+        fields.push(("once per", once_per.to_string()));
     }
     if let Some(cooldown) = rule.cooldown {
         fields.push(("cooldown", cooldown.to_string()));

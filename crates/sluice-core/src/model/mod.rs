@@ -127,10 +127,12 @@ pub struct EngagementRule {
     pub when: Option<Condition>,
     /// Points per counted event.
     pub points: f64,
-    /// How fast the points fade.
+    /// How fast the points fade (the rule's own half-life, or the model's).
     pub half_life: HalfLife,
-    /// Count once per distinct value of this property path (e.g. `asset_id`).
-    pub once_per: Option<Vec<String>>,
+    /// The rule's own half-life, if it sets one.
+    pub own_half_life: Option<HalfLife>,
+    /// Count once per distinct value of this event path (e.g. `asset_id`).
+    pub once_per: Option<OncePer>,
     /// Count at most once per this period.
     pub cooldown: Option<Span>,
     /// Cap on this rule's total.
@@ -139,6 +141,24 @@ pub struct EngagementRule {
     pub cap: Option<u32>,
     /// Score groups the points also count toward.
     pub groups: Vec<u32>,
+}
+
+/// Where a rule's `once_per` value is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OncePer {
+    /// In the event's context (`context.campaign.name`) rather than its properties.
+    pub in_context: bool,
+    /// The path within.
+    pub path: Vec<String>,
+}
+
+impl fmt::Display for OncePer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.in_context {
+            f.write_str("context.")?;
+        }
+        f.write_str(&self.path.join("."))
+    }
 }
 
 /// A cap shared by several engagement rules.

@@ -1,0 +1,366 @@
+//! One storage scenario, run against every backend: SQLite always, PostgreSQL when
+//! `SLUICE_TEST_POSTGRES_URL` is set (`.ci/run` sets it; without it the PostgreSQL run is
+//! skipped, and says so).
+
+use serde_json::json;
+use sluice_core::{Actor, Stage};
+use sluice_store::*;
+
+/// A fresh, empty database on the PostgreSQL server named by the environment, dropped on exit.
+pub struct PgDatabase {
+    admin: String,
+    name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub async fn create() -> Option<PgDatabase> {
+        let Ok(admin) = std::env::var("SLUICE_TEST_POSTGRES_URL") else {
+            eprintln!("SLUICE_TEST_POSTGRES_URL is not set: skipping the PostgreSQL run");
+            return None;
+        };
+        sqlx::any::install_default_drivers();
+        let name = format!(
+            "sluice_test_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        let pool = sqlx::AnyPool::connect(&admin)
+            .await
+            .expect("PostgreSQL is reachable");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        let base = admin
+            .rsplit_once('/')
+            .map_or(admin.as_str(), |(base, _)| base);
+        let url = format!("{base}/{name}");
+        Some(PgDatabase { admin, name, url })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(pool) = sqlx::AnyPool::connect(&admin).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&pool)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+fn event(id: &str, user: Option<&str>, anonymous: Option<&str>, at_ms: i64) -> NewEvent {
+    NewEvent {
+        message_id: id.to_string(),
+        kind: "track".into(),
+        user_id: user.map(str::to_string),
+        anonymous_id: anonymous.map(str::to_string),
+        at_ms,
+        received_ms: at_ms + 5,
+        source: "website".into(),
+        message: json!({"type": "track", "event": "Demo Requested", "messageId": id}).to_string(),
+    }
+}
+
+fn lead(id: &str, score: f64, stage: Stage) -> LeadRow {
+    LeadRow {
+        id: id.to_string(),
+        attributes: json!({"email": format!("{id}@acme.io"), "title": "VP"})
+            .as_object()
+            .unwrap()
+            .clone(),
+        account_id: Some("acme".into()),
+        stage,
+        owner: None,
+        score,
+        fit: score / 2.0,
+        engagement: score / 2.0,
+        grade: "B2".into(),
+        qualification: "lead".into(),
+        scored: json!({"score": score}),
+        model_version: "1".into(),
+        created_ms: 1,
+        updated_ms: score as i64,
+        last_event_ms: Some(10),
+    }
+}
+
+async fn story(url: &str) {
+    let store = Store::connect(url).await.unwrap();
+    // Migrations apply once; connecting again is a no-op.
+    let store2 = Store::connect(url).await.unwrap();
+    store2.ping().await.unwrap();
+
+    // The event log: duplicates by message id are skipped, and reported as such.
+    let mut tx = store.begin().await.unwrap();
+    let new = tx
+        .append(&[
+            event("m1", Some("u1"), Some("a1"), 100),
+            event("m2", None, Some("a1"), 50),
+            event("m3", Some("u2"), None, 70),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(new.len(), 3);
+    tx.commit().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let new = tx
+        .append(&[
+            event("m1", Some("u1"), None, 100),
+            event("m4", Some("u1"), None, 200),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(new.into_iter().collect::<Vec<_>>(), ["m4"]);
+    tx.commit().await.unwrap();
+    // A transaction dropped without commit leaves nothing behind.
+    {
+        let mut tx = store.begin().await.unwrap();
+        tx.append(&[event("m5", Some("u9"), None, 1)])
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.event_count().await.unwrap(), 4);
+    let log = store.events_after(0, 10).await.unwrap();
+    assert_eq!(
+        log.iter()
+            .map(|e| e.message_id.as_str())
+            .collect::<Vec<_>>(),
+        ["m1", "m2", "m3", "m4"]
+    );
+    assert_eq!(store.events_after(log[1].seq, 10).await.unwrap().len(), 2);
+    let mine = store
+        .events_for(&["u1".into(), "a1".into()], 10, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        mine.iter()
+            .map(|e| e.message_id.as_str())
+            .collect::<Vec<_>>(),
+        ["m4", "m2", "m1"]
+    );
+
+    // Leads: upsert, read back, filter, paginate by score with a cursor.
+    let mut tx = store.begin().await.unwrap();
+    let leads: Vec<LeadRow> = (0..25)
+        .map(|i| {
+            lead(
+                &format!("l{i:02}"),
+                f64::from(i % 10) * 10.0,
+                if i < 5 { Stage::Mql } else { Stage::Lead },
+            )
+        })
+        .collect();
+    tx.upsert_leads(&leads).await.unwrap();
+    let mut changed = leads[3].clone();
+    changed.owner = Some("rep@acme.io".into());
+    changed.score = 95.5;
+    tx.upsert_leads(&[changed.clone()]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.lead("l03").await.unwrap(), Some(changed));
+    assert_eq!(store.lead("nobody").await.unwrap(), None);
+
+    let mut seen = Vec::new();
+    let mut filter = LeadFilter {
+        limit: 10,
+        ..LeadFilter::default()
+    };
+    loop {
+        let page = store.leads(&filter).await.unwrap();
+        seen.extend(page.items.iter().map(|l| (l.score, l.id.clone())));
+        match page.next {
+            Some(next) => filter.cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 25, "every lead once");
+    assert!(
+        seen.windows(2)
+            .all(|w| w[0].0 > w[1].0 || (w[0].0 == w[1].0 && w[0].1 < w[1].1))
+    );
+    assert_eq!(seen[0], (95.5, "l03".to_string()));
+
+    let mqls = store
+        .leads(&LeadFilter {
+            stage: Some(Stage::Mql),
+            limit: 100,
+            ..LeadFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(mqls.items.len(), 5);
+    let owned = store
+        .leads(&LeadFilter {
+            owner: Some("rep@acme.io".into()),
+            limit: 100,
+            ..LeadFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(owned.items.len(), 1);
+    let band = LeadFilter {
+        min_score: Some(30.0),
+        max_score: Some(50.0),
+        sort: LeadSort::Updated,
+        limit: 100,
+        ..LeadFilter::default()
+    };
+    assert!(
+        store
+            .leads(&band)
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .all(|l| (30.0..=50.0).contains(&l.score))
+    );
+    let bad = LeadFilter {
+        cursor: Some("nonsense".into()),
+        limit: 5,
+        ..LeadFilter::default()
+    };
+    assert!(is_bad_cursor(&store.leads(&bad).await.unwrap_err()));
+    assert_eq!(store.leads_after("l20", 100).await.unwrap().len(), 4);
+    let counts = store.stage_counts().await.unwrap();
+    assert_eq!(counts, [("lead".to_string(), 20), ("mql".to_string(), 5)]);
+
+    // Accounts, identities, history, outcomes.
+    let mut tx = store.begin().await.unwrap();
+    let account = AccountRow {
+        id: "acme".into(),
+        attributes: json!({"industry": "Software"}).as_object().unwrap().clone(),
+        score: 120.0,
+        fit: 60.0,
+        engagement: 60.0,
+        qualified: true,
+        scored: json!({}),
+        updated_ms: 5,
+    };
+    tx.upsert_accounts(std::slice::from_ref(&account)).await.unwrap();
+    tx.upsert_identities(&[
+        ("a1".into(), "u1".into(), 1),
+        ("ada@acme.io".into(), "u1".into(), 2),
+    ])
+    .await
+    .unwrap();
+    tx.upsert_identities(&[("a1".into(), "u2".into(), 3)])
+        .await
+        .unwrap();
+    let transition = TransitionRow {
+        lead_id: "l01".into(),
+        from: Stage::Lead,
+        to: Stage::Mql,
+        at_ms: 9,
+        actor: Actor::System,
+        reason: None,
+        model_version: Some("1".into()),
+        detail: Some(json!({"score": 101})),
+    };
+    tx.insert_transitions(std::slice::from_ref(&transition)).await.unwrap();
+    let won = OutcomeRow {
+        lead_id: "l01".into(),
+        kind: "won".into(),
+        amount: Some(42_000.0),
+        at_ms: 10,
+        reason: None,
+    };
+    assert_eq!(
+        tx.insert_outcomes(&[won.clone(), won.clone()])
+            .await
+            .unwrap(),
+        1
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(store.account("acme").await.unwrap(), Some(account));
+    assert_eq!(store.accounts(10, None).await.unwrap().items.len(), 1);
+    assert_eq!(store.accounts_after("", 10).await.unwrap().len(), 1);
+    let mut identities = store.identities().await.unwrap();
+    identities.sort();
+    assert_eq!(
+        identities,
+        [
+            ("a1".to_string(), "u2".to_string()),
+            ("ada@acme.io".to_string(), "u1".to_string())
+        ]
+    );
+    assert_eq!(store.aliases_of("u1").await.unwrap(), ["ada@acme.io"]);
+    assert_eq!(store.history("l01").await.unwrap(), [transition]);
+    assert_eq!(store.outcomes_of("l01").await.unwrap(), [won]);
+
+    // Models: one active at a time.
+    for (version, active) in [("1", true), ("2", false), ("3", true)] {
+        let row = ModelRow {
+            version: version.into(),
+            name: "m".into(),
+            source: "[model]".into(),
+            created_ms: version.parse().unwrap(),
+            active,
+        };
+        store.save_model(&row).await.unwrap();
+    }
+    assert_eq!(store.active_model().await.unwrap().unwrap().version, "3");
+    assert_eq!(
+        store
+            .models()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|m| m.active)
+            .count(),
+        1
+    );
+    assert_eq!(store.model("2").await.unwrap().unwrap().source, "[model]");
+
+    // Write keys.
+    let key = WriteKeyRow {
+        key: "wk_1".into(),
+        name: "website".into(),
+        created_ms: 1,
+        revoked_ms: None,
+    };
+    store.create_write_key(&key).await.unwrap();
+    assert!(
+        store.create_write_key(&key).await.is_err(),
+        "keys are unique"
+    );
+    assert!(store.revoke_write_key("wk_1", 7).await.unwrap());
+    assert!(!store.revoke_write_key("wk_1", 8).await.unwrap());
+    assert_eq!(store.write_keys().await.unwrap()[0].revoked_ms, Some(7));
+}
+
+#[tokio::test]
+async fn sqlite_story() {
+    let dir = tempfile::tempdir().unwrap();
+    story(&format!(
+        "sqlite://{}",
+        dir.path().join("sluice.db").display()
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_story() {
+    if let Some(db) = PgDatabase::create().await {
+        story(&db.url).await;
+    }
+}
+
+#[tokio::test]
+async fn bad_urls_are_named() {
+    let e = Store::connect("mysql://x").await.unwrap_err().to_string();
+    assert!(e.contains("unsupported database URL `mysql://x`"), "{e}");
+}
