@@ -139,8 +139,9 @@ pub fn read_records(
     }
 }
 
-/// The row's id: `id`, else `email`; the `id` field is removed from the attributes.
-fn record_id(attributes: &mut Attributes) -> Option<String> {
+/// The row's id: `id`, else `email` (lower-cased); the `id` field is removed from the
+/// attributes.
+pub fn record_id(attributes: &mut Attributes) -> Option<String> {
     let text = |v: &Value| match v {
         Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
         Value::Number(n) => Some(n.to_string()),
@@ -160,32 +161,19 @@ fn read_csv(
     rejections: &mut Rejections,
     f: &mut impl FnMut(Record),
 ) -> anyhow::Result<()> {
-    let file = open(path)?;
-    let delimiter = if path.extension().is_some_and(|e| e == "tsv") {
-        b'\t'
-    } else {
-        sniff_delimiter(path)?
-    };
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(true)
-        .from_reader(BufReader::new(file));
-    let headers: Vec<String> = reader
-        .headers()
-        .with_context(|| format!("{}: cannot read the header row", path.display()))?
-        .iter()
-        .map(|h| {
-            let h = h.trim().trim_start_matches('\u{feff}');
-            // `id` and `email` mean something to Sluice (`lead.email` in rules, email
-            // aliases), so `ID` or `Email` are stored under those names; other columns keep
-            // the case they were given.
-            ["id", "email"]
-                .into_iter()
-                .find(|name| h.eq_ignore_ascii_case(name))
-                .unwrap_or(h)
-                .to_string()
-        })
-        .collect();
+    let mut table = CsvTable::open(path)?;
+    // `id` and `email` mean something to Sluice (`lead.email` in rules, email aliases), so
+    // `ID` or `Email` are stored under those names; other columns keep the case they were
+    // given.
+    for h in &mut table.headers {
+        if let Some(name) = ["id", "email"]
+            .into_iter()
+            .find(|name| h.eq_ignore_ascii_case(name))
+        {
+            *h = name.to_string();
+        }
+    }
+    let headers = &table.headers;
     let id_column = headers.iter().position(|h| h == "id");
     let email_column = headers.iter().position(|h| h == "email");
     if id_column.is_none() && email_column.is_none() {
@@ -196,42 +184,8 @@ fn read_csv(
         ))
         .into());
     }
-    let mut record = csv::StringRecord::new();
-    loop {
-        let line = reader.position().line();
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                let line = e.position().map_or(line, |p| p.line());
-                rejections.reject(path, line, format!("unreadable CSV row: {e}"))?;
-                continue;
-            }
-        }
-        let line = record.position().map_or(line, |p| p.line());
-        if let Some(start) = unterminated_quote(path, &record, reader.position().byte())? {
-            rejections.reject(
-                path,
-                line,
-                format!(
-                    "unterminated quote (the field starting on line {} runs to the end of the file)",
-                    line + start
-                ),
-            )?;
-            continue;
-        }
-        if record.len() != headers.len() {
-            rejections.reject(
-                path,
-                line,
-                format!(
-                    "{} fields, but the header has {}",
-                    record.len(),
-                    headers.len()
-                ),
-            )?;
-            continue;
-        }
+    while let Some((line, _)) = table.next(rejections)? {
+        let record = &table.record;
         let id = id_column
             .map(|i| record[i].trim())
             .filter(|s| !s.is_empty())
@@ -246,7 +200,7 @@ fn read_csv(
             continue;
         };
         let mut attributes = Attributes::new();
-        for (i, (header, cell)) in headers.iter().zip(record.iter()).enumerate() {
+        for (i, (header, cell)) in table.headers.iter().zip(record.iter()).enumerate() {
             if Some(i) == id_column {
                 continue;
             }
@@ -257,6 +211,150 @@ fn read_csv(
         f(Record { id, attributes });
     }
     Ok(())
+}
+
+/// A CSV file being read row by row; rows that cannot be read are rejected on the way.
+struct CsvTable<'p> {
+    path: &'p Path,
+    reader: csv::Reader<BufReader<File>>,
+    /// The header's names, trimmed.
+    headers: Vec<String>,
+    /// The last row [`CsvTable::next`] returned.
+    record: csv::StringRecord,
+}
+
+impl<'p> CsvTable<'p> {
+    /// Opens a CSV file (`,` or `;` separated, or tab-separated when named `.tsv`) and reads
+    /// its header.
+    fn open(path: &'p Path) -> anyhow::Result<Self> {
+        let file = open(path)?;
+        let delimiter = if path.extension().is_some_and(|e| e == "tsv") {
+            b'\t'
+        } else {
+            sniff_delimiter(path)?
+        };
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .flexible(true)
+            .from_reader(BufReader::new(file));
+        let headers = reader
+            .headers()
+            .with_context(|| format!("{}: cannot read the header row", path.display()))?
+            .iter()
+            .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
+            .collect();
+        Ok(CsvTable {
+            path,
+            reader,
+            headers,
+            record: csv::StringRecord::new(),
+        })
+    }
+
+    /// Reads the next good row into `self.record`, rejecting unreadable rows, unterminated
+    /// quotes and rows whose field count differs from the header's; returns the row's
+    /// 1-based line and the byte offset after it, or `None` at the end.
+    fn next(&mut self, rejections: &mut Rejections) -> anyhow::Result<Option<(u64, u64)>> {
+        let path = self.path;
+        loop {
+            let line = self.reader.position().line();
+            match self.reader.read_record(&mut self.record) {
+                Ok(false) => return Ok(None),
+                Ok(true) => {}
+                Err(e) => {
+                    let line = e.position().map_or(line, |p| p.line());
+                    rejections.reject(path, line, format!("unreadable CSV row: {e}"))?;
+                    continue;
+                }
+            }
+            let line = self.record.position().map_or(line, |p| p.line());
+            let end = self.reader.position().byte();
+            if let Some(start) = unterminated_quote(path, &self.record, end)? {
+                rejections.reject(
+                    path,
+                    line,
+                    format!(
+                        "unterminated quote (the field starting on line {} runs to the end of the file)",
+                        line + start
+                    ),
+                )?;
+                continue;
+            }
+            if self.record.len() != self.headers.len() {
+                rejections.reject(
+                    path,
+                    line,
+                    format!(
+                        "{} fields, but the header has {}",
+                        self.record.len(),
+                        self.headers.len()
+                    ),
+                )?;
+                continue;
+            }
+            return Ok(Some((line, end)));
+        }
+    }
+}
+
+/// A row of a table file, and where it is.
+#[derive(Debug)]
+pub struct Row {
+    /// 1-based line number.
+    pub line: u64,
+    /// Byte offset just after the row (for progress).
+    pub end: u64,
+    /// Its columns, typed as [`cell_value`] types them (CSV) or as given (JSON); empty CSV
+    /// cells are absent.
+    pub columns: Attributes,
+}
+
+/// The column names of a CSV file's header (trimmed), or `None` for JSON Lines.
+pub fn csv_header(path: &Path) -> anyhow::Result<Option<Vec<String>>> {
+    match table_format(path)? {
+        TableFormat::Csv => Ok(Some(CsvTable::open(path)?.headers)),
+        TableFormat::JsonLines => Ok(None),
+    }
+}
+
+/// Reads a CSV or JSON Lines table, calling `f` with each readable row in file order. Each
+/// column (CSV header name, JSON key) is stored under the name `rename` gives it. No column is
+/// required: `f` checks what it needs, and rejects a row through the [`Rejections`] it is
+/// handed.
+pub fn read_rows(
+    path: &Path,
+    rejections: &mut Rejections,
+    rename: &dyn Fn(&str) -> String,
+    mut f: impl FnMut(&mut Rejections, Row) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    match table_format(path)? {
+        TableFormat::Csv => {
+            let mut table = CsvTable::open(path)?;
+            let names: Vec<String> = table.headers.iter().map(|h| rename(h)).collect();
+            while let Some((line, end)) = table.next(rejections)? {
+                let mut columns = Attributes::new();
+                for (name, cell) in names.iter().zip(table.record.iter()) {
+                    if let Some(value) = cell_value(cell) {
+                        columns.insert(name.clone(), value);
+                    }
+                }
+                f(rejections, Row { line, end, columns })?;
+            }
+            Ok(())
+        }
+        TableFormat::JsonLines => for_each_line_at(path, |line, end, text| {
+            let Ok(text) = text else {
+                return rejections.reject(path, line, NOT_UTF8);
+            };
+            let object = match serde_json::from_str(text) {
+                Ok(Value::Object(object)) => object,
+                Ok(_) => return rejections.reject(path, line, "expected a JSON object"),
+                Err(e) => return rejections.reject(path, line, format!("invalid JSON: {e}")),
+            };
+            let columns = object.into_iter().map(|(k, v)| (rename(&k), v)).collect();
+            f(rejections, Row { line, end, columns })
+        }),
+    }
 }
 
 /// When `record` is the tail of an unterminated quote, how many lines after the record's first
@@ -351,7 +449,7 @@ pub fn cell_value(cell: &str) -> Option<Value> {
 }
 
 /// Why a line was rejected without being parsed.
-const NOT_UTF8: &str = "line is not UTF-8 text";
+pub const NOT_UTF8: &str = "line is not UTF-8 text";
 
 /// Calls `f` with each non-blank line of a text file and its 1-based number. A line that is
 /// not UTF-8 is passed as an error for the caller to reject, so one bad line does not end the
@@ -360,9 +458,18 @@ pub fn for_each_line(
     path: &Path,
     mut f: impl FnMut(u64, Result<&str, Utf8Error>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
+    for_each_line_at(path, |number, _, line| f(number, line))
+}
+
+/// [`for_each_line`], also giving the byte offset just after each line (for progress).
+pub fn for_each_line_at(
+    path: &Path,
+    mut f: impl FnMut(u64, u64, Result<&str, Utf8Error>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let mut reader = BufReader::with_capacity(1 << 20, open(path)?);
     let mut line = Vec::new();
     let mut number = 0;
+    let mut offset = 0;
     loop {
         line.clear();
         let read = reader
@@ -372,6 +479,7 @@ pub fn for_each_line(
             return Ok(());
         }
         number += 1;
+        offset += read as u64;
         let bytes = match line.strip_prefix("\u{feff}".as_bytes()) {
             Some(rest) if number == 1 => rest,
             _ => &line[..],
@@ -380,10 +488,10 @@ pub fn for_each_line(
             Ok(text) => {
                 let text = text.trim();
                 if !text.is_empty() {
-                    f(number, Ok(text))?;
+                    f(number, offset, Ok(text))?;
                 }
             }
-            Err(e) => f(number, Err(e))?,
+            Err(e) => f(number, offset, Err(e))?,
         }
     }
 }

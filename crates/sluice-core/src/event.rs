@@ -200,25 +200,34 @@ impl Message {
 
     /// The event the scoring engine sees, for `track`, `page` and `screen` calls.
     pub fn to_event(&self, timestamp: Timestamp) -> Option<Event> {
+        matches!(
+            self.kind,
+            MessageKind::Track | MessageKind::Page | MessageKind::Screen
+        )
+        .then(|| self.clone().into_event(timestamp))
+        .flatten()
+    }
+
+    /// Like [`Message::to_event`], without copying the properties and context.
+    pub fn into_event(self, timestamp: Timestamp) -> Option<Event> {
         let name = match self.kind {
-            MessageKind::Track => self.event.clone()?,
+            MessageKind::Track => self.event?,
             MessageKind::Page => "page".to_string(),
             MessageKind::Screen => "screen".to_string(),
             _ => return None,
         };
-        let mut properties = self.properties.clone();
-        if let (Some(page_name), MessageKind::Page | MessageKind::Screen) = (&self.name, self.kind)
-        {
+        let mut properties = self.properties;
+        if let (Some(page_name), MessageKind::Page | MessageKind::Screen) = (self.name, self.kind) {
             properties
                 .entry("name")
-                .or_insert_with(|| Value::String(page_name.clone()));
+                .or_insert_with(|| Value::String(page_name));
         }
         Some(Event {
             kind: self.kind,
             name,
             timestamp,
             properties,
-            context: self.context.clone(),
+            context: self.context,
         })
     }
 }

@@ -8,6 +8,8 @@
 //! against both in the tests.
 
 mod rows;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -161,6 +163,7 @@ impl Store {
     pub async fn begin(&self) -> Result<Tx> {
         Ok(Tx {
             tx: self.pool.begin().await?,
+            backend: self.backend,
         })
     }
 
@@ -514,6 +517,7 @@ impl Store {
 /// A transaction: everything written through it lands together on [`Tx::commit`].
 pub struct Tx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
+    backend: Backend,
 }
 
 impl Tx {
@@ -525,7 +529,7 @@ impl Tx {
             let sql = format!(
                 "INSERT INTO events (message_id, kind, user_id, anonymous_id, at_ms, received_ms, source, message) VALUES {} \
                  ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
-                rows_placeholders(chunk.len(), 8)
+                rows_placeholders(self.backend, chunk.len(), 8)
             );
             let mut query = sqlx::query(&sql);
             for e in chunk {
@@ -556,7 +560,7 @@ impl Tx {
                  grade = excluded.grade, qualification = excluded.qualification, scored = excluded.scored, \
                  model_version = excluded.model_version, updated_ms = excluded.updated_ms, \
                  last_event_ms = excluded.last_event_ms",
-                rows_placeholders(chunk.len(), 15)
+                rows_placeholders(self.backend, chunk.len(), 15)
             );
             let mut query = sqlx::query(&sql);
             for l in chunk {
@@ -575,7 +579,7 @@ impl Tx {
                  attributes = excluded.attributes, score = excluded.score, fit = excluded.fit, \
                  engagement = excluded.engagement, qualified = excluded.qualified, scored = excluded.scored, \
                  updated_ms = excluded.updated_ms",
-                rows_placeholders(chunk.len(), 8)
+                rows_placeholders(self.backend, chunk.len(), 8)
             );
             let mut query = sqlx::query(&sql);
             for a in chunk {
@@ -592,7 +596,7 @@ impl Tx {
             let sql = format!(
                 "INSERT INTO identities (alias, lead_id, at_ms) VALUES {} \
                  ON CONFLICT (alias) DO UPDATE SET lead_id = excluded.lead_id, at_ms = excluded.at_ms",
-                rows_placeholders(chunk.len(), 3)
+                rows_placeholders(self.backend, chunk.len(), 3)
             );
             let mut query = sqlx::query(&sql);
             for (alias, lead, at) in chunk {
@@ -608,7 +612,7 @@ impl Tx {
         for chunk in transitions.chunks(CHUNK / 2) {
             let sql = format!(
                 "INSERT INTO transitions (lead_id, from_stage, to_stage, at_ms, actor, reason, model_version, detail) VALUES {}",
-                rows_placeholders(chunk.len(), 8)
+                rows_placeholders(self.backend, chunk.len(), 8)
             );
             let mut query = sqlx::query(&sql);
             for t in chunk {
@@ -626,7 +630,7 @@ impl Tx {
             let sql = format!(
                 "INSERT INTO outcomes (lead_id, kind, amount, at_ms, reason) VALUES {} \
                  ON CONFLICT (lead_id, kind, at_ms) DO NOTHING",
-                rows_placeholders(chunk.len(), 5)
+                rows_placeholders(self.backend, chunk.len(), 5)
             );
             let mut query = sqlx::query(&sql);
             for o in chunk {
@@ -657,12 +661,15 @@ fn placeholders(from: usize, n: usize) -> String {
         .join(", ")
 }
 
-/// `($1, ..., $w), ($w+1, ...)` for `rows` rows of `width` values.
-fn rows_placeholders(rows: usize, width: usize) -> String {
-    (0..rows)
-        .map(|r| format!("({})", placeholders(r * width + 1, width)))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// `($1, ..., $w), ($w+1, ...)` for `rows` rows of `width` values; on SQLite plain `?`, bound
+/// in order: SQLite looks each named parameter up in a list, which makes `$n` cost quadratic
+/// time in a statement of thousands of values.
+fn rows_placeholders(backend: Backend, rows: usize, width: usize) -> String {
+    let row = |r: usize| match backend {
+        Backend::Postgres => format!("({})", placeholders(r * width + 1, width)),
+        Backend::Sqlite => format!("({})", vec!["?"; width].join(", ")),
+    };
+    (0..rows).map(row).collect::<Vec<_>>().join(", ")
 }
 
 /// A value to bind to a dynamically built query.

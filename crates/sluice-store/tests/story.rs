@@ -4,64 +4,8 @@
 
 use serde_json::json;
 use sluice_core::{Actor, Stage};
+use sluice_store::testing::PgDatabase;
 use sluice_store::*;
-
-/// A fresh, empty database on the PostgreSQL server named by the environment, dropped on exit.
-pub struct PgDatabase {
-    admin: String,
-    name: String,
-    pub url: String,
-}
-
-impl PgDatabase {
-    pub async fn create() -> Option<PgDatabase> {
-        let Ok(admin) = std::env::var("SLUICE_TEST_POSTGRES_URL") else {
-            eprintln!("SLUICE_TEST_POSTGRES_URL is not set: skipping the PostgreSQL run");
-            return None;
-        };
-        sqlx::any::install_default_drivers();
-        let name = format!(
-            "sluice_test_{}_{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        );
-        let pool = sqlx::AnyPool::connect(&admin)
-            .await
-            .expect("PostgreSQL is reachable");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&pool)
-            .await
-            .unwrap();
-        let base = admin
-            .rsplit_once('/')
-            .map_or(admin.as_str(), |(base, _)| base);
-        let url = format!("{base}/{name}");
-        Some(PgDatabase { admin, name, url })
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(pool) = sqlx::AnyPool::connect(&admin).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&pool)
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}
 
 fn event(id: &str, user: Option<&str>, anonymous: Option<&str>, at_ms: i64) -> NewEvent {
     NewEvent {
@@ -250,7 +194,9 @@ async fn story(url: &str) {
         scored: json!({}),
         updated_ms: 5,
     };
-    tx.upsert_accounts(std::slice::from_ref(&account)).await.unwrap();
+    tx.upsert_accounts(std::slice::from_ref(&account))
+        .await
+        .unwrap();
     tx.upsert_identities(&[
         ("a1".into(), "u1".into(), 1),
         ("ada@acme.io".into(), "u1".into(), 2),
@@ -270,7 +216,9 @@ async fn story(url: &str) {
         model_version: Some("1".into()),
         detail: Some(json!({"score": 101})),
     };
-    tx.insert_transitions(std::slice::from_ref(&transition)).await.unwrap();
+    tx.insert_transitions(std::slice::from_ref(&transition))
+        .await
+        .unwrap();
     let won = OutcomeRow {
         lead_id: "l01".into(),
         kind: "won".into(),

@@ -1,5 +1,7 @@
 //! One module per subcommand; each parses its arguments and calls the core.
 
 pub mod generate;
+pub mod import;
 pub mod model;
 pub mod score;
+pub mod serve;

@@ -1,0 +1,859 @@
+//! `sluice import`: leads, events and outcomes from files into the database, through the same
+//! checks, storage and scoring as HTTP ingestion. Files are read as a stream and stored in
+//! batches, so they may be larger than memory; a bad row is reported with its file and line and
+//! the rest is imported; importing a file again stores nothing twice.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use sluice_core::{Attributes, Timestamp};
+use sluice_server::ingest::prepare;
+use sluice_server::live::Live;
+use sluice_server::state::now;
+use sluice_server::writer::{Accepted, store_batch};
+use sluice_store::{OutcomeRow, Store};
+use tokio::runtime::Handle;
+
+use crate::input::{self, Rejected, Rejections, Row};
+use crate::{Format, UserError};
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// What the file holds.
+    #[arg(value_enum)]
+    kind: Kind,
+    /// The file: CSV or JSON Lines (events: JSON Lines of Segment messages).
+    file: PathBuf,
+    /// Database: sqlite://PATH or postgres://USER@HOST/DB. Stop `sluice serve` on it first.
+    #[arg(
+        long,
+        env = "SLUICE_DATABASE_URL",
+        default_value = "sqlite://sluice.db"
+    )]
+    db: String,
+    /// Stop at the first bad row (exit code 1) instead of reporting it and importing the rest.
+    #[arg(long)]
+    strict: bool,
+    /// Output format of the summary.
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+    /// The source recorded with each stored event (what a write key's name is for HTTP).
+    #[arg(long, default_value = "import")]
+    source: String,
+    /// Rename a CRM export's columns to Sluice's traits (leads only; by default, done when the
+    /// header looks like a CRM export; `none` keeps every column as it is).
+    #[arg(long, value_enum)]
+    map: Option<Crm>,
+}
+
+/// What a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Kind {
+    /// Leads: CSV or JSON Lines, one lead a row (`id` or `email`, and its traits).
+    Leads,
+    /// Events: JSON Lines, one Segment message a line.
+    Events,
+    /// Outcomes: CSV or JSON Lines (`lead_id` or `email`, `type`, `amount`, `date`, `reason`).
+    Outcomes,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Leads => "leads",
+            Kind::Events => "events",
+            Kind::Outcomes => "outcomes",
+        }
+    }
+}
+
+/// The CRM whose lead export a file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Crm {
+    /// HubSpot contact / lead export.
+    Hubspot,
+    /// Salesforce lead report or export.
+    Salesforce,
+    /// No renaming, even when the header looks like a CRM export.
+    None,
+}
+
+/// Column names of HubSpot and Salesforce lead exports (matched ignoring case) and the traits
+/// they become. `docs/import.md` shows this table: keep the two in step.
+const CRM_COLUMNS: &[(&str, &str)] = &[
+    ("Record ID", "id"),
+    ("Lead ID", "id"),
+    ("Email", "email"),
+    ("First Name", "first_name"),
+    ("Last Name", "last_name"),
+    ("Job Title", "title"),
+    ("Title", "title"),
+    ("Company", "company"),
+    ("Company Name", "company"),
+    ("Industry", "industry"),
+    ("Number of Employees", "employees"),
+    ("Employees", "employees"),
+    ("Annual Revenue", "annual_revenue"),
+    ("Lead Source", "lead_source"),
+    ("Original Source", "lead_source"),
+    ("Lead Status", "lead_status"),
+    ("Country", "country"),
+    ("Country/Region", "country"),
+    ("Phone Number", "phone"),
+    ("Phone", "phone"),
+    ("Create Date", "created_at"),
+    ("Created Date", "created_at"),
+];
+
+/// Columns whose value is a lead's creation time, the time of its `identify` message.
+const CREATED_COLUMNS: &[&str] = &["created_at", "Created Date", "Create Date"];
+
+/// Rows (messages, outcomes) stored per transaction.
+const BATCH: usize = 5_000;
+
+/// Rejected rows listed in the table summary (the JSON summary has up to 1,000).
+const SHOWN_REJECTED: usize = 10;
+
+/// How to import one file.
+#[derive(Debug, Clone)]
+struct Options {
+    strict: bool,
+    source: String,
+    map: Option<Crm>,
+    progress: bool,
+}
+
+/// What an import did.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    /// The file.
+    file: String,
+    /// `leads`, `events` or `outcomes`.
+    kind: &'static str,
+    /// Rows (lines) read, rejected ones included.
+    read: u64,
+    /// Stored for the first time.
+    imported: u64,
+    /// Already stored (by an earlier import, or earlier in the file).
+    duplicates: u64,
+    /// Not stored, because they are not valid.
+    rejected: u64,
+    /// Columns renamed from a CRM export's names.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    renamed: Vec<Renamed>,
+    /// The first rejected rows.
+    rejected_rows: Vec<Rejected>,
+}
+
+/// A column renamed to a Sluice trait.
+#[derive(Debug, Clone, Serialize)]
+struct Renamed {
+    from: String,
+    to: String,
+}
+
+pub fn run(args: ImportArgs) -> anyhow::Result<()> {
+    if args.map.is_some() && args.kind != Kind::Leads {
+        return Err(UserError("--map applies to leads files only".into()).into());
+    }
+    std::fs::metadata(&args.file)
+        .map_err(|e| UserError(format!("cannot open {}: {e}", args.file.display())))?;
+    let options = Options {
+        strict: args.strict,
+        source: args.source.clone(),
+        map: args.map,
+        progress: crate::interactive(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let summary = runtime.block_on(async {
+        let target = Target::open(connect(&args.db).await?, None).await?;
+        target.import(args.kind, &args.file, &options).await
+    })?;
+    print(&summary, args.format)
+}
+
+fn print(summary: &Summary, format: Format) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Table => {
+            writeln!(
+                out,
+                "{}: read {}, imported {}, duplicates {}, rejected {}",
+                summary.file, summary.read, summary.imported, summary.duplicates, summary.rejected
+            )?;
+            for row in summary.rejected_rows.iter().take(SHOWN_REJECTED) {
+                writeln!(out, "  {}:{}: {}", row.file, row.line, row.error)?;
+            }
+            let more = summary.rejected.saturating_sub(SHOWN_REJECTED as u64);
+            if more > 0 {
+                writeln!(
+                    out,
+                    "  ... and {more} more rejected rows (--format json lists up to 1,000)"
+                )?;
+            }
+        }
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(summary)?)?,
+        Format::Jsonl => writeln!(out, "{}", serde_json::to_string(summary)?)?,
+    }
+    Ok(())
+}
+
+async fn connect(db: &str) -> anyhow::Result<Store> {
+    Store::connect(db)
+        .await
+        .map_err(|e| UserError(format!("cannot open the database {db}: {e}")).into())
+}
+
+/// Seeds a synthetic company (1,000 leads and a year of their events and outcomes, ending now)
+/// into a database that holds no events yet; with `model` (its text and file name), stores it
+/// and puts it in force first, so the demo is scored by it. Prints one line to stderr.
+pub async fn seed_demo(db: &str, model: Option<(&str, &str)>) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let store = connect(db).await?;
+    if store.event_count().await? > 0 {
+        eprintln!("demo data already present");
+        return Ok(());
+    }
+    let model = model.map(|(text, name)| (text.to_string(), name.to_string()));
+    let target = Target::open(store, model.as_ref()).await?;
+    let dir = ScratchDir::create()?;
+    let config = sluice_synth::Config {
+        leads: 1000,
+        seed: 42,
+        end: now().to_datetime(),
+        days: 365,
+    };
+    let out = dir.0.clone();
+    let company = tokio::task::spawn_blocking(move || sluice_synth::generate_to_dir(&config, &out))
+        .await
+        .context("generating the demo company stopped")?
+        .context("cannot generate the demo company")?;
+    let options = Options {
+        strict: false,
+        source: "demo".into(),
+        map: Some(Crm::None),
+        progress: false,
+    };
+    let mut imported = Vec::new();
+    for (kind, file) in [
+        (Kind::Leads, "leads.csv"),
+        (Kind::Events, "events.jsonl"),
+        (Kind::Outcomes, "outcomes.csv"),
+    ] {
+        imported.push(target.import(kind, &dir.0.join(file), &options).await?);
+    }
+    let rejected: u64 = imported.iter().map(|s| s.rejected).sum();
+    let rejected = if rejected > 0 {
+        format!(", {rejected} rows rejected")
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "demo company seeded: {} leads in {} accounts, {} events, {} outcomes{rejected} ({:.1} s)",
+        imported[0].imported,
+        company.accounts,
+        imported[1].imported,
+        imported[2].imported,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// A directory of its own under the system's temporary directory, removed when dropped.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn create() -> anyhow::Result<Self> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let path = std::env::temp_dir().join(format!("sluice-demo-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(ScratchDir(path))
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The database and the live scoring state an import writes through.
+#[derive(Clone)]
+struct Target {
+    store: Store,
+    live: Arc<RwLock<Live>>,
+}
+
+impl Target {
+    /// Puts the model in force (`model`, else the active stored one, else the built-in
+    /// example) and rebuilds the live state from the event log, as the service does at start.
+    async fn open(store: Store, model: Option<&(String, String)>) -> anyhow::Result<Target> {
+        let (model, version) = sluice_server::choose_model(&store, model)
+            .await
+            .map_err(|e| UserError(e.to_string()))?;
+        let live = Live::load(&store, Arc::new(model), version).await?;
+        Ok(Target {
+            store,
+            live: Arc::new(RwLock::new(live)),
+        })
+    }
+
+    /// Imports one file. Files are read synchronously, so the reading runs on a blocking
+    /// thread, which waits for each batch to be stored before it reads on.
+    async fn import(&self, kind: Kind, path: &Path, options: &Options) -> anyhow::Result<Summary> {
+        let run = Run {
+            handle: Handle::current(),
+            target: self.clone(),
+            path: path.to_path_buf(),
+            options: options.clone(),
+        };
+        tokio::task::spawn_blocking(move || run.import(kind))
+            .await
+            .context("the import stopped")?
+    }
+}
+
+/// One file's import, on a blocking thread.
+struct Run {
+    handle: Handle,
+    target: Target,
+    path: PathBuf,
+    options: Options,
+}
+
+/// Rows stored so far.
+#[derive(Debug, Default)]
+struct Counts {
+    good: u64,
+    imported: u64,
+    duplicates: u64,
+}
+
+impl Run {
+    fn import(&self, kind: Kind) -> anyhow::Result<Summary> {
+        let mut rejections = Rejections::new(self.options.strict);
+        let mut counts = Counts::default();
+        let bar = self.progress_bar();
+        let result = match kind {
+            Kind::Leads => self.leads(&mut rejections, &mut counts, &bar),
+            Kind::Events => self
+                .events(&mut rejections, &mut counts, &bar)
+                .map(|()| Vec::new()),
+            Kind::Outcomes => self
+                .outcomes(&mut rejections, &mut counts, &bar)
+                .map(|()| Vec::new()),
+        };
+        bar.finish_and_clear();
+        let renamed = match result {
+            Ok(renamed) => renamed,
+            // Under --strict, the batches before the bad row are stored: say so.
+            Err(e) if e.is::<UserError>() && counts.imported + counts.duplicates > 0 => {
+                return Err(UserError(format!(
+                    "{e}; the {} rows before it were stored",
+                    counts.imported + counts.duplicates
+                ))
+                .into());
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(Summary {
+            file: self.path.display().to_string(),
+            kind: kind.as_str(),
+            read: counts.good + rejections.count,
+            imported: counts.imported,
+            duplicates: counts.duplicates,
+            rejected: rejections.count,
+            renamed,
+            rejected_rows: rejections.rows,
+        })
+    }
+
+    /// A bar over the file's bytes, when someone is watching.
+    fn progress_bar(&self) -> ProgressBar {
+        let size = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+        if !self.options.progress {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(size);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)",
+            )
+            .expect("valid template"),
+        );
+        bar
+    }
+
+    /// Each lead becomes an `identify` message, with an id derived from the row's content.
+    fn leads(
+        &self,
+        rejections: &mut Rejections,
+        counts: &mut Counts,
+        bar: &ProgressBar,
+    ) -> anyhow::Result<Vec<Renamed>> {
+        let path = self.path.as_path();
+        let header = input::csv_header(path)?;
+        let crm = match self.options.map {
+            Some(Crm::Hubspot | Crm::Salesforce) => true,
+            Some(Crm::None) => false,
+            None => header.as_deref().is_some_and(looks_like_crm),
+        };
+        let rename = |name: &str| lead_column(name, crm);
+        let mut renamed = Vec::new();
+        if let Some(header) = &header {
+            let names: Vec<String> = header.iter().map(|h| rename(h)).collect();
+            if !names.iter().any(|n| n == "id" || n == "email") {
+                return Err(UserError(format!(
+                    "{}:1: no `id` or `email` column (columns: {})",
+                    path.display(),
+                    header.join(", ")
+                ))
+                .into());
+            }
+            renamed = header
+                .iter()
+                .zip(names)
+                .filter(|(from, to)| crm && from.as_str() != to.as_str())
+                .map(|(from, to)| Renamed {
+                    from: from.clone(),
+                    to,
+                })
+                .collect();
+            if self.options.map.is_none() && !renamed.is_empty() {
+                let list: Vec<String> = renamed
+                    .iter()
+                    .map(|r| format!("{} → {}", r.from, r.to))
+                    .collect();
+                eprintln!(
+                    "{}: a CRM export's header: renaming {} (--map none keeps the names)",
+                    path.display(),
+                    list.join(", ")
+                );
+            }
+        }
+        let mut sink = MessageSink::new(self, counts);
+        input::read_rows(path, rejections, &rename, |rejections, row| {
+            bar.set_position(row.end);
+            match identify(row.columns) {
+                Ok(message) => match prepare(message, now()) {
+                    Ok(accepted) => sink.push(accepted),
+                    Err(invalid) => rejections.reject(path, row.line, invalid.message),
+                },
+                Err(error) => rejections.reject(path, row.line, error),
+            }
+        })?;
+        sink.flush()?;
+        Ok(renamed)
+    }
+
+    /// Each line is a Segment message, checked as HTTP ingestion checks it.
+    fn events(
+        &self,
+        rejections: &mut Rejections,
+        counts: &mut Counts,
+        bar: &ProgressBar,
+    ) -> anyhow::Result<()> {
+        let path = self.path.as_path();
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if !matches!(ext, "jsonl" | "ndjson" | "json") {
+            return Err(UserError(format!(
+                "{}: events must be JSON Lines (one Segment message per line, named .jsonl)",
+                path.display()
+            ))
+            .into());
+        }
+        let mut sink = MessageSink::new(self, counts);
+        input::for_each_line_at(path, |line, end, text| {
+            bar.set_position(end);
+            let Ok(text) = text else {
+                return rejections.reject(path, line, input::NOT_UTF8);
+            };
+            let message = match serde_json::from_str(text) {
+                Ok(Value::Object(message)) => message,
+                Ok(_) => return rejections.reject(path, line, "expected a JSON object"),
+                Err(e) => return rejections.reject(path, line, format!("invalid JSON: {e}")),
+            };
+            match prepare(message, now()) {
+                Ok(accepted) => sink.push(accepted),
+                Err(invalid) => rejections.reject(path, line, invalid.message),
+            }
+        })?;
+        sink.flush()
+    }
+
+    /// Each row is an opportunity, a win or a loss of a known lead.
+    fn outcomes(
+        &self,
+        rejections: &mut Rejections,
+        counts: &mut Counts,
+        bar: &ProgressBar,
+    ) -> anyhow::Result<()> {
+        let path = self.path.as_path();
+        let rename = |name: &str| {
+            OUTCOME_COLUMNS
+                .into_iter()
+                .find(|c| c.eq_ignore_ascii_case(name))
+                .unwrap_or(name)
+                .to_string()
+        };
+        if let Some(header) = input::csv_header(path)? {
+            let names: Vec<String> = header.iter().map(|h| rename(h)).collect();
+            let has = |name: &str| names.iter().any(|n| n == name);
+            if !(has("lead_id") || has("email")) || !has("type") || !has("date") {
+                return Err(UserError(format!(
+                    "{}:1: an outcomes file needs `lead_id` or `email`, `type` and `date` columns (columns: {})",
+                    path.display(),
+                    header.join(", ")
+                ))
+                .into());
+            }
+        }
+        let mut pending: Vec<OutcomeRow> = Vec::with_capacity(BATCH);
+        let store = |rows: &mut Vec<OutcomeRow>, counts: &mut Counts| -> anyhow::Result<()> {
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let new = self.handle.block_on(async {
+                let mut tx = self.target.store.begin().await?;
+                let new = tx.insert_outcomes(rows).await?;
+                tx.commit().await?;
+                Ok::<_, sluice_store::StoreError>(new)
+            });
+            let new = new.context("cannot store the outcomes")?;
+            counts.imported += new;
+            counts.duplicates += rows.len() as u64 - new;
+            rows.clear();
+            Ok(())
+        };
+        input::read_rows(path, rejections, &rename, |rejections, row: Row| {
+            bar.set_position(row.end);
+            let live = self.target.live.read().expect("live state lock");
+            let outcome = outcome(&row.columns, &live);
+            drop(live);
+            match outcome {
+                Ok(outcome) => {
+                    counts.good += 1;
+                    pending.push(outcome);
+                    if pending.len() >= BATCH {
+                        store(&mut pending, counts)?;
+                    }
+                    Ok(())
+                }
+                Err(error) => rejections.reject(path, row.line, error),
+            }
+        })?;
+        store(&mut pending, counts)
+    }
+}
+
+/// Messages on their way to the database, stored [`BATCH`] at a time and scored as they are.
+struct MessageSink<'a> {
+    run: &'a Run,
+    counts: &'a mut Counts,
+    pending: Vec<Accepted>,
+}
+
+impl<'a> MessageSink<'a> {
+    fn new(run: &'a Run, counts: &'a mut Counts) -> Self {
+        MessageSink {
+            run,
+            counts,
+            pending: Vec::with_capacity(BATCH),
+        }
+    }
+
+    fn push(&mut self, message: Accepted) -> anyhow::Result<()> {
+        self.counts.good += 1;
+        self.pending.push(message);
+        if self.pending.len() >= BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let messages = std::mem::replace(&mut self.pending, Vec::with_capacity(BATCH));
+        let target = &self.run.target;
+        let ack = self
+            .run
+            .handle
+            .block_on(store_batch(
+                &target.store,
+                &target.live,
+                messages,
+                &self.run.options.source,
+            ))
+            .context("cannot store the imported messages")?;
+        self.counts.imported += ack.new as u64;
+        self.counts.duplicates += ack.duplicates as u64;
+        Ok(())
+    }
+}
+
+/// Whether a header is a CRM export's: at least two of its columns are named as in
+/// [`CRM_COLUMNS`] (and not already as Sluice names them).
+fn looks_like_crm(header: &[String]) -> bool {
+    let named = |h: &&String| {
+        CRM_COLUMNS
+            .iter()
+            .any(|(from, to)| from.eq_ignore_ascii_case(h) && h.as_str() != *to)
+    };
+    header.iter().filter(named).count() >= 2
+}
+
+/// The name a leads file's column is stored under: its trait name from [`CRM_COLUMNS`] when
+/// `crm`; `id` and `email` in lower case in any case; else the name as it is.
+fn lead_column(name: &str, crm: bool) -> String {
+    if crm
+        && let Some((_, to)) = CRM_COLUMNS
+            .iter()
+            .find(|(from, _)| from.eq_ignore_ascii_case(name))
+    {
+        return to.to_string();
+    }
+    ["id", "email"]
+        .into_iter()
+        .find(|n| n.eq_ignore_ascii_case(name))
+        .unwrap_or(name)
+        .to_string()
+}
+
+/// A leads file's row as a Segment `identify` message: `userId` is the row's `id` (else its
+/// email), the other columns are its traits, `timestamp` its creation time when the row has
+/// one (else now), and its `messageId` a hash of the row's content, so importing the same row
+/// again is a duplicate, and a changed row is new.
+fn identify(mut traits: Attributes) -> Result<Map<String, Value>, String> {
+    let id = input::record_id(&mut traits).ok_or("no `id` or `email`")?;
+    let created = created_at(&traits)?;
+    let content = json!({"id": id, "traits": traits}).to_string();
+    let mut message = Map::new();
+    message.insert("type".into(), "identify".into());
+    message.insert("messageId".into(), content_id(&content).into());
+    message.insert("userId".into(), id.into());
+    message.insert("traits".into(), Value::Object(traits));
+    if let Some(at) = created {
+        message.insert("timestamp".into(), at.to_string().into());
+    }
+    message.insert(
+        "context".into(),
+        json!({"library": {"name": "sluice-import", "version": env!("CARGO_PKG_VERSION")}}),
+    );
+    Ok(message)
+}
+
+/// The lead's creation time, from the first of [`CREATED_COLUMNS`] it has.
+fn created_at(traits: &Attributes) -> Result<Option<Timestamp>, String> {
+    let Some((name, value)) = CREATED_COLUMNS
+        .iter()
+        .find_map(|name| traits.get(*name).map(|v| (name, v)))
+    else {
+        return Ok(None);
+    };
+    time(value)
+        .map(Some)
+        .map_err(|text| format!("`{name}`: {}", time_error(&text)))
+}
+
+/// A time cell: RFC 3339, a date, or `YYYY-MM-DD HH:MM[:SS]` (as CRMs export them, read as
+/// UTC). The error is the cell's text.
+fn time(value: &Value) -> Result<Timestamp, String> {
+    let text = match value {
+        Value::String(s) => s.trim().to_string(),
+        other => return Err(other.to_string()),
+    };
+    if let Ok(t) = Timestamp::parse(&text) {
+        return Ok(t);
+    }
+    // `2026-03-05 14:22` or `2026-03-05 14:22:10`
+    if let Some((date, clock)) = text.split_once(' ')
+        && date.len() == 10
+    {
+        let clock = if clock.matches(':').count() == 1 {
+            format!("{clock}:00")
+        } else {
+            clock.to_string()
+        };
+        if let Ok(t) = Timestamp::parse(&format!("{date}T{clock}")) {
+            return Ok(t);
+        }
+    }
+    Err(text)
+}
+
+fn time_error(text: &str) -> String {
+    format!("`{text}` is not a time (use RFC 3339, YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS] in UTC)")
+}
+
+/// A stable id for a row: FNV-1a (128 bits) of its content.
+fn content_id(content: &str) -> String {
+    const OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+    const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
+    let hash = content
+        .bytes()
+        .fold(OFFSET, |h, b| (h ^ u128::from(b)).wrapping_mul(PRIME));
+    format!("import-{hash:032x}")
+}
+
+/// The columns of an outcomes file (matched ignoring case).
+const OUTCOME_COLUMNS: [&str; 6] = ["lead_id", "email", "type", "amount", "date", "reason"];
+
+/// An outcomes file's row, checked: every problem is named by its field.
+fn outcome(row: &Attributes, live: &Live) -> Result<OutcomeRow, String> {
+    let text = |field: &str| match row.get(field) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let mut problems = Vec::new();
+
+    let lead_id = text("lead_id");
+    let email = text("email").map(|e| e.to_lowercase());
+    let by_id = lead_id.as_deref().and_then(|id| live.resolve(id));
+    let by_email = email.as_deref().and_then(|e| live.resolve(e));
+    let lead = match (by_id.or(by_email), &lead_id, &email) {
+        (Some(lead), _, _) => Some(lead.to_string()),
+        (None, Some(id), _) => {
+            problems.push(format!("`lead_id`: no lead `{id}`"));
+            None
+        }
+        (None, None, Some(email)) => {
+            problems.push(format!("`email`: no lead with email `{email}`"));
+            None
+        }
+        (None, None, None) => {
+            problems.push("no `lead_id` or `email`".to_string());
+            None
+        }
+    };
+
+    let kind = text("type").map(|t| t.to_lowercase());
+    let kind = match kind.as_deref() {
+        Some(k @ ("opportunity" | "won" | "lost")) => Some(k.to_string()),
+        Some(other) => {
+            problems.push(format!("`type`: `{other}` is not opportunity, won or lost"));
+            None
+        }
+        None => {
+            problems.push("`type` is missing (opportunity, won or lost)".to_string());
+            None
+        }
+    };
+
+    let amount = match row.get("amount") {
+        None => None,
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(value) => {
+            let number = match value {
+                Value::Number(n) => n.as_f64(),
+                Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
+                _ => None,
+            };
+            match number {
+                Some(n) if n < 0.0 => {
+                    problems.push(format!("`amount`: {n} is negative"));
+                    None
+                }
+                Some(n) => Some(n),
+                None => {
+                    problems.push(format!("`amount`: {value} is not a number"));
+                    None
+                }
+            }
+        }
+    };
+    let amount_bad = problems.iter().any(|p| p.starts_with("`amount`"));
+    if let (None, false, Some(k @ ("opportunity" | "won"))) = (amount, amount_bad, kind.as_deref())
+    {
+        problems.push(format!("`amount` is required for `{k}`"));
+    }
+
+    let at = match row.get("date") {
+        None | Some(Value::Null) => {
+            problems.push("`date` is missing".to_string());
+            None
+        }
+        Some(value) => match time(value) {
+            Ok(t) => Some(t),
+            Err(text) => {
+                problems.push(format!("`date`: {}", time_error(&text)));
+                None
+            }
+        },
+    };
+
+    let reason = text("reason");
+    if reason.is_none() && kind.as_deref() == Some("lost") {
+        problems.push("`reason` is required for `lost`".to_string());
+    }
+
+    match (lead, kind, at) {
+        (Some(lead_id), Some(kind), Some(at)) if problems.is_empty() => Ok(OutcomeRow {
+            lead_id,
+            kind,
+            amount,
+            at_ms: at.millis(),
+            reason,
+        }),
+        _ => Err(problems.join("; ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crm_headers_are_detected_and_renamed() {
+        let header = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(looks_like_crm(&header(&["Email", "First Name", "x"])));
+        assert!(!looks_like_crm(&header(&["email", "first_name", "title"])));
+        assert!(!looks_like_crm(&header(&["Email", "Score"])));
+        assert_eq!(lead_column("Number of Employees", true), "employees");
+        assert_eq!(lead_column("number of employees", true), "employees");
+        assert_eq!(
+            lead_column("Number of Employees", false),
+            "Number of Employees"
+        );
+        assert_eq!(lead_column("EMAIL", false), "email");
+    }
+
+    #[test]
+    fn crm_times_are_read() {
+        let t = |s: &str| time(&Value::from(s)).map(|t| t.to_string());
+        assert_eq!(t("2026-03-05 14:22").unwrap(), "2026-03-05T14:22:00.000Z");
+        assert_eq!(
+            t("2026-03-05 14:22:10").unwrap(),
+            "2026-03-05T14:22:10.000Z"
+        );
+        assert_eq!(t("2026-03-05").unwrap(), "2026-03-05T00:00:00.000Z");
+        assert_eq!(t("3/5/2026").unwrap_err(), "3/5/2026");
+    }
+
+    #[test]
+    fn a_row_id_follows_its_content() {
+        let row = |title: &str| {
+            let traits = json!({"id": "l1", "title": title})
+                .as_object()
+                .unwrap()
+                .clone();
+            identify(traits).unwrap()["messageId"].clone()
+        };
+        assert_eq!(row("VP"), row("VP"));
+        assert_ne!(row("VP"), row("CTO"));
+    }
+}

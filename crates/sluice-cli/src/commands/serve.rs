@@ -1,0 +1,101 @@
+//! `sluice serve`: the HTTP service.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Args;
+use sluice_server::Config;
+
+use crate::UserError;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Database: sqlite://PATH (embedded, the default) or postgres://USER@HOST/DB.
+    #[arg(
+        long,
+        env = "SLUICE_DATABASE_URL",
+        default_value = "sqlite://sluice.db"
+    )]
+    db: String,
+    /// Address to listen on.
+    #[arg(long, env = "SLUICE_BIND", default_value = "127.0.0.1:7878")]
+    bind: SocketAddr,
+    /// Model file to store and put in force (default: the stored active model, else the
+    /// built-in example model).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Seed a synthetic company (1,000 leads and a year of their events, ending now) into an
+    /// empty database, so there is something to look at.
+    #[arg(long)]
+    demo: bool,
+    /// Bearer token for the management API (default: a new random token, printed at start).
+    #[arg(long, env = "SLUICE_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// A write key to accept (default: the first stored key, or a new one, printed at start).
+    #[arg(long, env = "SLUICE_WRITE_KEY", hide_env_values = true)]
+    write_key: Option<String>,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let model = match &args.model {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read model file {}", path.display()))?;
+            Some((text, path.display().to_string()))
+        }
+        None => None,
+    };
+    if args.demo {
+        super::import::seed_demo(
+            &args.db,
+            model
+                .as_ref()
+                .map(|(text, name)| (text.as_str(), name.as_str())),
+        )
+        .await?;
+    }
+    let config = Config {
+        database_url: args.db.clone(),
+        bind: args.bind,
+        model,
+        admin_token: args.admin_token,
+        write_key: args.write_key,
+    };
+    let running = sluice_server::start(config)
+        .await
+        .map_err(|e| UserError(e.to_string()))?;
+    let url = format!("http://{}", running.addr);
+    eprintln!(
+        "Sluice is running at {url}/ (database {}, model version {}, {} leads)",
+        args.db, running.model_version, running.leads
+    );
+    eprintln!("  dashboard and API token:  {}", running.admin_token);
+    eprintln!("  write key (Segment SDKs): {}", running.write_key);
+    eprintln!("  API documentation:        {url}/docs");
+    eprintln!(
+        "  try: curl -u {}: {url}/v1/track -d '{{\"userId\":\"ada@example.com\",\"event\":\"Demo Requested\"}}'",
+        running.write_key
+    );
+    tokio::select! {
+        result = running.server => {
+            result.context("the server stopped")?.context("the server failed")?;
+        }
+        _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
+    }
+    Ok(())
+}

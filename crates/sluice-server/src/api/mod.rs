@@ -1,0 +1,521 @@
+//! The management and query API under `/api/v1`, bearer-token authenticated and described by
+//! the OpenAPI document at `/openapi.json` (Swagger UI at `/docs`).
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sluice_core::{Actor, Model, Stage, Timestamp};
+use sluice_store::{LeadFilter, LeadSort, ModelRow, WriteKeyRow};
+use tokio::sync::oneshot;
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::error::ApiError;
+use crate::state::{AppState, now, token};
+use crate::writer::{Job, MoveFailure};
+
+/// The OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Sluice", description = "Lead qualification: leads, accounts, the model, sources. Ingestion follows the Segment HTTP Tracking API under /v1."),
+    paths(list_leads, get_lead, lead_events, move_lead, list_accounts, get_account, get_model, put_model, model_versions, list_sources, create_source, revoke_source),
+    components(schemas(MoveRequest, SourceRequest)),
+    modifiers(&Bearer),
+    tags((name = "leads"), (name = "accounts"), (name = "model"), (name = "sources"))
+)]
+pub struct ApiDoc;
+
+struct Bearer;
+
+impl utoipa::Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        openapi.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+            "bearer",
+            Vec::<String>::new(),
+        )]);
+    }
+}
+
+/// The API routes, the OpenAPI document and Swagger UI.
+pub fn routes(state: AppState) -> Router<AppState> {
+    let api = Router::new()
+        .route("/api/v1/leads", get(list_leads))
+        .route("/api/v1/leads/{id}", get(get_lead))
+        .route("/api/v1/leads/{id}/events", get(lead_events))
+        .route("/api/v1/leads/{id}/transitions", post(move_lead))
+        .route("/api/v1/accounts", get(list_accounts))
+        .route("/api/v1/accounts/{id}", get(get_account))
+        .route("/api/v1/model", get(get_model).post(put_model))
+        .route("/api/v1/model/versions", get(model_versions))
+        .route("/api/v1/sources", get(list_sources).post(create_source))
+        .route("/api/v1/sources/{key}", delete(revoke_source))
+        .layer(middleware::from_fn_with_state(state, authenticate));
+    api.merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+}
+
+async fn authenticate(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(token) if constant_time_eq(token.trim().as_bytes(), state.admin_token.as_bytes()) => {
+            Ok(next.run(request).await)
+        }
+        Some(_) => Err(ApiError::unauthorized("invalid bearer token")),
+        None => Err(ApiError::unauthorized(
+            "missing `Authorization: Bearer <token>`",
+        )),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Filters for listing leads.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LeadQuery {
+    /// Only leads in this stage (`lead`, `mql`, `sal`, `sql`, `opportunity`, `won`, `lost`, `recycled`, `disqualified`).
+    stage: Option<String>,
+    /// Only leads with this grade, e.g. `A1`.
+    grade: Option<String>,
+    /// Score at least.
+    min_score: Option<f64>,
+    /// Score at most.
+    max_score: Option<f64>,
+    /// Owned by.
+    owner: Option<String>,
+    /// In this account.
+    account: Option<String>,
+    /// Updated at or after this time (RFC 3339).
+    updated_since: Option<String>,
+    /// `score` (highest first, the default) or `updated` (most recent first).
+    sort: Option<String>,
+    /// Page size, 1-1000 (default 50).
+    limit: Option<i64>,
+    /// The `next` value of the previous page.
+    cursor: Option<String>,
+}
+
+/// List leads, with filters and cursor pagination.
+#[utoipa::path(get, path = "/api/v1/leads", tag = "leads", params(LeadQuery),
+    responses((status = 200, description = "A page of leads: `{leads: [...], next}`", body = Object), (status = 400, description = "A bad filter")))]
+async fn list_leads(
+    State(state): State<AppState>,
+    Query(q): Query<LeadQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let stage = q
+        .stage
+        .as_deref()
+        .map(str::parse::<Stage>)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(format!("stage: {e}")))?;
+    let updated_since = q
+        .updated_since
+        .as_deref()
+        .map(Timestamp::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(format!("updated_since: {e}")))?;
+    let sort = match q.sort.as_deref() {
+        None | Some("score") => LeadSort::Score,
+        Some("updated") => LeadSort::Updated,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "sort: `{other}` is not `score` or `updated`"
+            )));
+        }
+    };
+    let filter = LeadFilter {
+        stage,
+        grade: q.grade,
+        min_score: q.min_score,
+        max_score: q.max_score,
+        owner: q.owner,
+        account: q.account,
+        updated_since: updated_since.map(Timestamp::millis),
+        sort,
+        limit: q.limit.unwrap_or(50),
+        cursor: q.cursor,
+    };
+    let page = state.store.leads(&filter).await?;
+    Ok(Json(json!({"leads": page.items, "next": page.next})))
+}
+
+/// A lead: attributes, its score now with the explanation of every point, BANT, stage
+/// history, aliases and outcomes.
+#[utoipa::path(get, path = "/api/v1/leads/{id}", tag = "leads", params(("id" = String, Path, description = "Lead id, email or anonymous id")),
+    responses((status = 200, description = "The lead", body = Object), (status = 404, description = "No such lead")))]
+async fn get_lead(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (lead_id, live, bant) = {
+        let live = state.live.read().expect("live state lock");
+        let lead_id = live
+            .resolve(&id)
+            .map(str::to_string)
+            .ok_or_else(|| ApiError::not_found(format!("no lead `{id}`")))?;
+        let scored = live.explain(&lead_id, now());
+        let bant = state_bant(&live, &lead_id);
+        (lead_id, scored, bant)
+    };
+    let row = state
+        .store
+        .lead(&lead_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no lead `{id}`")))?;
+    let history = state.store.history(&lead_id).await?;
+    let aliases = state.store.aliases_of(&lead_id).await?;
+    let outcomes = state.store.outcomes_of(&lead_id).await?;
+    let (score, explanation) =
+        live.map_or((Value::Null, Value::Null), |(s, e)| (json!(s), json!(e)));
+    Ok(Json(json!({
+        "lead": row,
+        "now": {"at": now(), "score": score, "explanation": explanation},
+        "bant": bant,
+        "history": history,
+        "aliases": aliases,
+        "outcomes": outcomes,
+    })))
+}
+
+fn state_bant(live: &crate::live::Live, lead: &str) -> Value {
+    live.attributes(lead)
+        .and_then(|a| live.model().bant_status(a))
+        .map_or(Value::Null, |b| json!(b))
+}
+
+/// Paging through a lead's events.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventQuery {
+    /// Page size, 1-1000 (default 100).
+    limit: Option<i64>,
+    /// Events older than this sequence number (the `next` of the previous page).
+    before: Option<i64>,
+}
+
+/// A lead's events, newest first, as they were received (including those sent under its
+/// anonymous ids and other aliases).
+#[utoipa::path(get, path = "/api/v1/leads/{id}/events", tag = "leads", params(("id" = String, Path, description = "Lead id"), EventQuery),
+    responses((status = 200, description = "`{events: [...], next}`", body = Object), (status = 404, description = "No such lead")))]
+async fn lead_events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<EventQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let lead_id = state
+        .live
+        .read()
+        .expect("live state lock")
+        .resolve(&id)
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::not_found(format!("no lead `{id}`")))?;
+    let mut ids = state.store.aliases_of(&lead_id).await?;
+    ids.push(lead_id);
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let events = state.store.events_for(&ids, limit, q.before).await?;
+    let next = (events.len() as i64 == limit)
+        .then(|| events.last().map(|e| e.seq))
+        .flatten();
+    let events: Vec<Value> = events
+        .iter()
+        .map(|e| json!({"seq": e.seq, "source": e.source, "message": serde_json::from_str::<Value>(&e.message).unwrap_or(Value::Null)}))
+        .collect();
+    Ok(Json(json!({"events": events, "next": next})))
+}
+
+/// A stage change.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct MoveRequest {
+    /// The stage to move to.
+    to: String,
+    /// Who moves it: `sales` (default) or `marketing`.
+    actor: Option<String>,
+    /// Why: required to reject, recycle, disqualify or reopen.
+    reason: Option<String>,
+}
+
+/// Move a lead to another stage (disqualify, recycle, reopen, accept...), as the lifecycle
+/// allows.
+#[utoipa::path(post, path = "/api/v1/leads/{id}/transitions", tag = "leads", params(("id" = String, Path, description = "Lead id")),
+    request_body = MoveRequest,
+    responses((status = 200, description = "The lead's new row and the transition", body = Object),
+        (status = 400, description = "Unknown stage or actor"), (status = 404, description = "No such lead"),
+        (status = 409, description = "The lifecycle does not allow this move"), (status = 422, description = "Missing reason, or BANT not met for `sql`")))]
+async fn move_lead(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<MoveRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let to: Stage = body
+        .to
+        .parse()
+        .map_err(|e: String| ApiError::bad_request(format!("to: {e}")))?;
+    let actor: Actor = body
+        .actor
+        .as_deref()
+        .unwrap_or("sales")
+        .parse()
+        .map_err(|e: String| ApiError::bad_request(format!("actor: {e}")))?;
+    if actor == Actor::System {
+        return Err(ApiError::bad_request(
+            "actor: `system` moves are Sluice's own; use `sales` or `marketing`",
+        ));
+    }
+    let (reply, outcome) = oneshot::channel();
+    let job = Job::Move {
+        lead: id,
+        to,
+        actor,
+        reason: body.reason,
+        reply,
+    };
+    state
+        .writer
+        .send(job)
+        .await
+        .map_err(|_| ApiError::from_unavailable())?;
+    match outcome.await.map_err(|_| ApiError::from_unavailable())? {
+        Ok(changes) => Ok(Json(
+            json!({"lead": changes.leads.first(), "transition": changes.transitions.first()}),
+        )),
+        Err(MoveFailure::Refused(e)) => {
+            use crate::live::MoveError;
+            use sluice_core::lifecycle::TransitionError;
+            Err(match e {
+                MoveError::NoLead(_) => ApiError::not_found(e.to_string()),
+                MoveError::Transition(TransitionError::ReasonRequired { .. }) => {
+                    ApiError::unprocessable(e.to_string())
+                }
+                MoveError::Bant { .. } => ApiError::unprocessable(e.to_string()),
+                MoveError::Transition(_) => ApiError::conflict(e.to_string()),
+            })
+        }
+        Err(MoveFailure::Storage(_)) => Err(ApiError::from_unavailable()),
+    }
+}
+
+impl ApiError {
+    fn from_unavailable() -> ApiError {
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the writer is unavailable; retry",
+        )
+    }
+}
+
+/// Paging through accounts.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page size, 1-1000 (default 50).
+    limit: Option<i64>,
+    /// The `next` value of the previous page.
+    cursor: Option<String>,
+}
+
+/// List accounts, highest score first.
+#[utoipa::path(get, path = "/api/v1/accounts", tag = "accounts", params(PageQuery),
+    responses((status = 200, description = "`{accounts: [...], next}`", body = Object)))]
+async fn list_accounts(
+    State(state): State<AppState>,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let page = state
+        .store
+        .accounts(q.limit.unwrap_or(50), q.cursor.as_deref())
+        .await?;
+    Ok(Json(json!({"accounts": page.items, "next": page.next})))
+}
+
+/// An account and its leads.
+#[utoipa::path(get, path = "/api/v1/accounts/{id}", tag = "accounts", params(("id" = String, Path, description = "Account id (Segment groupId)")),
+    responses((status = 200, description = "The account and its leads", body = Object), (status = 404, description = "No such account")))]
+async fn get_account(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let account = state
+        .store
+        .account(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no account `{id}`")))?;
+    let leads = state
+        .store
+        .leads(&LeadFilter {
+            account: Some(id),
+            limit: 1000,
+            ..LeadFilter::default()
+        })
+        .await?;
+    Ok(Json(json!({"account": account, "leads": leads.items})))
+}
+
+/// The model in force: its file and version.
+#[utoipa::path(get, path = "/api/v1/model", tag = "model", responses((status = 200, description = "The active model", body = Object)))]
+async fn get_model(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let active = state
+        .store
+        .active_model()
+        .await?
+        .ok_or_else(|| ApiError::not_found("no active model"))?;
+    Ok(Json(json!(active)))
+}
+
+/// Upload a new model version (the TOML file as the body). It is checked, stored and, unless
+/// `?activate=false`, put in force: every lead is rescored.
+#[utoipa::path(post, path = "/api/v1/model", tag = "model", request_body(content = String, content_type = "application/toml"),
+    params(("activate" = Option<bool>, Query, description = "Put it in force (default true)")),
+    responses((status = 200, description = "Stored (and activated)", body = Object),
+        (status = 409, description = "This version is stored with different content"),
+        (status = 422, description = "The model has errors, each with line, column and rule", body = Object)))]
+async fn put_model(
+    State(state): State<AppState>,
+    Query(q): Query<ActivateQuery>,
+    body: String,
+) -> Result<Json<Value>, ApiError> {
+    let model = Model::from_toml(&body, "model.toml").map_err(|errors| {
+        ApiError::unprocessable(format!(
+            "the model has {} error(s); the first: {}",
+            errors.0.len(),
+            errors.0[0]
+        ))
+        .with_details(json!(errors.0))
+    })?;
+    let version = model.version().to_string();
+    if let Some(stored) = state.store.model(&version).await?
+        && stored.source != body
+    {
+        return Err(ApiError::conflict(format!(
+            "model version {version} is already stored with different content: give the new model a new [model] version"
+        )));
+    }
+    let activate = q.activate.unwrap_or(true);
+    let row = ModelRow {
+        version: version.clone(),
+        name: model.name().to_string(),
+        source: body,
+        created_ms: now().millis(),
+        active: activate,
+    };
+    state.store.save_model(&row).await?;
+    let mut rescored = 0;
+    if activate {
+        let (reply, outcome) = oneshot::channel();
+        state
+            .writer
+            .send(Job::SetModel {
+                model: model.into(),
+                version: version.clone(),
+                reply,
+            })
+            .await
+            .map_err(|_| ApiError::from_unavailable())?;
+        rescored = outcome
+            .await
+            .map_err(|_| ApiError::from_unavailable())?
+            .map_err(|e| {
+                tracing::error!(error = %e, "activating a model failed");
+                ApiError::from_unavailable()
+            })?;
+    }
+    Ok(Json(
+        json!({"version": version, "active": activate, "rescored_leads": rescored}),
+    ))
+}
+
+/// Whether to activate an uploaded model.
+#[derive(Debug, Deserialize)]
+pub struct ActivateQuery {
+    activate: Option<bool>,
+}
+
+/// Every stored model version, newest first.
+#[utoipa::path(get, path = "/api/v1/model/versions", tag = "model", responses((status = 200, description = "`{versions: [...]}`", body = Object)))]
+async fn model_versions(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let versions: Vec<Value> = state
+        .store
+        .models()
+        .await?
+        .into_iter()
+        .map(|m| json!({"version": m.version, "name": m.name, "created_at": Timestamp::from_millis(m.created_ms), "active": m.active}))
+        .collect();
+    Ok(Json(json!({"versions": versions})))
+}
+
+/// A new source of events.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SourceRequest {
+    /// A name for people, e.g. `website` or `backend`.
+    name: String,
+}
+
+/// Write keys: one per source of events.
+#[utoipa::path(get, path = "/api/v1/sources", tag = "sources", responses((status = 200, description = "`{sources: [...]}`", body = Object)))]
+async fn list_sources(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({"sources": state.store.write_keys().await?})))
+}
+
+/// Create a write key for a new source.
+#[utoipa::path(post, path = "/api/v1/sources", tag = "sources", request_body = SourceRequest,
+    responses((status = 201, description = "The new write key", body = Object), (status = 400, description = "No name")))]
+async fn create_source(
+    State(state): State<AppState>,
+    Json(body): Json<SourceRequest>,
+) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
+    let name = body.name.trim();
+    if name.is_empty() {
+        return Err(ApiError::bad_request("name: must not be empty"));
+    }
+    let row = WriteKeyRow {
+        key: token("wk_"),
+        name: name.to_string(),
+        created_ms: now().millis(),
+        revoked_ms: None,
+    };
+    state.store.create_write_key(&row).await?;
+    state
+        .write_keys
+        .write()
+        .expect("write keys lock")
+        .insert(row.key.clone(), row.name.clone());
+    Ok((axum::http::StatusCode::CREATED, Json(json!(row))))
+}
+
+/// Revoke a write key: its requests are refused from now on.
+#[utoipa::path(delete, path = "/api/v1/sources/{key}", tag = "sources", params(("key" = String, Path, description = "The write key")),
+    responses((status = 200, description = "Revoked", body = Object), (status = 404, description = "No such active key")))]
+async fn revoke_source(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    if !state.store.revoke_write_key(&key, now().millis()).await? {
+        return Err(ApiError::not_found(format!("no active write key `{key}`")));
+    }
+    state
+        .write_keys
+        .write()
+        .expect("write keys lock")
+        .remove(&key);
+    Ok(Json(json!({"revoked": key})))
+}

@@ -1,0 +1,821 @@
+//! The dashboard at `/`: server-rendered HTML (askama templates in `templates/dashboard/`),
+//! readable without JavaScript. It shows lead data, so every page but the sign-in form needs
+//! the admin token, carried by the `sluice_session` cookie that `POST /login` sets.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::Value;
+use sluice_core::engine::{BantStatus, Explanation, Skip};
+use sluice_core::{LeadScore, Qualification, Stage, Timestamp};
+use sluice_store::{AccountRow, LeadFilter, LeadRow, LeadSort, StoreError, TransitionRow};
+
+use crate::state::{AppState, now};
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "sluice_session";
+
+/// The dashboard's routes: `/login`, `/logout`, `/` and `/leads/{id}`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(login_form).post(login))
+        .route("/logout", axum::routing::post(logout))
+        .route("/", get(overview))
+        .route("/leads/{id}", get(lead_page))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session
+// ---------------------------------------------------------------------------------------------
+
+/// A signed-in request: its `sluice_session` cookie holds the admin token. Without one, the
+/// request is redirected to `/login`.
+pub struct Session;
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = Redirect;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if signed_in(&parts.headers, state) {
+            Ok(Session)
+        } else {
+            Err(Redirect::to("/login"))
+        }
+    }
+}
+
+fn signed_in(headers: &HeaderMap, state: &AppState) -> bool {
+    session_token(headers)
+        .is_some_and(|token| constant_time_eq(&token, state.admin_token.as_bytes()))
+}
+
+/// The token in the session cookie. It is stored base64url-encoded, so that any admin token
+/// (whatever characters `SLUICE_ADMIN_TOKEN` holds) is a valid cookie value.
+fn session_token(headers: &HeaderMap) -> Option<Vec<u8>> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .and_then(|(_, value)| URL_SAFE_NO_PAD.decode(value.trim().trim_matches('"')).ok())
+}
+
+/// Compares without stopping at the first difference, so timing does not reveal how much of
+/// a guess was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn session_cookie(token: &str) -> String {
+    format!(
+        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
+        URL_SAFE_NO_PAD.encode(token)
+    )
+}
+
+fn expired_cookie() -> String {
+    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/login.html")]
+struct LoginPage {
+    error: Option<&'static str>,
+}
+
+async fn login_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if signed_in(&headers, &state) {
+        return Redirect::to("/").into_response();
+    }
+    page(StatusCode::OK, &LoginPage { error: None })
+}
+
+async fn login(State(state): State<AppState>, body: Bytes) -> Response {
+    let token = form_field(&body, "token").unwrap_or_default();
+    if !token.is_empty() && constant_time_eq(token.as_bytes(), state.admin_token.as_bytes()) {
+        let mut response = Redirect::to("/").into_response();
+        set_cookie(&mut response, &session_cookie(&token));
+        return response;
+    }
+    tracing::warn!("dashboard sign-in with a wrong token");
+    let error = if token.is_empty() {
+        "Enter the admin token."
+    } else {
+        "That is not the admin token."
+    };
+    page(StatusCode::UNAUTHORIZED, &LoginPage { error: Some(error) })
+}
+
+async fn logout() -> Response {
+    let mut response = Redirect::to("/login").into_response();
+    set_cookie(&mut response, &expired_cookie());
+    response
+}
+
+fn set_cookie(response: &mut Response, cookie: &str) {
+    if let Ok(value) = HeaderValue::from_str(cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+/// A field of an `application/x-www-form-urlencoded` body.
+fn form_field(body: &[u8], name: &str) -> Option<String> {
+    body.split(|&b| b == b'&').find_map(|pair| {
+        let (key, value) = match pair.iter().position(|&b| b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &[][..]),
+        };
+        (form_decode(key) == name).then(|| form_decode(value))
+    })
+}
+
+/// Decodes `+` and `%XX` escapes; an invalid escape is kept as it is.
+fn form_decode(raw: &[u8]) -> String {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < raw.len() => match (hex(raw[i + 1]), hex(raw[i + 2])) {
+                (Some(high), Some(low)) => {
+                    out.push(high << 4 | low);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+// ---------------------------------------------------------------------------------------------
+
+/// Renders a page with the headers every dashboard page carries: lead data is not cached,
+/// framed, or allowed to load anything from elsewhere.
+fn page(status: StatusCode, template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => {
+            let headers = [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+                ),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                (header::X_FRAME_OPTIONS, "DENY"),
+                (header::REFERRER_POLICY, "same-origin"),
+            ];
+            (status, headers, html).into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render a dashboard page");
+            (StatusCode::INTERNAL_SERVER_ERROR, "cannot render this page").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/message.html")]
+struct MessagePage {
+    title: &'static str,
+    message: String,
+}
+
+/// Why a page cannot be shown.
+enum Failure {
+    NotFound(String),
+    Unavailable,
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "storage error on a dashboard page");
+        Failure::Unavailable
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        match self {
+            Failure::NotFound(message) => page(
+                StatusCode::NOT_FOUND,
+                &MessagePage {
+                    title: "Not found",
+                    message,
+                },
+            ),
+            Failure::Unavailable => page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &MessagePage {
+                    title: "Unavailable",
+                    message: "Storage is unavailable; try again in a moment.".into(),
+                },
+            ),
+        }
+    }
+}
+
+/// Points for people: whole numbers without decimals, others with one.
+fn points(value: f64) -> String {
+    let rounded = (value * 10.0).round() / 10.0;
+    if rounded.fract() == 0.0 {
+        format!("{rounded:.0}")
+    } else {
+        format!("{rounded:.1}")
+    }
+}
+
+/// Points with their sign, for contributions.
+fn signed(value: f64) -> String {
+    if value > 0.0 {
+        format!("+{}", points(value))
+    } else {
+        points(value)
+    }
+}
+
+fn sign_class(value: f64) -> &'static str {
+    if value > 0.0 {
+        "pos"
+    } else if value < 0.0 {
+        "neg"
+    } else {
+        ""
+    }
+}
+
+fn when(millis: i64) -> String {
+    Timestamp::from_millis(millis)
+        .to_datetime()
+        .format("%Y-%m-%d %H:%M UTC")
+        .to_string()
+}
+
+fn stage_class(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Lead | Stage::Mql | Stage::Sal | Stage::Sql | Stage::Opportunity => "",
+        Stage::Won => "good",
+        Stage::Recycled => "warn",
+        Stage::Lost | Stage::Disqualified => "bad",
+    }
+}
+
+/// An attribute value as text: strings as they are, anything else as JSON.
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Overview
+// ---------------------------------------------------------------------------------------------
+
+struct ModelLine {
+    name: String,
+    version: String,
+}
+
+struct FunnelRow {
+    stage: Stage,
+    /// The stage's pill style.
+    class: &'static str,
+    /// The bar's style.
+    bar: &'static str,
+    count: i64,
+    /// Now at this stage or further along the main path.
+    reached: Option<i64>,
+    /// Reached this stage ÷ reached the one before.
+    conversion: Option<String>,
+    /// Bar width, in percent of all leads.
+    width: String,
+}
+
+struct LeadLine {
+    id: String,
+    title: Option<String>,
+    score: String,
+    fit: String,
+    engagement: String,
+    grade: String,
+    stage: Stage,
+    class: &'static str,
+    account: Option<String>,
+}
+
+impl From<LeadRow> for LeadLine {
+    fn from(row: LeadRow) -> Self {
+        LeadLine {
+            title: row
+                .attributes
+                .get("title")
+                .map(text)
+                .filter(|t| !t.is_empty()),
+            score: points(row.score),
+            fit: points(row.fit),
+            engagement: points(row.engagement),
+            grade: row.grade,
+            class: stage_class(row.stage),
+            stage: row.stage,
+            account: row.account_id,
+            id: row.id,
+        }
+    }
+}
+
+struct AccountLine {
+    id: String,
+    name: Option<String>,
+    score: String,
+    fit: String,
+    engagement: String,
+    qualified: bool,
+}
+
+impl From<AccountRow> for AccountLine {
+    fn from(row: AccountRow) -> Self {
+        AccountLine {
+            name: row
+                .attributes
+                .get("name")
+                .map(text)
+                .filter(|n| !n.is_empty() && *n != row.id),
+            score: points(row.score),
+            fit: points(row.fit),
+            engagement: points(row.engagement),
+            qualified: row.qualified,
+            id: row.id,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/overview.html")]
+struct OverviewPage {
+    model: Option<ModelLine>,
+    total: i64,
+    as_of: String,
+    funnel: Vec<FunnelRow>,
+    mqls: Vec<LeadLine>,
+    recent: Vec<LeadLine>,
+    accounts: Vec<AccountLine>,
+    track_url: String,
+}
+
+/// The main path of the funnel, in order; `lost` closes it beside `won`.
+const MAIN: [Stage; 6] = [
+    Stage::Lead,
+    Stage::Mql,
+    Stage::Sal,
+    Stage::Sql,
+    Stage::Opportunity,
+    Stage::Won,
+];
+
+/// The funnel from the count of leads now in each stage. "Reached" counts the leads at a stage
+/// or beyond it on the main path, so conversions compare like with like.
+fn funnel(counts: &HashMap<String, i64>) -> Vec<FunnelRow> {
+    let count = |stage: Stage| counts.get(stage.as_str()).copied().unwrap_or(0);
+    let total: i64 = Stage::ALL.iter().map(|&s| count(s)).sum();
+    let lost = count(Stage::Lost);
+    let width = |n: i64| {
+        if total == 0 {
+            "0".to_string()
+        } else {
+            format!("{:.1}", n as f64 * 100.0 / total as f64)
+        }
+    };
+    let percent =
+        |n: i64, of: i64| (of > 0).then(|| format!("{:.1} %", n as f64 * 100.0 / of as f64));
+
+    let mut rows = Vec::new();
+    let mut previous: Option<i64> = None;
+    for (i, &stage) in MAIN.iter().enumerate() {
+        let mut reached: i64 = MAIN[i..].iter().map(|&s| count(s)).sum();
+        if stage != Stage::Won {
+            reached += lost;
+        }
+        if stage == Stage::Lead {
+            reached += count(Stage::Recycled) + count(Stage::Disqualified);
+        }
+        rows.push(FunnelRow {
+            stage,
+            class: stage_class(stage),
+            bar: if stage == Stage::Won { "won" } else { "" },
+            count: count(stage),
+            reached: Some(reached),
+            conversion: previous.and_then(|p| percent(reached, p)),
+            width: width(reached),
+        });
+        previous = Some(reached);
+    }
+    for (stage, bar) in [
+        (Stage::Lost, "lost"),
+        (Stage::Recycled, "side"),
+        (Stage::Disqualified, "side"),
+    ] {
+        rows.push(FunnelRow {
+            stage,
+            class: stage_class(stage),
+            bar,
+            count: count(stage),
+            reached: None,
+            conversion: None,
+            width: width(count(stage)),
+        });
+    }
+    rows
+}
+
+/// Where this server's `/v1/track` is, as the browser reached it.
+fn track_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost:7878");
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        == Some("https");
+    format!("{}://{host}/v1/track", if https { "https" } else { "http" })
+}
+
+async fn overview(
+    _: Session,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, Failure> {
+    let counts: HashMap<String, i64> = state.store.stage_counts().await?.into_iter().collect();
+    let model = state.store.active_model().await?.map(|m| ModelLine {
+        name: m.name,
+        version: m.version,
+    });
+    let mqls = LeadFilter {
+        stage: Some(Stage::Mql),
+        sort: LeadSort::Score,
+        limit: 25,
+        ..LeadFilter::default()
+    };
+    let mqls = state.store.leads(&mqls).await?.items;
+    let recent = LeadFilter {
+        sort: LeadSort::Updated,
+        limit: 10,
+        ..LeadFilter::default()
+    };
+    let recent = state.store.leads(&recent).await?.items;
+    let accounts = state.store.accounts(10, None).await?.items;
+    let view = OverviewPage {
+        model,
+        total: counts.values().sum(),
+        as_of: when(now().millis()),
+        funnel: funnel(&counts),
+        mqls: mqls.into_iter().map(LeadLine::from).collect(),
+        recent: recent.into_iter().map(LeadLine::from).collect(),
+        accounts: accounts.into_iter().map(AccountLine::from).collect(),
+        track_url: track_url(&headers),
+    };
+    Ok(page(StatusCode::OK, &view))
+}
+
+// ---------------------------------------------------------------------------------------------
+// A lead
+// ---------------------------------------------------------------------------------------------
+
+struct GroupLine {
+    id: String,
+    score: String,
+    qualified: bool,
+}
+
+struct FitLine {
+    rule: String,
+    description: Option<String>,
+    points: String,
+    class: &'static str,
+}
+
+struct RuleLine {
+    rule: String,
+    description: Option<String>,
+    matched: u32,
+    counted: u32,
+    raw: String,
+    decayed: String,
+    points: String,
+    class: &'static str,
+    capped_by: Option<String>,
+    events: Vec<EventLine>,
+}
+
+struct EventLine {
+    at: String,
+    raw: String,
+    points: String,
+    skipped: Option<&'static str>,
+}
+
+struct BantView {
+    completeness: String,
+    meets_sql: bool,
+    criteria: Vec<BantLine>,
+}
+
+struct BantLine {
+    id: &'static str,
+    field: String,
+    value: Option<String>,
+    credit: String,
+}
+
+struct HistoryLine {
+    at: String,
+    from: Stage,
+    from_class: &'static str,
+    to: Stage,
+    to_class: &'static str,
+    actor: String,
+    reason: Option<String>,
+    model_version: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/lead.html")]
+struct LeadPage {
+    id: String,
+    stage: Stage,
+    class: &'static str,
+    account: Option<String>,
+    owner: Option<String>,
+    score: String,
+    fit: String,
+    engagement: String,
+    grade: String,
+    qualification: String,
+    model_version: String,
+    as_of: String,
+    created: String,
+    updated: String,
+    last_event: Option<String>,
+    /// Whether the figures and explanation come from the live state (else from the row).
+    live: bool,
+    attributes: Vec<(String, String)>,
+    to_mql: Vec<String>,
+    groups: Vec<GroupLine>,
+    bant: Option<BantView>,
+    fit_rules: Vec<FitLine>,
+    fit_capped_at: Option<String>,
+    engagement_rules: Vec<RuleLine>,
+    history: Vec<HistoryLine>,
+}
+
+async fn lead_page(
+    _: Session,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, Failure> {
+    let at = now();
+    let (lead_id, scored, bant) = {
+        let live = state.live.read().expect("live state lock");
+        let lead_id = live.resolve(&id).map_or_else(|| id.clone(), str::to_string);
+        let scored = live.explain(&lead_id, at);
+        let bant = live
+            .attributes(&lead_id)
+            .and_then(|a| live.model().bant_status(a));
+        (lead_id, scored, bant)
+    };
+    let row = state
+        .store
+        .lead(&lead_id)
+        .await?
+        .ok_or_else(|| Failure::NotFound(format!("There is no lead `{id}`.")))?;
+    let history = state.store.history(&lead_id).await?;
+    Ok(page(
+        StatusCode::OK,
+        &lead_view(row, scored, bant, history, at),
+    ))
+}
+
+fn lead_view(
+    row: LeadRow,
+    scored: Option<(LeadScore, Explanation)>,
+    bant: Option<BantStatus>,
+    history: Vec<TransitionRow>,
+    at: Timestamp,
+) -> LeadPage {
+    let mut attributes: Vec<(String, String)> = row
+        .attributes
+        .iter()
+        .map(|(k, v)| (k.clone(), text(v)))
+        .collect();
+    attributes.sort();
+    let mut view = LeadPage {
+        class: stage_class(row.stage),
+        stage: row.stage,
+        account: row.account_id,
+        owner: row.owner,
+        score: points(row.score),
+        fit: points(row.fit),
+        engagement: points(row.engagement),
+        grade: row.grade,
+        qualification: row.qualification,
+        model_version: row.model_version,
+        as_of: when(at.millis()),
+        created: when(row.created_ms),
+        updated: when(row.updated_ms),
+        last_event: row.last_event_ms.map(when),
+        live: scored.is_some(),
+        attributes,
+        to_mql: Vec::new(),
+        groups: Vec::new(),
+        bant: bant.map(|b| BantView {
+            completeness: format!("{:.0} %", b.completeness * 100.0),
+            meets_sql: b.meets_sql,
+            criteria: b
+                .criteria
+                .into_iter()
+                .map(|c| BantLine {
+                    id: c.id,
+                    field: c.field,
+                    value: c.value,
+                    credit: format!("{:.0} %", c.credit * 100.0),
+                })
+                .collect(),
+        }),
+        fit_rules: Vec::new(),
+        fit_capped_at: None,
+        engagement_rules: Vec::new(),
+        history: history
+            .into_iter()
+            .map(|t| HistoryLine {
+                at: when(t.at_ms),
+                from_class: stage_class(t.from),
+                from: t.from,
+                to_class: stage_class(t.to),
+                to: t.to,
+                actor: t.actor.to_string(),
+                reason: t.reason,
+                model_version: t.model_version,
+            })
+            .collect(),
+        id: row.id,
+    };
+    let Some((score, explanation)) = scored else {
+        return view;
+    };
+    view.score = points(score.score);
+    view.fit = points(score.fit);
+    view.engagement = points(score.engagement);
+    view.grade = score.grade.to_string();
+    view.qualification = score.qualification.as_str().to_string();
+    view.to_mql = what_it_would_take(&score);
+    view.groups = score
+        .groups
+        .iter()
+        .map(|g| GroupLine {
+            id: g.id.clone(),
+            score: points(g.score),
+            qualified: g.qualified,
+        })
+        .collect();
+    view.fit_rules = explanation
+        .fit
+        .into_iter()
+        .map(|f| FitLine {
+            class: sign_class(f.points),
+            points: signed(f.points),
+            rule: f.rule,
+            description: f.description,
+        })
+        .collect();
+    view.fit_capped_at = explanation.fit_capped_at.map(points);
+    view.engagement_rules = explanation
+        .engagement
+        .into_iter()
+        .map(|r| RuleLine {
+            matched: r.matched,
+            counted: r.counted,
+            raw: points(r.raw_points),
+            decayed: points(r.decayed_points),
+            class: sign_class(r.points),
+            points: signed(r.points),
+            capped_by: r.capped_by,
+            events: r
+                .events
+                .iter()
+                .map(|e| EventLine {
+                    at: when(e.at.millis()),
+                    raw: points(e.raw_points),
+                    points: points(e.points),
+                    skipped: e.skipped.map(|s| match s {
+                        Skip::OncePer => "not counted: once_per value already counted",
+                        Skip::Cooldown => "not counted: within the rule's cooldown",
+                    }),
+                })
+                .collect(),
+            rule: r.rule,
+            description: r.description,
+        })
+        .collect();
+    view
+}
+
+/// The distance to the MQL bar, in sentences.
+fn what_it_would_take(score: &LeadScore) -> Vec<String> {
+    let to_mql = &score.to_mql;
+    let mut lines = Vec::new();
+    match score.qualification {
+        Qualification::Mql => {
+            let by = if score.qualified_by.is_empty() {
+                "score".to_string()
+            } else {
+                score.qualified_by.join(", ")
+            };
+            lines.push(format!(
+                "Nothing more: it meets the MQL criteria (by {by})."
+            ));
+        }
+        Qualification::Disqualified => {
+            let reasons: Vec<&str> = score
+                .disqualified
+                .iter()
+                .map(|d| d.reason.as_str())
+                .collect();
+            lines.push(format!(
+                "It is disqualified ({}): no score makes it an MQL.",
+                reasons.join(", ")
+            ));
+        }
+        Qualification::Lead => {
+            if to_mql.points > 0.0 {
+                lines.push(format!(
+                    "{} more points to reach the MQL threshold.",
+                    points(to_mql.points)
+                ));
+            }
+            if let Some(fit) = to_mql.fit_points {
+                lines.push(format!(
+                    "{} more fit points to reach the minimum fit grade.",
+                    points(fit)
+                ));
+            }
+            if let Some(engagement) = to_mql.engagement_points {
+                lines.push(format!(
+                    "{} more engagement points to reach the minimum engagement grade.",
+                    points(engagement)
+                ));
+            }
+        }
+    }
+    if !to_mql.blocked_by.is_empty() && score.qualification != Qualification::Disqualified {
+        lines.push(format!("Blocked by: {}.", to_mql.blocked_by.join(", ")));
+    }
+    if lines.is_empty() {
+        lines.push("Nothing more on points; the model's other criteria decide.".to_string());
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_fields_are_decoded() {
+        assert_eq!(
+            form_field(b"a=1&token=sk_a%2Bb+c%3D", "token").as_deref(),
+            Some("sk_a+b c=")
+        );
+        assert_eq!(form_field(b"token=", "token").as_deref(), Some(""));
+        assert_eq!(form_field(b"token=100%", "token").as_deref(), Some("100%"));
+        assert_eq!(form_field(b"other=x", "token"), None);
+    }
+
+    #[test]
+    fn points_drop_needless_decimals() {
+        assert_eq!(points(25.0), "25");
+        assert_eq!(points(12.345), "12.3");
+        assert_eq!(signed(-15.0), "-15");
+        assert_eq!(signed(5.0), "+5");
+    }
+}

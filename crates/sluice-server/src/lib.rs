@@ -1,0 +1,218 @@
+//! Sluice's HTTP service: Segment-compatible ingestion, live scoring and lifecycle, the
+//! management API, metrics and the dashboard. [`start`] runs it; the `sluice serve` command is a
+//! thin shell around it.
+
+pub mod api;
+pub mod dashboard;
+pub mod error;
+pub mod ingest;
+pub mod live;
+pub mod state;
+pub mod writer;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use sluice_core::Model;
+use sluice_store::{ModelRow, Store, StoreError, WriteKeyRow};
+use tower_http::cors::CorsLayer;
+use tower_http::decompression::RequestDecompressionLayer;
+
+use crate::live::Live;
+use crate::state::{AppState, metrics_handle, now, token};
+
+/// The model used when none is given or stored: the example B2B model.
+pub const DEFAULT_MODEL: &str = include_str!("../../../examples/model.toml");
+
+/// How to run the service.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Database URL: `sqlite://PATH` or `postgres://...`.
+    pub database_url: String,
+    /// Address to listen on.
+    pub bind: SocketAddr,
+    /// A model file's text and name, to store and activate at start.
+    pub model: Option<(String, String)>,
+    /// The management API's bearer token (generated if absent).
+    pub admin_token: Option<String>,
+    /// A write key to make sure exists (one is generated if there is none at all).
+    pub write_key: Option<String>,
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The model file.
+    #[error("{0}")]
+    Model(String),
+    /// The address.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Where.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A started service.
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The management API token.
+    pub admin_token: String,
+    /// A write key for ingestion.
+    pub write_key: String,
+    /// The model in force.
+    pub model_version: String,
+    /// How many leads it knows.
+    pub leads: usize,
+    /// Shared state (for embedding and tests).
+    pub state: AppState,
+    /// Runs the server until it fails.
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Connects, migrates, loads the model and the live state, and starts serving.
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    let store = Store::connect(&config.database_url).await?;
+    let (model, version) = choose_model(&store, config.model.as_ref()).await?;
+    let live = Live::load(&store, Arc::new(model), version.clone()).await?;
+    let leads = live.lead_count();
+    let live = Arc::new(RwLock::new(live));
+
+    let mut keys = store.write_keys().await?;
+    let write_key = match &config.write_key {
+        Some(key) => {
+            if !keys.iter().any(|k| &k.key == key) {
+                let row = WriteKeyRow {
+                    key: key.clone(),
+                    name: "default".into(),
+                    created_ms: now().millis(),
+                    revoked_ms: None,
+                };
+                store.create_write_key(&row).await?;
+                keys.push(row);
+            }
+            key.clone()
+        }
+        None => match keys.iter().find(|k| k.revoked_ms.is_none()) {
+            Some(k) => k.key.clone(),
+            None => {
+                let row = WriteKeyRow {
+                    key: token("wk_"),
+                    name: "default".into(),
+                    created_ms: now().millis(),
+                    revoked_ms: None,
+                };
+                store.create_write_key(&row).await?;
+                keys.push(row.clone());
+                row.key
+            }
+        },
+    };
+    let write_keys: HashMap<String, String> = keys
+        .into_iter()
+        .filter(|k| k.revoked_ms.is_none())
+        .map(|k| (k.key, k.name))
+        .collect();
+
+    let admin_token = config.admin_token.clone().unwrap_or_else(|| token("sk_"));
+    let state = AppState {
+        writer: writer::spawn(store.clone(), Arc::clone(&live)),
+        store,
+        live,
+        write_keys: Arc::new(RwLock::new(write_keys)),
+        admin_token: admin_token.clone().into(),
+        metrics: metrics_handle(),
+    };
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.bind,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.bind,
+        source,
+    })?;
+    let app = router(state.clone());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(Running {
+        addr,
+        admin_token,
+        write_key,
+        model_version: version,
+        leads,
+        state,
+        server,
+    })
+}
+
+/// The model to score with: the given file (stored and activated), else the active stored
+/// model, else the built-in example.
+pub async fn choose_model(
+    store: &Store,
+    given: Option<&(String, String)>,
+) -> Result<(Model, String), StartError> {
+    let (source, name) = match (given, store.active_model().await?) {
+        (Some((source, name)), _) => (source.clone(), name.clone()),
+        (None, Some(active)) => (active.source, format!("stored model {}", active.version)),
+        (None, None) => (DEFAULT_MODEL.to_string(), "examples/model.toml".to_string()),
+    };
+    let model = Model::from_toml(&source, &name).map_err(|e| StartError::Model(e.to_string()))?;
+    let version = model.version().to_string();
+    match store.model(&version).await? {
+        Some(stored) if stored.source != source => {
+            return Err(StartError::Model(format!(
+                "{name}: model version {version} is already stored with different content: give the new model a new [model] version"
+            )));
+        }
+        Some(stored) if stored.active => {}
+        _ => {
+            let row = ModelRow {
+                version: version.clone(),
+                name: model.name().to_string(),
+                source,
+                created_ms: now().millis(),
+                active: true,
+            };
+            store.save_model(&row).await?;
+        }
+    }
+    Ok((model, version))
+}
+
+/// Every route: ingestion, the management API, health, metrics, the dashboard.
+pub fn router(state: AppState) -> Router {
+    let ingestion = ingest::routes()
+        .layer(RequestDecompressionLayer::new())
+        .layer(CorsLayer::permissive());
+    Router::new()
+        .merge(ingestion)
+        .merge(api::routes(state.clone()))
+        .merge(dashboard::routes())
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route(
+            "/metrics",
+            get(|State(state): State<AppState>| async move { state.metrics.render() }),
+        )
+        .with_state(state)
+}
+
+async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    match state.store.ping().await {
+        Ok(()) if !state.writer.is_closed() => (StatusCode::OK, "ready"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "storage is unavailable"),
+    }
+}

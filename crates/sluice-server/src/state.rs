@@ -1,0 +1,62 @@
+//! What every request handler shares.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use sluice_core::Timestamp;
+use sluice_store::Store;
+use tokio::sync::mpsc;
+
+use crate::live::Live;
+use crate::writer::Job;
+
+/// Shared by every request handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// The live scoring state (the writer changes it; readers explain from it).
+    pub live: Arc<RwLock<Live>>,
+    /// The writer's queue.
+    pub writer: mpsc::Sender<Job>,
+    /// Active write keys, by key: their names.
+    pub write_keys: Arc<RwLock<HashMap<String, String>>>,
+    /// The bearer token for the management API.
+    pub admin_token: Arc<str>,
+    /// Prometheus metrics.
+    pub metrics: PrometheusHandle,
+}
+
+/// The time now. The service reads the clock here, at its edge; the core takes time as a
+/// parameter.
+pub fn now() -> Timestamp {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    Timestamp::from_millis(millis)
+}
+
+/// The process-wide Prometheus recorder (metrics has one global recorder).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// A random token: `prefix` and 32 hexadecimal digits.
+pub fn token(prefix: &str) -> String {
+    use rand::TryRngCore;
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut bytes)
+        .expect("the operating system provides randomness");
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}{hex}")
+}

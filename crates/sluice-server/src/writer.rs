@@ -1,0 +1,319 @@
+//! The writer: one task owns the database writes and the live state. Requests hand it their
+//! messages and wait; it commits many requests' messages in one transaction (group commit),
+//! scores them, and only then answers each request. An event is acknowledged only once it is
+//! durably stored, and storing is fast because fsyncs are shared.
+
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use sluice_core::{Actor, Message, Model, Stage, Timestamp};
+use sluice_store::{NewEvent, Store, StoreError};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::live::{Changes, Live, MoveError};
+use crate::state::now;
+
+/// A message accepted by the HTTP layer, waiting to be stored.
+#[derive(Debug)]
+pub struct Accepted {
+    /// The parsed message.
+    pub message: Message,
+    /// Its id (the sender's `messageId`, or one derived from its content).
+    pub message_id: String,
+    /// The message as stored (JSON).
+    pub raw: String,
+    /// When it happened.
+    pub at: Timestamp,
+    /// When it arrived.
+    pub received: Timestamp,
+}
+
+/// One request's messages.
+#[derive(Debug)]
+pub struct Submission {
+    /// The messages.
+    pub messages: Vec<Accepted>,
+    /// The write key's name.
+    pub source: String,
+    /// Where to send the outcome.
+    pub done: oneshot::Sender<Result<Ack, String>>,
+}
+
+/// Work for the writer, done in arrival order.
+#[derive(Debug)]
+pub enum Job {
+    /// Store and score a request's messages (grouped with others).
+    Ingest(Submission),
+    /// Move a lead to a stage.
+    Move {
+        /// The lead (or one of its aliases).
+        lead: String,
+        /// Where to.
+        to: Stage,
+        /// Who.
+        actor: Actor,
+        /// Why.
+        reason: Option<String>,
+        /// The outcome: the lead's new row and the transition.
+        reply: oneshot::Sender<Result<Changes, MoveFailure>>,
+    },
+    /// Put a model in force: replay the log through it and rescore every lead.
+    SetModel {
+        /// The model.
+        model: Arc<Model>,
+        /// Its version.
+        version: String,
+        /// Done (with how many leads were rescored), or why not.
+        reply: oneshot::Sender<Result<usize, String>>,
+    },
+}
+
+/// Why a move did not happen.
+#[derive(Debug)]
+pub enum MoveFailure {
+    /// Refused by the lifecycle or BANT.
+    Refused(MoveError),
+    /// Storage failed.
+    Storage(String),
+}
+
+/// What happened to a request's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ack {
+    /// Stored for the first time.
+    pub new: usize,
+    /// Already stored (a retry): counted once.
+    pub duplicates: usize,
+}
+
+/// Most messages committed in one transaction.
+const GROUP_LIMIT: usize = 20_000;
+
+/// Starts the writer; returns the queue to submit to.
+pub fn spawn(store: Store, live: Arc<RwLock<Live>>) -> mpsc::Sender<Job> {
+    let (tx, rx) = mpsc::channel(4096);
+    tokio::spawn(run(rx, store, live));
+    tx
+}
+
+async fn run(mut rx: mpsc::Receiver<Job>, store: Store, live: Arc<RwLock<Live>>) {
+    let mut pending: Option<Job> = None;
+    loop {
+        let job = match pending.take() {
+            Some(job) => job,
+            None => match rx.recv().await {
+                Some(job) => job,
+                None => return,
+            },
+        };
+        let first = match job {
+            Job::Ingest(submission) => submission,
+            Job::Move {
+                lead,
+                to,
+                actor,
+                reason,
+                reply,
+            } => {
+                let result = move_lead(&store, &live, &lead, to, actor, reason.as_deref()).await;
+                let _ = reply.send(result);
+                continue;
+            }
+            Job::SetModel {
+                model,
+                version,
+                reply,
+            } => {
+                let _ = reply.send(set_model(&store, &live, model, version).await);
+                continue;
+            }
+        };
+        let mut group = vec![first];
+        let mut size = group[0].messages.len();
+        // Whatever queued up while the last commit ran goes into this one.
+        while size < GROUP_LIMIT {
+            match rx.try_recv() {
+                Ok(Job::Ingest(next)) => {
+                    size += next.messages.len();
+                    group.push(next);
+                }
+                Ok(other) => {
+                    pending = Some(other);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        metrics::gauge!("sluice_ingest_queue_depth").set(rx.len() as f64);
+        let started = Instant::now();
+        match commit(&store, &live, &mut group).await {
+            Ok(acks) => {
+                metrics::histogram!("sluice_commit_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                metrics::histogram!("sluice_commit_messages").record(size as f64);
+                for (submission, ack) in group.into_iter().zip(acks) {
+                    let _ = submission.done.send(Ok(ack));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "commit failed; rebuilding the live state from storage");
+                rebuild(&store, &live).await;
+                for submission in group {
+                    let _ = submission
+                        .done
+                        .send(Err("storage is unavailable; retry".to_string()));
+                }
+            }
+        }
+    }
+}
+
+/// After a failed commit the live state may hold changes that were not stored: rebuild it.
+async fn rebuild(store: &Store, live: &RwLock<Live>) {
+    let (model, version) = {
+        let live = live.read().expect("live state lock");
+        (Arc::clone(live.model()), live.version().to_string())
+    };
+    match Live::load(store, model, version).await {
+        Ok(fresh) => *live.write().expect("live state lock") = fresh,
+        Err(e) => tracing::error!(error = %e, "rebuilding the live state failed"),
+    }
+}
+
+async fn move_lead(
+    store: &Store,
+    live: &RwLock<Live>,
+    lead: &str,
+    to: Stage,
+    actor: Actor,
+    reason: Option<&str>,
+) -> Result<Changes, MoveFailure> {
+    let changes = live
+        .write()
+        .expect("live state lock")
+        .transition(lead, to, actor, reason, now())
+        .map_err(MoveFailure::Refused)?;
+    let stored = async {
+        let mut tx = store.begin().await?;
+        write(&mut tx, &changes).await?;
+        tx.commit().await
+    };
+    if let Err(e) = stored.await {
+        rebuild(store, live).await;
+        return Err(MoveFailure::Storage(e.to_string()));
+    }
+    Ok(changes)
+}
+
+async fn set_model(
+    store: &Store,
+    live: &RwLock<Live>,
+    model: Arc<Model>,
+    version: String,
+) -> Result<usize, String> {
+    let mut fresh = Live::load(store, model, version)
+        .await
+        .map_err(|e| e.to_string())?;
+    let changes = fresh.rescore_all(now());
+    let stored = async {
+        let mut tx = store.begin().await?;
+        write(&mut tx, &changes).await?;
+        tx.commit().await
+    };
+    stored.await.map_err(|e| e.to_string())?;
+    let n = changes.leads.len();
+    *live.write().expect("live state lock") = fresh;
+    Ok(n)
+}
+
+/// Stores a group of requests' messages in one transaction and scores the new ones. The
+/// messages are moved out of the submissions (into the live state); the submissions keep
+/// their reply channels.
+async fn commit(
+    store: &Store,
+    live: &RwLock<Live>,
+    group: &mut [Submission],
+) -> Result<Vec<Ack>, StoreError> {
+    let mut seen = HashSet::new();
+    let mut events = Vec::new();
+    for submission in group.iter_mut() {
+        for a in &mut submission.messages {
+            if seen.insert(a.message_id.clone()) {
+                events.push(NewEvent {
+                    message_id: a.message_id.clone(),
+                    kind: a.message.kind.as_str().to_string(),
+                    user_id: a.message.user_id.clone(),
+                    anonymous_id: a.message.anonymous_id.clone(),
+                    at_ms: a.at.millis(),
+                    received_ms: a.received.millis(),
+                    source: submission.source.clone(),
+                    message: std::mem::take(&mut a.raw),
+                });
+            }
+        }
+    }
+    let mut tx = store.begin().await?;
+    let new = tx.append(&events).await?;
+    drop(events);
+    let mut fresh = Vec::with_capacity(new.len());
+    let mut counted = HashSet::new();
+    let mut acks = Vec::with_capacity(group.len());
+    for submission in group.iter_mut() {
+        let mut ack = Ack {
+            new: 0,
+            duplicates: 0,
+        };
+        for a in submission.messages.drain(..) {
+            if new.contains(&a.message_id) && counted.insert(a.message_id) {
+                fresh.push((a.message, a.at));
+                ack.new += 1;
+            } else {
+                ack.duplicates += 1;
+            }
+        }
+        acks.push(ack);
+    }
+    let scoring = Instant::now();
+    let accepted = fresh.len();
+    let changes = live.write().expect("live state lock").apply(fresh, now());
+    metrics::histogram!("sluice_scoring_seconds").record(scoring.elapsed().as_secs_f64());
+    write(&mut tx, &changes).await?;
+    tx.commit().await?;
+    let mqls = changes
+        .transitions
+        .iter()
+        .filter(|t| t.to == sluice_core::Stage::Mql)
+        .count();
+    metrics::counter!("sluice_events_accepted_total").increment(accepted as u64);
+    metrics::counter!("sluice_events_duplicate_total").increment((seen.len() - accepted) as u64);
+    metrics::counter!("sluice_mqls_created_total").increment(mqls as u64);
+    Ok(acks)
+}
+
+/// Stores and scores messages outside the HTTP path (imports), in one transaction, exactly as
+/// ingestion does. Only for a process that owns the database alone (no service running on it).
+pub async fn store_batch(
+    store: &Store,
+    live: &RwLock<Live>,
+    messages: Vec<Accepted>,
+    source: &str,
+) -> Result<Ack, StoreError> {
+    let (done, _) = oneshot::channel();
+    let mut submission = Submission {
+        messages,
+        source: source.to_string(),
+        done,
+    };
+    let acks = commit(store, live, std::slice::from_mut(&mut submission)).await?;
+    Ok(acks[0])
+}
+
+/// Writes what a change touched, within a transaction.
+pub async fn write(tx: &mut sluice_store::Tx, changes: &Changes) -> Result<(), StoreError> {
+    tx.upsert_identities(&changes.identities).await?;
+    tx.upsert_leads(&changes.leads).await?;
+    tx.upsert_accounts(&changes.accounts).await?;
+    tx.insert_transitions(&changes.transitions).await?;
+    Ok(())
+}

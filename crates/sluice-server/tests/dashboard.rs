@@ -1,0 +1,290 @@
+//! The dashboard, through the door a user uses: the real server on a fresh SQLite database,
+//! events sent with the write key, pages fetched over HTTP.
+
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{Client, StatusCode, redirect};
+use serde_json::{Value, json};
+use sluice_server::{Config, Running, start};
+
+const ADMIN: &str = "t";
+const WRITE_KEY: &str = "wk";
+const SCRIPT_ID: &str = "<script>alert(1)</script>";
+
+/// A running server with two leads: an MQL (`ada@example.com`) and a lead whose id is markup.
+struct App {
+    url: String,
+    client: Client,
+    _running: Running,
+    _dir: tempfile::TempDir,
+}
+
+impl App {
+    async fn spawn() -> App {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let config = Config {
+            database_url: format!("sqlite://{}", dir.path().join("sluice.db").display()),
+            bind: "127.0.0.1:0".parse().expect("address"),
+            model: None,
+            admin_token: Some(ADMIN.into()),
+            write_key: Some(WRITE_KEY.into()),
+        };
+        let running = start(config).await.expect("the server starts");
+        let client = Client::builder()
+            .redirect(redirect::Policy::none())
+            .build()
+            .expect("client");
+        let app = App {
+            url: format!("http://{}", running.addr),
+            client,
+            _running: running,
+            _dir: dir,
+        };
+        app.send(json!([
+            {"type": "identify", "userId": "ada@example.com", "traits": {
+                "email": "ada@example.com", "title": "Head of Data Platform", "seniority": "vp", "department": "engineering"}},
+            {"type": "group", "userId": "ada@example.com", "groupId": "acme", "traits": {
+                "name": "Acme Corp", "employees": 1200, "industry": "Software"}},
+            {"type": "track", "userId": "ada@example.com", "event": "Demo Requested"},
+            {"type": "page", "userId": "ada@example.com", "properties": {"path": "/pricing"}},
+            {"type": "identify", "userId": SCRIPT_ID, "traits": {"title": "<b>bold</b>"}},
+        ]))
+        .await;
+        app
+    }
+
+    /// Sends a batch with the write key, as the Segment SDKs do.
+    async fn send(&self, batch: Value) {
+        let response = self
+            .client
+            .post(format!("{}/v1/batch", self.url))
+            .basic_auth(WRITE_KEY, Some(""))
+            .json(&json!({"batch": batch}))
+            .send()
+            .await
+            .expect("batch sent");
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+
+    async fn login(&self, token: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}/login", self.url))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .expect("login sent")
+    }
+
+    /// Signs in and returns the session cookie (`name=value`).
+    async fn session(&self) -> String {
+        let response = self.login(ADMIN).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let cookie = response
+            .headers()
+            .get(SET_COOKIE)
+            .expect("a session cookie")
+            .to_str()
+            .expect("ascii");
+        cookie.split(';').next().expect("name=value").to_string()
+    }
+
+    async fn get(&self, path: &str, cookie: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(format!("{}{path}", self.url));
+        if let Some(cookie) = cookie {
+            request = request.header(COOKIE, cookie);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// A page's body, signed in, after checking it answered 200.
+    async fn page(&self, path: &str) -> String {
+        let cookie = self.session().await;
+        let response = self.get(path, Some(&cookie)).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.text().await.expect("body")
+    }
+}
+
+fn location(response: &reqwest::Response) -> &str {
+    response
+        .headers()
+        .get(LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn pages_without_a_session_redirect_to_login() {
+    let app = App::spawn().await;
+    for path in ["/", "/leads/ada@example.com"] {
+        let response = app.get(path, None).await;
+        assert!(
+            matches!(response.status(), StatusCode::SEE_OTHER | StatusCode::FOUND),
+            "GET {path}: {}",
+            response.status()
+        );
+        assert_eq!(location(&response), "/login", "GET {path}");
+    }
+    let forged = app.get("/", Some("sluice_session=dQ")).await; // base64url of "u", not "t"
+    assert_eq!(location(&forged), "/login");
+
+    let form = app.get("/login", None).await;
+    assert_eq!(form.status(), StatusCode::OK);
+    let body = form.text().await.expect("body");
+    assert!(body.contains(r#"name="token""#), "{body}");
+    assert!(!body.contains("ada@example.com"));
+}
+
+#[tokio::test]
+async fn a_wrong_token_is_refused_with_an_error() {
+    let app = App::spawn().await;
+    let response = app.login("not-the-token").await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(response.headers().get(SET_COOKIE).is_none());
+    let body = response.text().await.expect("body");
+    assert!(body.contains("That is not the admin token."), "{body}");
+    assert!(body.contains(r#"action="/login""#));
+}
+
+#[tokio::test]
+async fn the_right_token_sets_a_strict_http_only_session_cookie() {
+    let app = App::spawn().await;
+    let response = app.login(ADMIN).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/");
+    let cookie = response
+        .headers()
+        .get(SET_COOKIE)
+        .expect("a session cookie")
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert!(cookie.starts_with("sluice_session="), "{cookie}");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+
+    let session = cookie.split(';').next().expect("name=value");
+    assert_eq!(app.get("/", Some(session)).await.status(), StatusCode::OK);
+    let signed_in = app.get("/login", Some(session)).await;
+    assert_eq!(location(&signed_in), "/");
+
+    let out = app
+        .client
+        .post(format!("{}/logout", app.url))
+        .header(COOKIE, session)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&out), "/login");
+    let cleared = out
+        .headers()
+        .get(SET_COOKIE)
+        .expect("a clearing cookie")
+        .to_str()
+        .expect("ascii");
+    assert!(
+        cleared.starts_with("sluice_session=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+}
+
+#[tokio::test]
+async fn overview_shows_the_funnel_the_model_and_the_leads() {
+    let app = App::spawn().await;
+    let body = app.page("/").await;
+    assert!(
+        body.contains(r#"data-stage="lead" data-count="1""#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"data-stage="mql" data-count="1""#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"data-stage="sal" data-count="0""#),
+        "{body}"
+    );
+    assert!(body.contains("50.0 %"), "lead → mql conversion: {body}");
+    assert!(
+        body.contains("b2b-default") && body.contains("2026.10.1"),
+        "the active model"
+    );
+    assert!(
+        body.contains(r#"href="/leads/ada%40example.com""#),
+        "a link to the MQL: {body}"
+    );
+    assert!(body.contains("Acme Corp"), "the top account");
+    assert!(body.contains("/v1/track"), "the first-event box");
+    assert!(
+        body.contains(r#"-u "$SLUICE_WRITE_KEY:""#),
+        "the write key is not printed, only where to find it"
+    );
+    assert!(
+        !body.contains(&format!("{WRITE_KEY}:")),
+        "the write key is not printed"
+    );
+}
+
+#[tokio::test]
+async fn a_lead_page_explains_its_score() {
+    let app = App::spawn().await;
+    let body = app.page("/leads/ada%40example.com").await;
+    for rule in [
+        "senior-decision-maker",
+        "technical-department",
+        "mid-market",
+        "core-industry",
+        "demo-request",
+        "pricing-page",
+    ] {
+        assert!(body.contains(rule), "rule `{rule}` is explained: {body}");
+    }
+    assert!(body.contains("Head of Data Platform"), "attributes");
+    assert!(body.contains("enterprise-edition"), "score groups");
+    assert!(
+        body.contains("Nothing more: it meets the MQL criteria"),
+        "what it would take"
+    );
+    assert!(
+        body.contains("Stage history") && body.contains(">mql</span>"),
+        "the move to mql"
+    );
+
+    let cookie = app.session().await;
+    let missing = app.get("/leads/nobody", Some(&cookie)).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn markup_in_a_lead_id_is_escaped() {
+    let app = App::spawn().await;
+    let overview = app.page("/").await;
+    assert!(!overview.contains("<script"), "{overview}");
+    assert!(!overview.contains("<b>bold"), "{overview}");
+    assert!(
+        overview.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+        "{overview}"
+    );
+    assert!(
+        overview.contains(r#"href="/leads/%3Cscript%3Ealert%281%29%3C%2Fscript%3E""#),
+        "{overview}"
+    );
+
+    let lead = app
+        .page("/leads/%3Cscript%3Ealert%281%29%3C%2Fscript%3E")
+        .await;
+    assert!(!lead.contains("<script"), "{lead}");
+    assert!(
+        lead.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+        "{lead}"
+    );
+    assert!(
+        lead.contains("&#60;b&#62;bold&#60;/b&#62;"),
+        "attributes are escaped too"
+    );
+}
