@@ -451,6 +451,19 @@ pub fn cell_value(cell: &str) -> Option<Value> {
 /// Why a line was rejected without being parsed.
 pub const NOT_UTF8: &str = "line is not UTF-8 text";
 
+/// Refuses an events file that is not named as JSON Lines.
+pub fn require_events_file(path: &Path) -> anyhow::Result<()> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if !matches!(ext, "jsonl" | "ndjson" | "json") {
+        return Err(UserError(format!(
+            "{}: events must be JSON Lines (one Segment message per line, named .jsonl)",
+            path.display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 /// Calls `f` with each non-blank line of a text file and its 1-based number. A line that is
 /// not UTF-8 is passed as an error for the caller to reject, so one bad line does not end the
 /// run. A byte-order mark at the start of the file is dropped.
@@ -505,14 +518,7 @@ pub fn read_messages(
     mut f: impl FnMut(Message, Timestamp),
 ) -> anyhow::Result<()> {
     const BATCH: usize = 16_384;
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    if !matches!(ext, "jsonl" | "ndjson" | "json") {
-        return Err(UserError(format!(
-            "{}: events must be JSON Lines (one Segment message per line, named .jsonl)",
-            path.display()
-        ))
-        .into());
-    }
+    require_events_file(path)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut batch: Vec<(u64, String)> = Vec::with_capacity(BATCH);
     let mut flush = |batch: &mut Vec<(u64, String)>,

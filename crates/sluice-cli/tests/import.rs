@@ -2,6 +2,7 @@
 //! Every scenario runs on SQLite; the company import also runs on PostgreSQL when
 //! `SLUICE_TEST_POSTGRES_URL` is set (`.ci/run` sets it).
 
+use sluice_store::testing::PgDatabase;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -130,7 +131,8 @@ fn a_generated_company_imports_once() {
 
 #[test]
 fn a_generated_company_imports_once_into_postgres() {
-    if let Some(db) = PgDatabase::create() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    if let Some(db) = runtime.block_on(PgDatabase::create()) {
         company_story(&db.url);
     }
 }
@@ -338,54 +340,4 @@ fn user_errors_are_one_line() {
             "{args:?}: {stderr}"
         );
     }
-}
-
-/// A fresh database on the PostgreSQL server named by `SLUICE_TEST_POSTGRES_URL`, dropped
-/// with this value. Made with `psql`, as this crate does not depend on sqlx.
-struct PgDatabase {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl PgDatabase {
-    /// `None` (saying so) when `SLUICE_TEST_POSTGRES_URL` is not set; panics when it is set
-    /// and the server cannot be reached: a configured server that is down fails the tests.
-    fn create() -> Option<PgDatabase> {
-        let Ok(admin) = std::env::var("SLUICE_TEST_POSTGRES_URL") else {
-            eprintln!("SLUICE_TEST_POSTGRES_URL is not set: skipping the PostgreSQL run");
-            return None;
-        };
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let name = format!("sluice_import_{}_{nanos}", std::process::id());
-        psql(&admin, &format!("CREATE DATABASE {name}"));
-        let base = admin
-            .rsplit_once('/')
-            .map_or(admin.as_str(), |(base, _)| base);
-        let url = format!("{base}/{name}");
-        Some(PgDatabase { admin, name, url })
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        psql(
-            &self.admin,
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        );
-    }
-}
-
-fn psql(url: &str, sql: &str) {
-    let out = Command::new("psql")
-        .args([url, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
-        .output()
-        .unwrap_or_else(|e| panic!("psql is needed for the PostgreSQL run: {e}"));
-    assert!(
-        out.status.success(),
-        "PostgreSQL at SLUICE_TEST_POSTGRES_URL: `{sql}` failed: {}",
-        text(&out.stderr)
-    );
 }

@@ -71,6 +71,7 @@ async fn main() {
         model: None,
         admin_token: Some("admin".into()),
         write_key: Some("wk_load".into()),
+        rescore_every: None,
     })
     .await
     .unwrap();

@@ -19,7 +19,7 @@ use sluice_core::engine::{BantStatus, Explanation, Skip};
 use sluice_core::{LeadScore, Qualification, Stage, Timestamp};
 use sluice_store::{AccountRow, LeadFilter, LeadRow, LeadSort, StoreError, TransitionRow};
 
-use crate::state::{AppState, now};
+use crate::state::{AppState, constant_time_eq, now};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "sluice_session";
@@ -72,12 +72,6 @@ fn session_token(headers: &HeaderMap) -> Option<Vec<u8>> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == SESSION_COOKIE)
         .and_then(|(_, value)| URL_SAFE_NO_PAD.decode(value.trim().trim_matches('"')).ok())
-}
-
-/// Compares without stopping at the first difference, so timing does not reveal how much of
-/// a guess was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn session_cookie(token: &str) -> String {

@@ -3,9 +3,12 @@
 //! forms `/v1/i`, `/v1/t`...). The write key is the HTTP Basic user name (or a `writeKey` field in
 //! the body, as browsers send it); bodies may be gzip-encoded; `messageId` deduplicates retries.
 //! A request is answered only after its messages are committed; a rejected request stores
-//! nothing.
+//! nothing. A message's size limit applies to the message as its sender sent it, before Sluice
+//! adds `receivedAt`, a derived `messageId` or the batch's `context` and `sentAt`: the SDKs
+//! check that same size before sending, and a message they accept must not fail its batch here.
 
 use std::fmt::Write as _;
+use std::io;
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
@@ -30,6 +33,7 @@ pub const BATCH_LIMIT: usize = 500 * 1024;
 /// The ingestion routes.
 pub fn routes() -> Router<AppState> {
     let mut router = Router::new()
+        .route("/v1/projects/{key}/settings", axum::routing::get(settings))
         .route("/v1/batch", post(batch))
         .route("/v1/b", post(batch))
         .route("/v1/import", post(batch));
@@ -49,6 +53,48 @@ pub fn routes() -> Router<AppState> {
             .route(&format!("/v1/{short}"), post(handler));
     }
     router
+}
+
+/// The settings analytics.js loads before it sends anything (from Segment's CDN by default; from
+/// Sluice with `cdnURL`): they point its Segment.io destination back at this service.
+async fn settings(
+    State(state): State<AppState>,
+    axum::extract::Path(key): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !state
+        .write_keys
+        .read()
+        .expect("write keys lock")
+        .contains_key(&key)
+    {
+        return Rejection::new(
+            StatusCode::NOT_FOUND,
+            "unknown_write_key",
+            "no such write key",
+        )
+        .into_response();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let protocol = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("http");
+    let enabled = json!({"__default": {"enabled": true, "integrations": {}}});
+    axum::Json(json!({
+        "integrations": {"Segment.io": {"apiKey": key, "apiHost": format!("{host}/v1"), "protocol": protocol,
+            "unbundledIntegrations": [], "addBundledMetadata": true, "maybeBundledConfigIds": {}}},
+        "plan": {"track": enabled, "identify": enabled, "group": enabled},
+        "analyticsNextEnabled": true,
+        "middlewareSettings": {},
+        "enabledMiddleware": {},
+        "metrics": {"sampleRate": 0},
+        "remotePlugins": [],
+    }))
+    .into_response()
 }
 
 /// A Segment-style error answer.
@@ -158,9 +204,11 @@ async fn accept(
         })?;
 
     let received = now();
-    let mut values: Vec<Map<String, Value>> = match kind {
+    // Each message, with the bytes Sluice added to it (not counted against its size limit).
+    let mut values: Vec<(Map<String, Value>, usize)> = match kind {
         Some(kind) => {
             let declared = body.get("type").and_then(Value::as_str).map(str::to_string);
+            let mut added = 0;
             match declared {
                 Some(t) if t != kind.as_str() => {
                     let message = format!("`type` is `{t}`, but this is /v1/{}", kind.as_str());
@@ -171,12 +219,15 @@ async fn accept(
                     )
                     .into_response());
                 }
-                _ => {
-                    body.insert("type".into(), Value::from(kind.as_str()));
+                Some(_) => {}
+                None => {
+                    let value = Value::from(kind.as_str());
+                    added += entry_len("type", &value);
+                    body.insert("type".into(), value);
                 }
             }
             body.remove("writeKey");
-            vec![body]
+            vec![(body, added)]
         }
         None => {
             let Some(Value::Array(items)) = body.remove("batch") else {
@@ -187,8 +238,7 @@ async fn accept(
                 )
                 .into_response());
             };
-            let context = body.get("context").and_then(Value::as_object).cloned();
-            let sent_at = body.get("sentAt").cloned();
+            let envelope = Envelope::of(&body);
             let mut messages = Vec::with_capacity(items.len());
             for (i, item) in items.into_iter().enumerate() {
                 let Value::Object(mut message) = item else {
@@ -200,41 +250,29 @@ async fn accept(
                     )
                     .into_response());
                 };
-                // Batch-level context and sentAt apply to every message that lacks them.
-                if let Some(context) = &context {
-                    let own = message
-                        .entry("context")
-                        .or_insert_with(|| Value::Object(Map::new()));
-                    if let Value::Object(own) = own {
-                        for (k, v) in context {
-                            own.entry(k.clone()).or_insert_with(|| v.clone());
-                        }
-                    }
-                }
-                if let Some(sent_at) = &sent_at {
-                    message.entry("sentAt").or_insert_with(|| sent_at.clone());
-                }
-                messages.push(message);
+                let added = envelope.apply(&mut message);
+                messages.push((message, added));
             }
             messages
         }
     };
 
     let mut accepted = Vec::with_capacity(values.len());
-    for (i, value) in values.iter_mut().enumerate() {
-        let message = prepare(std::mem::take(value), received).map_err(|invalid| {
-            let message = if kind.is_some() {
-                invalid.message
-            } else {
-                format!("batch[{i}]: {}", invalid.message)
-            };
-            let (status, code) = if invalid.too_large {
-                (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
-            } else {
-                (StatusCode::BAD_REQUEST, "invalid_message")
-            };
-            Rejection::new(status, code, message).into_response()
-        })?;
+    for (i, (value, added)) in values.iter_mut().enumerate() {
+        let message =
+            prepare_added(std::mem::take(value), received, *added).map_err(|invalid| {
+                let message = if kind.is_some() {
+                    invalid.message
+                } else {
+                    format!("batch[{i}]: {}", invalid.message)
+                };
+                let (status, code) = if invalid.too_large {
+                    (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
+                } else {
+                    (StatusCode::BAD_REQUEST, "invalid_message")
+                };
+                Rejection::new(status, code, message).into_response()
+            })?;
         accepted.push(message);
     }
     if accepted.is_empty() {
@@ -284,32 +322,48 @@ pub struct Invalid {
 /// Checks one Segment message and readies it for storage: size, fields, time (as Segment
 /// computes it from `timestamp`, `sentAt` and the receive time), and a `messageId` (derived from
 /// the content when the sender gave none, so a retry is still counted once).
-pub fn prepare(mut value: Map<String, Value>, received: Timestamp) -> Result<Accepted, Invalid> {
+pub fn prepare(value: Map<String, Value>, received: Timestamp) -> Result<Accepted, Invalid> {
+    prepare_added(value, received, 0)
+}
+
+/// [`prepare`] for a message to which `added` bytes were added since its sender sent it (a
+/// batch's `context` and `sentAt`, a `type` from the path): they do not count against its size.
+fn prepare_added(
+    mut value: Map<String, Value>,
+    received: Timestamp,
+    mut added: usize,
+) -> Result<Accepted, Invalid> {
     let invalid = |message: String| Invalid {
         too_large: false,
         message,
     };
     let message_id = match value.get("messageId") {
         Some(Value::String(id)) if !id.trim().is_empty() => id.clone(),
-        _ => {
+        old => {
+            let old_len = old.map_or(0, |old| entry_len("messageId", old));
             let id = derived_id(&value);
-            value.insert("messageId".into(), Value::from(id.clone()));
+            let new = Value::from(id.clone());
+            added += entry_len("messageId", &new).saturating_sub(old_len);
+            value.insert("messageId".into(), new);
             id
         }
     };
-    value
-        .entry("receivedAt")
-        .or_insert_with(|| Value::from(received.to_string()));
-    // Serialized once: the stored form, and the size Segment's limit applies to.
+    if !value.contains_key("receivedAt") {
+        let at = Value::from(received.to_string());
+        added += entry_len("receivedAt", &at);
+        value.insert("receivedAt".into(), at);
+    }
+    // Serialized once: the stored form, and (less what Sluice added) the size Segment's limit
+    // applies to.
     let value = Value::Object(value);
     let raw = value.to_string();
-    if raw.len() > MESSAGE_LIMIT {
+    let size = raw.len().saturating_sub(added);
+    if size > MESSAGE_LIMIT {
         return Err(Invalid {
             too_large: true,
             message: format!(
-                "a message may be at most {} KB, this one is {} KB",
+                "a message may be at most {} KB ({MESSAGE_LIMIT} bytes), this one is {size} bytes",
                 MESSAGE_LIMIT / 1024,
-                raw.len() / 1024
             ),
         });
     }
@@ -326,6 +380,76 @@ pub fn prepare(mut value: Map<String, Value>, received: Timestamp) -> Result<Acc
         at,
         received,
     })
+}
+
+/// What a batch's envelope gives each of its messages that lacks it: its `context` entries and
+/// its `sentAt`, with the bytes each adds to a message.
+struct Envelope {
+    context: Option<Vec<(String, Value, usize)>>,
+    sent_at: Option<(Value, usize)>,
+}
+
+impl Envelope {
+    fn of(body: &Map<String, Value>) -> Envelope {
+        let context = body.get("context").and_then(Value::as_object).map(|c| {
+            c.iter()
+                .map(|(k, v)| (k.clone(), v.clone(), entry_len(k, v)))
+                .collect()
+        });
+        let sent_at = body
+            .get("sentAt")
+            .map(|v| (v.clone(), entry_len("sentAt", v)));
+        Envelope { context, sent_at }
+    }
+
+    /// Gives the message what it lacks; returns the bytes that adds.
+    fn apply(&self, message: &mut Map<String, Value>) -> usize {
+        let mut added = 0;
+        if let Some(context) = &self.context {
+            let own = message.entry("context").or_insert_with(|| {
+                added += entry_len("context", &Value::Object(Map::new()));
+                Value::Object(Map::new())
+            });
+            if let Value::Object(own) = own {
+                for (k, v, len) in context {
+                    if !own.contains_key(k) {
+                        own.insert(k.clone(), v.clone());
+                        added += len;
+                    }
+                }
+            }
+        }
+        if let Some((sent_at, len)) = &self.sent_at
+            && !message.contains_key("sentAt")
+        {
+            message.insert("sentAt".into(), sent_at.clone());
+            added += len;
+        }
+        added
+    }
+}
+
+/// The bytes `"key":value,` takes in compact JSON: what adding that entry to an object adds (at
+/// most; the first entry has no comma).
+fn entry_len(key: &str, value: &Value) -> usize {
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, key);
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0 + 2
+}
+
+/// Counts what is written to it.
+struct Count(usize);
+
+impl io::Write for Count {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 fn success() -> Response {

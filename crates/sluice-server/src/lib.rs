@@ -43,6 +43,8 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// A write key to make sure exists (one is generated if there is none at all).
     pub write_key: Option<String>,
+    /// How often to rescore every lead so stored scores show decay (`None`: never).
+    pub rescore_every: Option<std::time::Duration>,
 }
 
 /// Why the service could not start.
@@ -145,6 +147,23 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         addr: config.bind,
         source,
     })?;
+    if let Some(every) = config.rescore_every {
+        let writer = state.writer.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                if writer
+                    .send(writer::Job::RescoreAll { reply: None })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+    }
     let app = router(state.clone());
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(Running {

@@ -58,6 +58,11 @@ pub enum Job {
         /// The outcome: the lead's new row and the transition.
         reply: oneshot::Sender<Result<Changes, MoveFailure>>,
     },
+    /// Rescore every lead at the current time, so stored scores show decay.
+    RescoreAll {
+        /// Done (with how many leads were rescored), or why not.
+        reply: Option<oneshot::Sender<Result<usize, String>>>,
+    },
     /// Put a model in force: replay the log through it and rescore every lead.
     SetModel {
         /// The model.
@@ -126,6 +131,16 @@ async fn run(mut rx: mpsc::Receiver<Job>, store: Store, live: Arc<RwLock<Live>>)
                 reply,
             } => {
                 let _ = reply.send(set_model(&store, &live, model, version).await);
+                continue;
+            }
+            Job::RescoreAll { reply } => {
+                let result = rescore_all(&store, &live).await;
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, "periodic rescoring failed");
+                }
+                if let Some(reply) = reply {
+                    let _ = reply.send(result);
+                }
                 continue;
             }
         };
@@ -204,6 +219,20 @@ async fn move_lead(
         return Err(MoveFailure::Storage(e.to_string()));
     }
     Ok(changes)
+}
+
+async fn rescore_all(store: &Store, live: &RwLock<Live>) -> Result<usize, String> {
+    let changes = live.write().expect("live state lock").rescore_all(now());
+    let stored = async {
+        let mut tx = store.begin().await?;
+        write(&mut tx, &changes).await?;
+        tx.commit().await
+    };
+    if let Err(e) = stored.await {
+        rebuild(store, live).await;
+        return Err(e.to_string());
+    }
+    Ok(changes.leads.len())
 }
 
 async fn set_model(

@@ -26,6 +26,7 @@ impl App {
             model: None,
             admin_token: Some("admin-token".into()),
             write_key: Some("wk_test".into()),
+            rescore_every: None,
         };
         sluice_server::start(config)
             .await
@@ -421,4 +422,47 @@ async fn health_metrics_and_the_openapi_document() {
     let (status, page) = text("/docs/").await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("swagger"), "Swagger UI is served");
+}
+
+#[tokio::test]
+async fn rescoring_everyone_refreshes_stored_scores() {
+    let app = App::sqlite().await;
+    let now = today();
+    app.segment("/v1/batch", json!({"batch": [track("t1", "fa", "Demo Requested", &now), track("t2", "gi", "Trial Started", &now)]})).await;
+    let before = app.running.state.store.lead("fa").await.unwrap().unwrap();
+    let (reply, done) = tokio::sync::oneshot::channel();
+    app.running
+        .state
+        .writer
+        .send(sluice_server::writer::Job::RescoreAll { reply: Some(reply) })
+        .await
+        .unwrap();
+    assert_eq!(done.await.unwrap(), Ok(2));
+    let after = app.running.state.store.lead("fa").await.unwrap().unwrap();
+    assert!(after.updated_ms >= before.updated_ms);
+    assert!(
+        after.engagement <= before.engagement,
+        "engagement only decays with time"
+    );
+    assert_eq!(after.stage, before.stage);
+}
+
+#[tokio::test]
+async fn analytics_js_finds_its_settings_here() {
+    let app = App::sqlite().await;
+    let r = reqwest::get(format!("{}/v1/projects/wk_test/settings", app.base))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let settings: Value = r.json().await.unwrap();
+    let host = app.base.trim_start_matches("http://");
+    assert_eq!(
+        settings["integrations"]["Segment.io"]["apiHost"],
+        format!("{host}/v1")
+    );
+    assert_eq!(settings["integrations"]["Segment.io"]["apiKey"], "wk_test");
+    let r = reqwest::get(format!("{}/v1/projects/wk_other/settings", app.base))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }

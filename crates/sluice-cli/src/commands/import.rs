@@ -466,14 +466,7 @@ impl Run {
         bar: &ProgressBar,
     ) -> anyhow::Result<()> {
         let path = self.path.as_path();
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        if !matches!(ext, "jsonl" | "ndjson" | "json") {
-            return Err(UserError(format!(
-                "{}: events must be JSON Lines (one Segment message per line, named .jsonl)",
-                path.display()
-            ))
-            .into());
-        }
+        input::require_events_file(path)?;
         let mut sink = MessageSink::new(self, counts);
         input::for_each_line_at(path, |line, end, text| {
             bar.set_position(end);

@@ -35,6 +35,9 @@ pub struct ServeArgs {
     /// A write key to accept (default: the first stored key, or a new one, printed at start).
     #[arg(long, env = "SLUICE_WRITE_KEY", hide_env_values = true)]
     write_key: Option<String>,
+    /// Rescore every lead this often, so stored scores show decay (e.g. "1h", "30m"; "never").
+    #[arg(long, default_value = "1h")]
+    rescore_every: String,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -69,7 +72,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
         .await?;
     }
+    let rescore_every = match args.rescore_every.trim() {
+        "never" => None,
+        text => {
+            let span = sluice_core::Span::parse(text)
+                .map_err(|e| UserError(format!("--rescore-every: {e}")))?;
+            Some(std::time::Duration::from_millis(span.millis() as u64))
+        }
+    };
     let config = Config {
+        rescore_every,
         database_url: args.db.clone(),
         bind: args.bind,
         model,

@@ -16,7 +16,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
-use crate::state::{AppState, now, token};
+use crate::state::{AppState, constant_time_eq, now, token};
 use crate::writer::{Job, MoveFailure};
 
 /// The OpenAPI document.
@@ -83,10 +83,6 @@ async fn authenticate(
             "missing `Authorization: Bearer <token>`",
         )),
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Filters for listing leads.

@@ -1,0 +1,263 @@
+//! The official Segment analytics SDKs, unmodified, pointed at Sluice: the Python SDK
+//! (`segment-analytics-python`) and the Node SDK (`@segment/analytics-node`) each send a lead's
+//! journey (identify, group, page, track, alias) from a child process, and the lead is then
+//! checked through the management API.
+//!
+//! The SDKs are installed by `.ci/run` (a venv in `.ci/venv`, `npm ci --prefix tests/sdks`).
+//! Without them these tests print why they skip, unless `SLUICE_TEST_SDKS=1` requires them.
+//! `SLUICE_SDK_PYTHON` names the Python interpreter that has the SDK (default `python3`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use sluice_server::{Config, Running};
+
+const WRITE_KEY: &str = "wk_sdk";
+const ADMIN_TOKEN: &str = "t";
+
+/// `tests/sdks/` at the workspace root.
+fn sdk_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/sdks")
+}
+
+fn required() -> bool {
+    std::env::var("SLUICE_TEST_SDKS").is_ok_and(|v| v == "1")
+}
+
+/// Whether the SDK can run here; when not, fails if required, else says why it skips.
+fn available(sdk: &str, probe: &mut Command) -> bool {
+    let ok = probe
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            !required(),
+            "{sdk} is not installed (probe {probe:?} failed), and SLUICE_TEST_SDKS=1 requires \
+             it: run the SDK install steps of .ci/run (a venv with segment-analytics-python, \
+             `npm ci --prefix tests/sdks`), and set SLUICE_SDK_PYTHON to the venv's python"
+        );
+        println!("skipping: {sdk} not installed (set SLUICE_TEST_SDKS=1 to require it)");
+    }
+    ok
+}
+
+fn python() -> String {
+    std::env::var("SLUICE_SDK_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+struct Service {
+    running: Running,
+    base: String,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Service {
+    async fn start() -> Service {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            database_url: format!("sqlite://{}", dir.path().join("sluice.db").display()),
+            bind: "127.0.0.1:0".parse().unwrap(),
+            model: None,
+            admin_token: Some(ADMIN_TOKEN.into()),
+            write_key: Some(WRITE_KEY.into()),
+            rescore_every: None,
+        };
+        let running = sluice_server::start(config)
+            .await
+            .expect("the service starts");
+        Service {
+            base: format!("http://{}", running.addr),
+            running,
+            http: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status(),
+            response.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    /// Runs an SDK script as a child process with the service's URL and write key; panics
+    /// with its output unless it exits 0.
+    async fn run(&self, sdk: &str, mut command: Command) {
+        command
+            .arg(&self.base)
+            .arg(WRITE_KEY)
+            .current_dir(sdk_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let sdk = sdk.to_string();
+        let output = tokio::task::spawn_blocking(move || {
+            let mut child = command.spawn().expect("the SDK script starts");
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while child.try_wait().unwrap().is_none() {
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            child.wait_with_output().unwrap()
+        })
+        .await
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "{sdk} script failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+            output.status
+        );
+        println!("{stdout}");
+    }
+
+    /// The lead the SDK's calls made, as the management API shows it.
+    async fn check_lead(
+        &self,
+        user: &str,
+        email: &str,
+        account: &str,
+        previous: &str,
+        calls: usize,
+    ) {
+        let (status, lead) = self.get(&format!("/api/v1/leads/{user}")).await;
+        assert_eq!(status, StatusCode::OK, "{lead}");
+        let row = &lead["lead"];
+        assert_eq!(row["id"], user, "{lead}");
+        let attributes = &row["attributes"];
+        assert_eq!(attributes["email"], email, "identify traits: {lead}");
+        assert_eq!(attributes["title"], "VP Data Platform", "{lead}");
+        assert_eq!(attributes["seniority"], "vp", "{lead}");
+        assert_eq!(row["account_id"], account, "group: {lead}");
+
+        let (status, acct) = self.get(&format!("/api/v1/accounts/{account}")).await;
+        assert_eq!(status, StatusCode::OK, "{acct}");
+        assert_eq!(
+            acct["account"]["attributes"]["industry"], "Software",
+            "group traits: {acct}"
+        );
+        assert_eq!(acct["leads"][0]["id"], user, "{acct}");
+
+        let engagement: Vec<&str> = lead["now"]["explanation"]["engagement"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no engagement explanation: {lead}"))
+            .iter()
+            .filter_map(|r| r["rule"].as_str())
+            .collect();
+        assert!(
+            engagement.contains(&"pricing-page") && engagement.contains(&"demo-request"),
+            "the pricing page and the demo request score: {engagement:?}"
+        );
+        assert_eq!(row["stage"], "mql", "{lead}");
+
+        // alias: the previous id names the same lead.
+        let (status, aliased) = self.get(&format!("/api/v1/leads/{previous}")).await;
+        assert_eq!(status, StatusCode::OK, "{aliased}");
+        assert_eq!(aliased["lead"]["id"], user, "{aliased}");
+        // And the email too.
+        assert_eq!(
+            self.get(&format!("/api/v1/leads/{email}")).await.1["lead"]["id"],
+            user
+        );
+
+        let (_, events) = self.get(&format!("/api/v1/leads/{user}/events")).await;
+        assert_eq!(
+            events["events"].as_array().map(Vec::len),
+            Some(calls),
+            "every call stored once: {events}"
+        );
+        let count = self.running.state.store.event_count().await.unwrap();
+        assert_eq!(count, calls as i64);
+    }
+}
+
+/// The Python interpreter, when it has the SDK.
+fn python_sdk() -> Option<String> {
+    let python = python();
+    let mut probe = Command::new(&python);
+    probe.args(["-c", "import segment.analytics"]);
+    available("segment-analytics-python", &mut probe).then_some(python)
+}
+
+#[tokio::test]
+async fn the_official_python_sdk_works_unmodified() {
+    let Some(python) = python_sdk() else { return };
+    let service = Service::start().await;
+    let mut command = Command::new(&python);
+    command.arg(sdk_dir().join("python_sdk.py"));
+    service.run("python SDK", command).await;
+    service
+        .check_lead("sdk-py", "py@acme.io", "acme-py", "sdk-py-previous", 5)
+        .await;
+}
+
+/// The SDK drops a message over 32 KB as it measures it (`json.dumps`, with spaces), and
+/// sends one at exactly that size; Sluice must take it, and the batch it came in.
+#[tokio::test]
+async fn a_message_at_the_python_sdks_size_limit_is_accepted() {
+    let Some(python) = python_sdk() else { return };
+    let service = Service::start().await;
+    let mut command = Command::new(&python);
+    command
+        .arg(sdk_dir().join("python_sdk.py"))
+        .arg("--at-size-limit");
+    service.run("python SDK", command).await;
+    service
+        .check_lead("sdk-py", "py@acme.io", "acme-py", "sdk-py-previous", 6)
+        .await;
+    let (_, events) = service.get("/api/v1/leads/sdk-py/events").await;
+    let largest = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["message"]["event"] == "Whitepaper Downloaded")
+        .unwrap_or_else(|| panic!("the largest message is stored: {events}"));
+    assert!(
+        largest["message"]["properties"]["padding"]
+            .as_str()
+            .unwrap()
+            .len()
+            > 30_000
+    );
+}
+
+#[tokio::test]
+async fn the_official_node_sdk_works_unmodified() {
+    let mut probe = Command::new("node");
+    probe
+        .current_dir(sdk_dir())
+        .args(["-e", "require.resolve('@segment/analytics-node')"]);
+    if !available("@segment/analytics-node", &mut probe) {
+        return;
+    }
+    let service = Service::start().await;
+    let mut command = Command::new("node");
+    command.arg(sdk_dir().join("node_sdk.mjs"));
+    service.run("node SDK", command).await;
+    service
+        .check_lead(
+            "sdk-node",
+            "node@acme.io",
+            "acme-node",
+            "sdk-node-previous",
+            5,
+        )
+        .await;
+}
