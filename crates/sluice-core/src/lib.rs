@@ -4,6 +4,7 @@
 //! and backtests are thin shells around these functions, which is what lets one engine serve
 //! live scoring, rescoring and replays of history.
 
+pub mod business_time;
 pub mod engine;
 pub mod event;
 pub mod lifecycle;
