@@ -7,7 +7,6 @@
 //! adds `receivedAt`, a derived `messageId` or the batch's `context` and `sentAt`: the SDKs
 //! check that same size before sending, and a message they accept must not fail its batch here.
 
-use std::fmt::Write as _;
 use std::io;
 
 use axum::Router;
@@ -150,18 +149,23 @@ async fn accept(
     } else {
         BATCH_LIMIT
     };
-    let bytes = to_bytes(body, limit).await.map_err(|_| {
-        let what = if kind.is_some() {
-            "a message"
+    let bytes = to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .and_then(|source| source.downcast_ref::<http_body_util::LengthLimitError>())
+            .is_some();
+        if too_large {
+            let what = if kind.is_some() {
+                "a message"
+            } else {
+                "a batch"
+            };
+            let message = format!("{what} may be at most {} KB", limit / 1024);
+            Rejection::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message).into_response()
         } else {
-            "a batch"
-        };
-        Rejection::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("{what} may be at most {} KB", limit / 1024),
-        )
-        .into_response()
+            // A body that cannot be read, such as corrupt gzip.
+            let message = format!("cannot read the body: {e}");
+            Rejection::new(StatusCode::BAD_REQUEST, "invalid_body", message).into_response()
+        }
     })?;
     let body: Value = serde_json::from_slice(&bytes).map_err(|e| {
         Rejection::new(
@@ -341,7 +345,8 @@ fn prepare_added(
         Some(Value::String(id)) if !id.trim().is_empty() => id.clone(),
         old => {
             let old_len = old.map_or(0, |old| entry_len("messageId", old));
-            let id = derived_id(&value);
+            // As Segment does: a message sent without an id gets a new one.
+            let id = crate::state::token("sluice-");
             let new = Value::from(id.clone());
             added += entry_len("messageId", &new).saturating_sub(old_len);
             value.insert("messageId".into(), new);
@@ -370,6 +375,21 @@ fn prepare_added(
     let message =
         Message::deserialize(&value).map_err(|e| invalid(format!("invalid message: {e}")))?;
     message.check().map_err(|e| invalid(e.to_string()))?;
+    let ids = [
+        ("messageId", Some(&message_id)),
+        ("userId", message.user_id.as_ref()),
+        ("anonymousId", message.anonymous_id.as_ref()),
+        ("groupId", message.group_id.as_ref()),
+        ("previousId", message.previous_id.as_ref()),
+        ("event", message.event.as_ref()),
+    ];
+    // Databases refuse NUL in text: refuse it here, for this message alone.
+    if let Some((field, _)) = ids
+        .iter()
+        .find(|(_, id)| id.is_some_and(|id| id.contains('\0')))
+    {
+        return Err(invalid(format!("`{field}` contains a NUL character")));
+    }
     let at = message
         .event_time(Some(received))
         .map_err(|e| invalid(e.to_string()))?;
@@ -468,16 +488,4 @@ fn write_key(headers: &HeaderMap) -> Option<String> {
     let text = String::from_utf8(decoded).ok()?;
     let key = text.split_once(':').map_or(text.as_str(), |(user, _)| user);
     (!key.is_empty()).then(|| key.to_string())
-}
-
-/// A stable id for a message without one: FNV-1a of its JSON.
-fn derived_id(message: &Map<String, Value>) -> String {
-    let text = Value::Object(message.clone()).to_string();
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        hash = (hash ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
-    }
-    let mut id = String::from("sluice-");
-    let _ = write!(id, "{hash:016x}");
-    id
 }

@@ -56,6 +56,9 @@ pub enum StartError {
     /// The model file.
     #[error("{0}")]
     Model(String),
+    /// Another setting.
+    #[error("{0}")]
+    Config(String),
     /// The address.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -86,6 +89,16 @@ pub struct Running {
 
 /// Connects, migrates, loads the model and the live state, and starts serving.
 pub async fn start(config: Config) -> Result<Running, StartError> {
+    for (what, value) in [
+        ("admin token", &config.admin_token),
+        ("write key", &config.write_key),
+    ] {
+        if value.as_ref().is_some_and(|v| v.trim().is_empty()) {
+            return Err(StartError::Config(format!(
+                "the {what} must not be empty (unset it to have one generated)"
+            )));
+        }
+    }
     let store = Store::connect(&config.database_url).await?;
     let (model, version) = choose_model(&store, config.model.as_ref()).await?;
     let live = Live::load(&store, Arc::new(model), version.clone()).await?;

@@ -98,6 +98,8 @@ pub struct Changes {
     pub identities: Vec<(String, String, i64)>,
     /// Stage changes.
     pub transitions: Vec<TransitionRow>,
+    /// Leads merged into others (by `alias`), to delete.
+    pub deleted: Vec<String>,
 }
 
 /// Why a manual stage change was refused.
@@ -132,6 +134,8 @@ pub struct Live {
     accounts: HashMap<String, LiveAccount>,
     aliases: HashMap<String, String>,
     visitors: HashMap<String, Visitor>,
+    /// Accounts that lost a lead since the last scoring.
+    stale_accounts: BTreeSet<String>,
 }
 
 /// Events replayed per page at start-up.
@@ -147,6 +151,7 @@ impl Live {
             accounts: HashMap::new(),
             aliases: HashMap::new(),
             visitors: HashMap::new(),
+            stale_accounts: BTreeSet::new(),
         }
     }
 
@@ -216,8 +221,25 @@ impl Live {
 
     /// The lead an id (lead id, email, anonymous id, earlier id) names, if any.
     pub fn resolve(&self, id: &str) -> Option<&str> {
-        let target = self.aliases.get(id).map_or(id, String::as_str);
-        self.leads.get_key_value(target).map(|(k, _)| k.as_str())
+        // Emails are stored lower-cased; any other id as given.
+        let lower = id.to_lowercase();
+        [id, lower.as_str()]
+            .into_iter()
+            .find_map(|candidate| self.leads.get_key_value(self.target(candidate)))
+            .map(|(k, _)| k.as_str())
+    }
+
+    /// Follows aliases (anonymous id → user id → later user id) to the id they finally name.
+    fn target<'a>(&'a self, id: &'a str) -> &'a str {
+        let mut current = id;
+        // Chains are short; the bound guards against a cycle in bad data.
+        for _ in 0..32 {
+            match self.aliases.get(current) {
+                Some(next) if next != current => current = next,
+                _ => break,
+            }
+        }
+        current
     }
 
     /// A lead's attributes.
@@ -317,12 +339,22 @@ impl Live {
             match message.kind {
                 MessageKind::Identify => {
                     let Some(user) = &message.user_id else {
-                        if let Some(anonymous) = &message.anonymous_id {
-                            self.visitors
-                                .entry(anonymous.clone())
-                                .or_default()
-                                .traits
-                                .merge(&message.traits, at_ms);
+                        // Traits of a visitor already linked to a lead go to that lead.
+                        match self.known(&message, at_ms) {
+                            Some(lead) => {
+                                let live = self.leads.get_mut(&lead).expect("known");
+                                live.traits.merge(&message.traits, at_ms);
+                                touched.insert(lead);
+                            }
+                            None => {
+                                if let Some(anonymous) = &message.anonymous_id {
+                                    self.visitors
+                                        .entry(anonymous.clone())
+                                        .or_default()
+                                        .traits
+                                        .merge(&message.traits, at_ms);
+                                }
+                            }
                         }
                         continue;
                     };
@@ -362,7 +394,7 @@ impl Live {
                     };
                     let account = self.accounts.entry(group.clone()).or_default();
                     account.traits.merge(&message.traits, at_ms);
-                    match self.known(&message) {
+                    match self.known(&message, at_ms) {
                         Some(lead) => {
                             self.join_account(&lead, &group, at_ms);
                             touched.insert(lead);
@@ -383,7 +415,7 @@ impl Live {
                     }
                 }
                 MessageKind::Track | MessageKind::Page | MessageKind::Screen => {
-                    let known = self.known(&message);
+                    let known = self.known(&message, at_ms);
                     let anonymous = message.anonymous_id.clone();
                     let Some(event) = message.into_event(at) else {
                         continue;
@@ -408,24 +440,17 @@ impl Live {
     }
 
     /// The lead a message is about, creating it for a new `userId`; `None` for a visitor.
-    fn known(&mut self, message: &Message) -> Option<String> {
+    fn known(&mut self, message: &Message, at_ms: i64) -> Option<String> {
         if let Some(user) = &message.user_id {
-            return Some(self.lead_for(user, 0));
+            return Some(self.lead_for(user, at_ms));
         }
-        let anonymous = message.anonymous_id.as_ref()?;
-        self.aliases
-            .get(anonymous)
-            .filter(|lead| self.leads.contains_key(*lead))
-            .cloned()
+        let target = self.target(message.anonymous_id.as_ref()?);
+        self.leads.contains_key(target).then(|| target.to_string())
     }
 
     /// The lead a user id names (through its aliases), created if new.
     fn lead_for(&mut self, user: &str, at_ms: i64) -> String {
-        let id = self
-            .aliases
-            .get(user)
-            .cloned()
-            .unwrap_or_else(|| user.to_string());
+        let id = self.target(user).to_string();
         self.leads
             .entry(id.clone())
             .or_insert_with(|| LiveLead::new(at_ms));
@@ -448,6 +473,23 @@ impl Live {
         changes
             .identities
             .push((alias.to_string(), lead.to_string(), at_ms));
+        // The alias was a lead of its own (an earlier user id): it becomes part of `lead`.
+        if let Some(old) = self.leads.remove(alias) {
+            let live = self.leads.get_mut(lead).expect("linked to a live lead");
+            live.activity.extend(old.activity.hits().iter().copied());
+            live.traits.absorb(old.traits);
+            live.last_event_ms = live.last_event_ms.max(old.last_event_ms);
+            live.created_ms = live.created_ms.min(old.created_ms);
+            if let Some((account, since)) = old.account {
+                if let Some(a) = self.accounts.get_mut(&account) {
+                    a.leads.remove(alias);
+                }
+                self.stale_accounts.insert(account.clone());
+                self.join_account(lead, &account, since);
+            }
+            touched.remove(alias);
+            changes.deleted.push(alias.to_string());
+        }
         if let Some(visitor) = self.visitors.remove(alias) {
             let live = self.leads.get_mut(lead).expect("linked to a live lead");
             live.activity
@@ -479,6 +521,8 @@ impl Live {
             && let Some(account) = self.accounts.get_mut(&old)
         {
             account.leads.remove(lead);
+            // The account it left loses its engagement: rescore it too.
+            self.stale_accounts.insert(old);
         }
         self.accounts
             .entry(group.to_string())
@@ -501,7 +545,7 @@ impl Live {
 
     /// Scores leads, moves their stages where the score says so, and writes their rows.
     fn rescore(&mut self, ids: &[String], now: Timestamp, changes: &mut Changes) {
-        let mut accounts = BTreeSet::new();
+        let mut accounts = std::mem::take(&mut self.stale_accounts);
         for id in ids {
             let Some(lead) = self.leads.get(id) else {
                 continue;

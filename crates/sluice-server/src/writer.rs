@@ -104,6 +104,9 @@ pub fn spawn(store: Store, live: Arc<RwLock<Live>>) -> mpsc::Sender<Job> {
 
 async fn run(mut rx: mpsc::Receiver<Job>, store: Store, live: Arc<RwLock<Live>>) {
     let mut pending: Option<Job> = None;
+    // After a storage failure the live state may hold what was not stored: it is rebuilt from
+    // the database before any further work, and work is refused until that succeeds.
+    let mut healthy = true;
     loop {
         let job = match pending.take() {
             Some(job) => job,
@@ -112,6 +115,13 @@ async fn run(mut rx: mpsc::Receiver<Job>, store: Store, live: Arc<RwLock<Live>>)
                 None => return,
             },
         };
+        if !healthy {
+            healthy = rebuild(&store, &live).await;
+            if !healthy {
+                refuse(job);
+                continue;
+            }
+        }
         let first = match job {
             Job::Ingest(submission) => submission,
             Job::Move {
@@ -122,6 +132,7 @@ async fn run(mut rx: mpsc::Receiver<Job>, store: Store, live: Arc<RwLock<Live>>)
                 reply,
             } => {
                 let result = move_lead(&store, &live, &lead, to, actor, reason.as_deref()).await;
+                healthy = !matches!(result, Err(MoveFailure::Storage(_)));
                 let _ = reply.send(result);
                 continue;
             }
@@ -137,6 +148,7 @@ async fn run(mut rx: mpsc::Receiver<Job>, store: Store, live: Arc<RwLock<Live>>)
                 let result = rescore_all(&store, &live).await;
                 if let Err(e) = &result {
                     tracing::error!(error = %e, "periodic rescoring failed");
+                    healthy = false;
                 }
                 if let Some(reply) = reply {
                     let _ = reply.send(result);
@@ -173,7 +185,7 @@ async fn run(mut rx: mpsc::Receiver<Job>, store: Store, live: Arc<RwLock<Live>>)
             }
             Err(e) => {
                 tracing::error!(error = %e, "commit failed; rebuilding the live state from storage");
-                rebuild(&store, &live).await;
+                healthy = rebuild(&store, &live).await;
                 for submission in group {
                     let _ = submission
                         .done
@@ -185,14 +197,42 @@ async fn run(mut rx: mpsc::Receiver<Job>, store: Store, live: Arc<RwLock<Live>>)
 }
 
 /// After a failed commit the live state may hold changes that were not stored: rebuild it.
-async fn rebuild(store: &Store, live: &RwLock<Live>) {
+/// Returns whether that worked.
+async fn rebuild(store: &Store, live: &RwLock<Live>) -> bool {
     let (model, version) = {
         let live = live.read().expect("live state lock");
         (Arc::clone(live.model()), live.version().to_string())
     };
     match Live::load(store, model, version).await {
-        Ok(fresh) => *live.write().expect("live state lock") = fresh,
-        Err(e) => tracing::error!(error = %e, "rebuilding the live state failed"),
+        Ok(fresh) => {
+            *live.write().expect("live state lock") = fresh;
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "rebuilding the live state failed; refusing work until it succeeds");
+            false
+        }
+    }
+}
+
+/// Answers a job that cannot be done while storage is failing.
+fn refuse(job: Job) {
+    let message = "storage is unavailable; retry".to_string();
+    match job {
+        Job::Ingest(submission) => {
+            let _ = submission.done.send(Err(message));
+        }
+        Job::Move { reply, .. } => {
+            let _ = reply.send(Err(MoveFailure::Storage(message)));
+        }
+        Job::SetModel { reply, .. } => {
+            let _ = reply.send(Err(message));
+        }
+        Job::RescoreAll { reply } => {
+            if let Some(reply) = reply {
+                let _ = reply.send(Err(message));
+            }
+        }
     }
 }
 
@@ -214,10 +254,10 @@ async fn move_lead(
         write(&mut tx, &changes).await?;
         tx.commit().await
     };
-    if let Err(e) = stored.await {
-        rebuild(store, live).await;
-        return Err(MoveFailure::Storage(e.to_string()));
-    }
+    // On failure the caller rebuilds the live state before any further work.
+    stored
+        .await
+        .map_err(|e| MoveFailure::Storage(e.to_string()))?;
     Ok(changes)
 }
 
@@ -228,10 +268,8 @@ async fn rescore_all(store: &Store, live: &RwLock<Live>) -> Result<usize, String
         write(&mut tx, &changes).await?;
         tx.commit().await
     };
-    if let Err(e) = stored.await {
-        rebuild(store, live).await;
-        return Err(e.to_string());
-    }
+    // On failure the caller rebuilds the live state before any further work.
+    stored.await.map_err(|e| e.to_string())?;
     Ok(changes.leads.len())
 }
 
@@ -341,6 +379,7 @@ pub async fn store_batch(
 /// Writes what a change touched, within a transaction.
 pub async fn write(tx: &mut sluice_store::Tx, changes: &Changes) -> Result<(), StoreError> {
     tx.upsert_identities(&changes.identities).await?;
+    tx.delete_leads(&changes.deleted).await?;
     tx.upsert_leads(&changes.leads).await?;
     tx.upsert_accounts(&changes.accounts).await?;
     tx.insert_transitions(&changes.transitions).await?;

@@ -466,3 +466,126 @@ async fn analytics_js_finds_its_settings_here() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn identities_merge_follow_chains_and_reach_accounts() {
+    on_every_backend(|app| async move {
+        let now = today();
+        let at = |offset_s: i64| sluice_core::Timestamp::from_millis(sluice_server::state::now().millis() - 60_000 + offset_s * 1000).to_string();
+        // A lead known under an earlier user id merges into the later one.
+        app.segment("/v1/track", track("m1", "u1", "Demo Requested", &now)).await;
+        app.segment("/v1/identify", json!({"userId": "u1", "messageId": "m2", "timestamp": now, "traits": {"title": "CTO"}})).await;
+        app.segment("/v1/alias", json!({"previousId": "u1", "userId": "u2", "messageId": "m3", "timestamp": now})).await;
+        let (_, lead) = app.get("/api/v1/leads/u1").await;
+        assert_eq!(lead["lead"]["id"], "u2");
+        assert_eq!(lead["lead"]["attributes"]["title"], "CTO");
+        assert!(lead["now"]["explanation"]["engagement"].to_string().contains("demo-request"), "{lead}");
+        let (_, all) = app.get("/api/v1/leads?limit=100").await;
+        assert!(all["leads"].as_array().unwrap().iter().all(|l| l["id"] != "u1"), "the old lead row is gone");
+        // Chains are followed to the end.
+        app.segment("/v1/alias", json!({"previousId": "ba", "userId": "bb", "messageId": "m4", "timestamp": now})).await;
+        app.segment("/v1/alias", json!({"previousId": "bb", "userId": "bc", "messageId": "m5", "timestamp": now})).await;
+        app.segment("/v1/track", track("m6", "ba", "Trial Started", &now)).await;
+        let (_, lead) = app.get("/api/v1/leads/ba").await;
+        assert_eq!(lead["lead"]["id"], "bc");
+        assert!(lead["now"]["explanation"]["engagement"].to_string().contains("trial-started"));
+        // Traits sent under a linked anonymous id reach the lead; emails match in any case.
+        app.segment("/v1/identify", json!({"userId": "c1", "anonymousId": "anonC", "messageId": "m7", "timestamp": now, "traits": {"email": "c1@acme.io"}})).await;
+        app.segment("/v1/identify", json!({"anonymousId": "anonC", "messageId": "m8", "timestamp": now, "traits": {"seniority": "vp"}})).await;
+        let (_, lead) = app.get("/api/v1/leads/C1@ACME.IO").await;
+        assert_eq!(lead["lead"]["attributes"]["seniority"], "vp", "{lead}");
+        // A lead that changes account leaves the old one's score; a new lead starts at its first event.
+        app.segment("/v1/group", json!({"userId": "g1", "groupId": "acmeA", "messageId": "m9", "timestamp": at(0)})).await;
+        app.segment("/v1/track", track("m10", "g1", "Demo Requested", &at(1))).await;
+        app.segment("/v1/group", json!({"userId": "g1", "groupId": "acmeB", "messageId": "m11", "timestamp": at(2)})).await;
+        let (_, old) = app.get("/api/v1/accounts/acmeA").await;
+        assert_eq!(old["account"]["engagement"], 0.0, "{old}");
+        assert_eq!(old["leads"], json!([]));
+        let (_, g1) = app.get("/api/v1/leads/g1").await;
+        assert!(g1["lead"]["created_ms"].as_i64().unwrap() > 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn more_bad_input_is_answered_in_json() {
+    let app = App::sqlite().await;
+    let url = |p: &str| format!("{}{p}", app.base);
+    let r = app
+        .http
+        .post(url("/v1/batch"))
+        .basic_auth("wk_test", Some(""))
+        .header("content-encoding", "gzip")
+        .body("not gzip at all")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "invalid_body");
+    let (status, body) = app
+        .segment("/v1/track", json!({"userId": "a\u{0}b", "event": "E"}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["message"].as_str().unwrap().contains("NUL"), "{body}");
+    // Without a messageId every message is new, as with Segment.
+    for _ in 0..2 {
+        assert_eq!(
+            app.segment("/v1/track", json!({"userId": "a", "event": "E"}))
+                .await
+                .0,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(app.event_count().await, 2);
+    // API errors are JSON, whatever went wrong.
+    let r = app
+        .http
+        .post(url("/api/v1/leads/a/transitions"))
+        .bearer_auth("admin-token")
+        .header("content-type", "application/json")
+        .body("{oops")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.json::<Value>().await.unwrap()["error"]["message"].is_string());
+    let (status, body) = app.get("/api/v1/leads?min_score=abc").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("min_score"),
+        "{body}"
+    );
+    // The model in force cannot be deactivated.
+    let r = app
+        .http
+        .post(url("/api/v1/model?activate=false"))
+        .bearer_auth("admin-token")
+        .body(sluice_server::DEFAULT_MODEL)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(app.get("/api/v1/model").await.1["active"], true);
+}
+
+#[tokio::test]
+async fn empty_credentials_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        database_url: format!("sqlite://{}", dir.path().join("s.db").display()),
+        bind: "127.0.0.1:0".parse().unwrap(),
+        model: None,
+        admin_token: Some(" ".into()),
+        write_key: None,
+        rescore_every: None,
+    };
+    let e = sluice_server::start(config)
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(e.contains("admin token must not be empty"), "{e}");
+}

@@ -415,10 +415,16 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query(
+        // Storing a version without activating it never deactivates it.
+        let conflict = if model.active {
+            "DO UPDATE SET active = 1"
+        } else {
+            "DO NOTHING"
+        };
+        sqlx::query(&format!(
             "INSERT INTO models (version, name, source, created_ms, active) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (version) DO UPDATE SET active = excluded.active",
-        )
+             ON CONFLICT (version) {conflict}"
+        ))
         .bind(&model.version)
         .bind(&model.name)
         .bind(&model.source)
@@ -603,6 +609,17 @@ impl Tx {
                 query = query.bind(alias.as_str()).bind(lead.as_str()).bind(*at);
             }
             query.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes leads (merged into others); their stage history stays.
+    pub async fn delete_leads(&mut self, ids: &[String]) -> Result<()> {
+        for id in ids {
+            sqlx::query("DELETE FROM leads WHERE id = $1")
+                .bind(id.as_str())
+                .execute(&mut *self.tx)
+                .await?;
         }
         Ok(())
     }

@@ -19,6 +19,39 @@ use crate::error::ApiError;
 use crate::state::{AppState, constant_time_eq, now, token};
 use crate::writer::{Job, MoveFailure};
 
+/// A JSON body whose rejection (malformed JSON, wrong content type) is an [`ApiError`].
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Json::<T>::from_request(request, state)
+            .await
+            .map(|Json(value)| ApiJson(value))
+            .map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))
+    }
+}
+
+/// Query parameters whose rejection (a number that is not one...) is an [`ApiError`].
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S>
+    for ApiQuery<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| ApiQuery(value))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
+    }
+}
+
 /// The OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
@@ -116,7 +149,7 @@ pub struct LeadQuery {
     responses((status = 200, description = "A page of leads: `{leads: [...], next}`", body = Object), (status = 400, description = "A bad filter")))]
 async fn list_leads(
     State(state): State<AppState>,
-    Query(q): Query<LeadQuery>,
+    ApiQuery(q): ApiQuery<LeadQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let stage = q
         .stage
@@ -216,7 +249,7 @@ pub struct EventQuery {
 async fn lead_events(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<EventQuery>,
+    ApiQuery(q): ApiQuery<EventQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let lead_id = state
         .live
@@ -260,7 +293,7 @@ pub struct MoveRequest {
 async fn move_lead(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Json(body): Json<MoveRequest>,
+    ApiJson(body): ApiJson<MoveRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let to: Stage = body
         .to
@@ -335,7 +368,7 @@ pub struct PageQuery {
     responses((status = 200, description = "`{accounts: [...], next}`", body = Object)))]
 async fn list_accounts(
     State(state): State<AppState>,
-    Query(q): Query<PageQuery>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let page = state
         .store
@@ -387,7 +420,7 @@ async fn get_model(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
         (status = 422, description = "The model has errors, each with line, column and rule", body = Object)))]
 async fn put_model(
     State(state): State<AppState>,
-    Query(q): Query<ActivateQuery>,
+    ApiQuery(q): ApiQuery<ActivateQuery>,
     body: String,
 ) -> Result<Json<Value>, ApiError> {
     let model = Model::from_toml(&body, "model.toml").map_err(|errors| {
@@ -407,6 +440,12 @@ async fn put_model(
         )));
     }
     let activate = q.activate.unwrap_or(true);
+    let in_force = state.live.read().expect("live state lock").version() == version;
+    if !activate && in_force {
+        return Err(ApiError::conflict(format!(
+            "model version {version} is in force: upload and activate another version instead of deactivating it"
+        )));
+    }
     let row = ModelRow {
         version: version.clone(),
         name: model.name().to_string(),
@@ -477,7 +516,7 @@ async fn list_sources(State(state): State<AppState>) -> Result<Json<Value>, ApiE
     responses((status = 201, description = "The new write key", body = Object), (status = 400, description = "No name")))]
 async fn create_source(
     State(state): State<AppState>,
-    Json(body): Json<SourceRequest>,
+    ApiJson(body): ApiJson<SourceRequest>,
 ) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
     let name = body.name.trim();
     if name.is_empty() {
