@@ -108,6 +108,16 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let mut keys = store.write_keys().await?;
     let write_key = match &config.write_key {
         Some(key) => {
+            if let Some(revoked) = keys
+                .iter()
+                .find(|k| &k.key == key)
+                .and_then(|k| k.revoked_ms)
+            {
+                return Err(StartError::Config(format!(
+                    "the write key given was revoked at {}: pass another, or create one with POST /api/v1/sources",
+                    sluice_core::Timestamp::from_millis(revoked)
+                )));
+            }
             if !keys.iter().any(|k| &k.key == key) {
                 let row = WriteKeyRow {
                     key: key.clone(),

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use sluice_core::{Actor, Message, Model, Stage, Timestamp};
-use sluice_store::{NewEvent, Store, StoreError};
+use sluice_store::{ModelRow, NewEvent, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::live::{Changes, Live, MoveError};
@@ -63,12 +63,13 @@ pub enum Job {
         /// Done (with how many leads were rescored), or why not.
         reply: Option<oneshot::Sender<Result<usize, String>>>,
     },
-    /// Put a model in force: replay the log through it and rescore every lead.
+    /// Put a model in force: replay the log through it, rescore every lead, and store the model
+    /// as the active one in the same transaction as the new scores.
     SetModel {
         /// The model.
         model: Arc<Model>,
-        /// Its version.
-        version: String,
+        /// Its stored form (marked active).
+        row: ModelRow,
         /// Done (with how many leads were rescored), or why not.
         reply: oneshot::Sender<Result<usize, String>>,
     },
@@ -136,12 +137,8 @@ async fn run(mut rx: mpsc::Receiver<Job>, store: Store, live: Arc<RwLock<Live>>)
                 let _ = reply.send(result);
                 continue;
             }
-            Job::SetModel {
-                model,
-                version,
-                reply,
-            } => {
-                let _ = reply.send(set_model(&store, &live, model, version).await);
+            Job::SetModel { model, row, reply } => {
+                let _ = reply.send(set_model(&store, &live, model, row).await);
                 continue;
             }
             Job::RescoreAll { reply } => {
@@ -277,14 +274,16 @@ async fn set_model(
     store: &Store,
     live: &RwLock<Live>,
     model: Arc<Model>,
-    version: String,
+    row: ModelRow,
 ) -> Result<usize, String> {
-    let mut fresh = Live::load(store, model, version)
+    let mut fresh = Live::load(store, model, row.version.clone())
         .await
         .map_err(|e| e.to_string())?;
     let changes = fresh.rescore_all(now());
+    // The active flag and the scores it produced land together, or neither does.
     let stored = async {
         let mut tx = store.begin().await?;
+        tx.save_model(&row).await?;
         write(&mut tx, &changes).await?;
         tx.commit().await
     };

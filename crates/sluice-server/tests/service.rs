@@ -589,3 +589,31 @@ async fn empty_credentials_are_refused_at_start() {
         .to_string();
     assert!(e.contains("admin token must not be empty"), "{e}");
 }
+
+#[tokio::test]
+async fn a_revoked_write_key_is_not_brought_back_at_start() {
+    let app = App::sqlite().await;
+    let r = app
+        .http
+        .delete(format!("{}/api/v1/sources/wk_test", app.base))
+        .bearer_auth("admin-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    app.running.server.abort();
+    let config = Config {
+        database_url: app.url.clone(),
+        bind: "127.0.0.1:0".parse().unwrap(),
+        model: None,
+        admin_token: Some("admin-token".into()),
+        write_key: Some("wk_test".into()),
+        rescore_every: None,
+    };
+    let e = sluice_server::start(config)
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(e.contains("the write key given was revoked"), "{e}");
+}

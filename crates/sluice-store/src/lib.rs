@@ -409,31 +409,9 @@ impl Store {
 
     /// Stores a model version; with `activate`, makes it the only active one.
     pub async fn save_model(&self, model: &ModelRow) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        if model.active {
-            sqlx::query("UPDATE models SET active = 0")
-                .execute(&mut *tx)
-                .await?;
-        }
-        // Storing a version without activating it never deactivates it.
-        let conflict = if model.active {
-            "DO UPDATE SET active = 1"
-        } else {
-            "DO NOTHING"
-        };
-        sqlx::query(&format!(
-            "INSERT INTO models (version, name, source, created_ms, active) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (version) {conflict}"
-        ))
-        .bind(&model.version)
-        .bind(&model.name)
-        .bind(&model.source)
-        .bind(model.created_ms)
-        .bind(i32::from(model.active))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let mut tx = self.begin().await?;
+        tx.save_model(model).await?;
+        tx.commit().await
     }
 
     /// One stored model version.
@@ -610,6 +588,33 @@ impl Tx {
             }
             query.execute(&mut *self.tx).await?;
         }
+        Ok(())
+    }
+
+    /// Stores a model version; with `active`, makes it the only active one. Storing a version
+    /// without activating it never deactivates it.
+    pub async fn save_model(&mut self, model: &ModelRow) -> Result<()> {
+        if model.active {
+            sqlx::query("UPDATE models SET active = 0")
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        let conflict = if model.active {
+            "DO UPDATE SET active = 1"
+        } else {
+            "DO NOTHING"
+        };
+        sqlx::query(&format!(
+            "INSERT INTO models (version, name, source, created_ms, active) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (version) {conflict}"
+        ))
+        .bind(&model.version)
+        .bind(&model.name)
+        .bind(&model.source)
+        .bind(model.created_ms)
+        .bind(i32::from(model.active))
+        .execute(&mut *self.tx)
+        .await?;
         Ok(())
     }
 

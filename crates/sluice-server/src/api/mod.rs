@@ -453,17 +453,17 @@ async fn put_model(
         created_ms: now().millis(),
         active: activate,
     };
-    state.store.save_model(&row).await?;
     let mut rescored = 0;
     if activate {
         let (reply, outcome) = oneshot::channel();
+        let job = Job::SetModel {
+            model: model.into(),
+            row,
+            reply,
+        };
         state
             .writer
-            .send(Job::SetModel {
-                model: model.into(),
-                version: version.clone(),
-                reply,
-            })
+            .send(job)
             .await
             .map_err(|_| ApiError::from_unavailable())?;
         rescored = outcome
@@ -473,6 +473,8 @@ async fn put_model(
                 tracing::error!(error = %e, "activating a model failed");
                 ApiError::from_unavailable()
             })?;
+    } else {
+        state.store.save_model(&row).await?;
     }
     Ok(Json(
         json!({"version": version, "active": activate, "rescored_leads": rescored}),
