@@ -18,17 +18,21 @@ struct App {
     _pg: Option<PgDatabase>,
 }
 
+/// The tests' service settings on a database.
+fn config(database_url: String) -> Config {
+    Config {
+        database_url,
+        bind: "127.0.0.1:0".parse().unwrap(),
+        model: None,
+        admin_token: Some("admin-token".into()),
+        write_key: Some("wk_test".into()),
+        rescore_every: None,
+    }
+}
+
 impl App {
     async fn start(url: String) -> Running {
-        let config = Config {
-            database_url: url,
-            bind: "127.0.0.1:0".parse().unwrap(),
-            model: None,
-            admin_token: Some("admin-token".into()),
-            write_key: Some("wk_test".into()),
-            rescore_every: None,
-        };
-        sluice_server::start(config)
+        sluice_server::start(config(url))
             .await
             .expect("the service starts")
     }
@@ -574,13 +578,10 @@ async fn more_bad_input_is_answered_in_json() {
 #[tokio::test]
 async fn empty_credentials_are_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
     let config = Config {
-        database_url: format!("sqlite://{}", dir.path().join("s.db").display()),
-        bind: "127.0.0.1:0".parse().unwrap(),
-        model: None,
         admin_token: Some(" ".into()),
-        write_key: None,
-        rescore_every: None,
+        ..config(url)
     };
     let e = sluice_server::start(config)
         .await
@@ -602,15 +603,7 @@ async fn a_revoked_write_key_is_not_brought_back_at_start() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     app.running.server.abort();
-    let config = Config {
-        database_url: app.url.clone(),
-        bind: "127.0.0.1:0".parse().unwrap(),
-        model: None,
-        admin_token: Some("admin-token".into()),
-        write_key: Some("wk_test".into()),
-        rescore_every: None,
-    };
-    let e = sluice_server::start(config)
+    let e = sluice_server::start(config(app.url.clone()))
         .await
         .err()
         .expect("refused")
