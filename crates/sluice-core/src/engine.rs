@@ -82,6 +82,12 @@ impl Activity {
         &self.hits
     }
 
+    /// Forgets what happened before `t` (a recycled lead earns its engagement again).
+    pub fn forget_before(&mut self, t: Timestamp) {
+        let keep = self.hits.partition_point(|h| h.at < t);
+        self.hits.drain(..keep);
+    }
+
     /// Whether nothing matched yet.
     pub fn is_empty(&self) -> bool {
         self.hits.is_empty()

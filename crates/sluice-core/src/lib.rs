@@ -7,6 +7,7 @@
 pub mod business_time;
 pub mod engine;
 pub mod event;
+pub mod handoff;
 pub mod lifecycle;
 pub mod model;
 pub mod time;

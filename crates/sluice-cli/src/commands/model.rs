@@ -137,6 +137,14 @@ fn check(out: &mut impl Write, path: &Path, format: Format) -> anyhow::Result<()
         "account_rollup": model.account().rollup.to_string(),
         "bant_criteria": model.bant().map_or(0, |b| b.criteria.len()),
         "conditions": {"native": native, "interpreted": interpreted},
+        "handoff": {
+            "default_team": model.handoff().default_team,
+            "account_owner": model.handoff().account_owner,
+            "routing_rules": model.handoff().routing.iter().map(|r| json!({"id": r.id, "team": r.team})).collect::<Vec<_>>(),
+            "reject_reasons": model.handoff().reject_reasons,
+            "recycle_reset": model.handoff().recycle_reset,
+            "slas": model.handoff().slas,
+        },
     });
     if format != Format::Table {
         writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
@@ -201,6 +209,33 @@ fn check(out: &mut impl Write, path: &Path, format: Format) -> anyhow::Result<()
             ids.join(", "),
             bant.sql_min * 100.0
         )?;
+    }
+    let handoff = model.handoff();
+    if !handoff.routing.is_empty() || handoff.default_team.is_some() || !handoff.slas.is_empty() {
+        let mut routes: Vec<String> = handoff
+            .routing
+            .iter()
+            .map(|r| format!("{} → {}", r.id, r.team))
+            .collect();
+        if let Some(team) = &handoff.default_team {
+            routes.push(format!("otherwise → {team}"));
+        }
+        writeln!(out, "  routing:     {}", routes.join(", "))?;
+        let slas: Vec<String> = handoff
+            .slas
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} within {} ({})",
+                    s.step,
+                    sluice_core::handoff::span_display(s.within),
+                    s.on_breach.as_str()
+                )
+            })
+            .collect();
+        if !slas.is_empty() {
+            writeln!(out, "  SLAs:        {}", slas.join(", "))?;
+        }
     }
     writeln!(
         out,

@@ -171,6 +171,11 @@ impl Compiler<'_> {
         let grades = self.grades(raw.grades.as_ref(), thresholds.mql);
         let account = self.account(raw.account.as_ref(), &mut rule_ids, &group_index);
         let bant = raw.bant.as_ref().map(|b| self.bant(b));
+        let handoff = raw
+            .handoff
+            .as_ref()
+            .map(|h| self.handoff(h, &mut rule_ids))
+            .unwrap_or_default();
 
         if self.errors.is_empty() {
             self.reachable(
@@ -206,6 +211,7 @@ impl Compiler<'_> {
             grades,
             account,
             bant,
+            handoff,
             by_event,
             any_event,
         }
@@ -583,6 +589,160 @@ impl Compiler<'_> {
             description: raw.description.clone(),
             sql_min,
             criteria,
+        }
+    }
+
+    fn handoff(&mut self, raw: &file::Handoff, ids: &mut Ids) -> crate::handoff::Policy {
+        use crate::handoff::{BreachAction, Policy, RecycleReset, RoutingRule, SlaPolicy, SlaStep};
+        let defaults = Policy::default();
+        let default_team = raw
+            .default_team
+            .as_ref()
+            .map(|t| self.non_empty(t, "handoff.default_team"));
+        let routing = raw
+            .routing
+            .iter()
+            .map(|r| {
+                let id = self.id(&r.id, ids, "rule");
+                RoutingRule {
+                    when: self.condition(&r.when, Scope::Lead, &id),
+                    team: self.non_empty(&r.team, "team"),
+                    description: r.description.clone(),
+                    id,
+                }
+            })
+            .collect();
+        let reject_reasons = match &raw.reject_reasons {
+            None => defaults.reject_reasons,
+            Some(list) => {
+                if list.get_ref().is_empty() {
+                    self.error(
+                        list.span(),
+                        None,
+                        "handoff.reject_reasons: list at least one reason sales may give",
+                    );
+                }
+                let mut seen = Ids::new();
+                list.get_ref()
+                    .iter()
+                    .map(|r| self.id(r, &mut seen, "reject reason"))
+                    .collect()
+            }
+        };
+        let recycle_reset = match &raw.recycle_reset {
+            None => defaults.recycle_reset,
+            Some(value) => match value.get_ref().as_str() {
+                "engagement" => RecycleReset::Engagement,
+                "none" => RecycleReset::None,
+                other => {
+                    self.error(
+                        value.span(),
+                        None,
+                        format!("handoff.recycle_reset `{other}` must be \"engagement\" or \"none\""),
+                    );
+                    RecycleReset::Engagement
+                }
+            },
+        };
+        let mut sla_ids = Ids::new();
+        let mut steps: HashMap<SlaStep, String> = HashMap::new();
+        let mut slas = Vec::new();
+        for raw_sla in &raw.sla {
+            let id = self.id(&raw_sla.id, &mut sla_ids, "sla");
+            let step = match SlaStep::parse(raw_sla.step.get_ref()) {
+                Some(step) => step,
+                None => {
+                    let names: Vec<&str> = SlaStep::ALL.iter().map(|s| s.as_str()).collect();
+                    self.error(
+                        raw_sla.step.span(),
+                        Some(&id),
+                        format!(
+                            "unknown step `{}` (one of {})",
+                            raw_sla.step.get_ref(),
+                            names.join(", ")
+                        ),
+                    );
+                    continue;
+                }
+            };
+            if let Some(first) = steps.get(&step) {
+                self.error(
+                    raw_sla.step.span(),
+                    Some(&id),
+                    format!("step `{step}` already has an SLA (`{first}`)"),
+                );
+            }
+            steps.insert(step, id.clone());
+            let span = |value: &S<String>, what: &str, this: &mut Self| match Span::parse(
+                value.get_ref(),
+            ) {
+                Ok(span) if span.millis() > 0 => span,
+                Ok(_) => {
+                    this.error(value.span(), Some(&id), format!("{what} must be above 0"));
+                    Span::from_millis(1)
+                }
+                Err(e) => {
+                    this.error(value.span(), Some(&id), format!("{what}: {e}"));
+                    Span::from_millis(1)
+                }
+            };
+            let within = span(&raw_sla.within, "within", self);
+            let warn_before = raw_sla
+                .warn_before
+                .as_ref()
+                .map(|w| (w, span(w, "warn_before", self)));
+            if let Some((raw_warn, warn)) = warn_before
+                && warn >= within
+            {
+                self.error(
+                    raw_warn.span(),
+                    Some(&id),
+                    format!(
+                        "warn_before `{}` must be shorter than within `{}`",
+                        raw_warn.get_ref(),
+                        raw_sla.within.get_ref()
+                    ),
+                );
+            }
+            let on_breach = match raw_sla.on_breach.as_ref() {
+                None => BreachAction::Notify,
+                Some(value) => match value.get_ref().as_str() {
+                    "notify" => BreachAction::Notify,
+                    "reassign" => BreachAction::Reassign,
+                    other => {
+                        self.error(
+                            value.span(),
+                            Some(&id),
+                            format!("on_breach `{other}` must be \"notify\" or \"reassign\""),
+                        );
+                        BreachAction::Notify
+                    }
+                },
+            };
+            if on_breach == BreachAction::Reassign && step == SlaStep::Qualify {
+                self.error(
+                    raw_sla.on_breach.as_ref().expect("set").span(),
+                    Some(&id),
+                    "on_breach = \"reassign\" applies to first_touch and decide; a lead in `sal` stays with the rep who accepted it",
+                );
+            }
+            slas.push(SlaPolicy {
+                id,
+                description: raw_sla.description.clone(),
+                step,
+                within,
+                warn_before: warn_before.map(|(_, w)| w),
+                on_breach,
+            });
+        }
+        Policy {
+            description: raw.description.clone(),
+            default_team,
+            account_owner: raw.account_owner.unwrap_or(defaults.account_owner),
+            routing,
+            reject_reasons,
+            recycle_reset,
+            slas,
         }
     }
 

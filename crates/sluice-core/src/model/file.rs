@@ -29,6 +29,8 @@ pub(super) struct File {
     pub account: Option<Account>,
     #[serde(default)]
     pub bant: Option<Bant>,
+    #[serde(default)]
+    pub handoff: Option<Handoff>,
 }
 
 #[derive(Deserialize)]
@@ -209,4 +211,47 @@ pub(super) struct Criterion {
 
 fn one() -> S<f64> {
     Spanned::new(0..0, 1.0)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Handoff {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub default_team: Option<S<String>>,
+    #[serde(default)]
+    pub account_owner: Option<bool>,
+    #[serde(default)]
+    pub reject_reasons: Option<S<Vec<S<String>>>>,
+    #[serde(default)]
+    pub recycle_reset: Option<S<String>>,
+    #[serde(default)]
+    pub routing: Vec<RoutingRule>,
+    #[serde(default)]
+    pub sla: Vec<Sla>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RoutingRule {
+    pub id: S<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub when: S<String>,
+    pub team: S<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Sla {
+    pub id: S<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub step: S<String>,
+    pub within: S<String>,
+    #[serde(default)]
+    pub warn_before: Option<S<String>>,
+    #[serde(default)]
+    pub on_breach: Option<S<String>>,
 }

@@ -31,6 +31,7 @@ pub struct Model {
     pub(crate) grades: Grades,
     pub(crate) account: AccountModel,
     pub(crate) bant: Option<Bant>,
+    pub(crate) handoff: crate::handoff::Policy,
     /// Engagement rules by event name, so most events touch few rules.
     pub(crate) by_event: FxHashMap<String, Vec<u32>>,
     /// Engagement rules for `event = "*"`.
@@ -446,6 +447,12 @@ impl Model {
         self.bant.as_ref()
     }
 
+    /// The hand-off policy: routing, rejection reasons, recycling, SLAs (defaults when the
+    /// file has no `[handoff]`).
+    pub fn handoff(&self) -> &crate::handoff::Policy {
+        &self.handoff
+    }
+
     /// The same model with every condition run by the CEL interpreter (the baseline that
     /// native predicates are measured against).
     pub fn interpreted(&self) -> Model {
@@ -460,6 +467,9 @@ impl Model {
         for rule in &mut model.engagement.rules {
             rule.when = rule.when.as_ref().map(Condition::interpreted);
         }
+        for rule in &mut model.handoff.routing {
+            rule.when = rule.when.interpreted();
+        }
         model
     }
 
@@ -472,7 +482,8 @@ impl Model {
             .chain(&self.account.rules)
             .map(|r| &r.when)
             .chain(self.disqualifiers.iter().map(|d| &d.when))
-            .chain(self.engagement.rules.iter().filter_map(|r| r.when.as_ref()));
+            .chain(self.engagement.rules.iter().filter_map(|r| r.when.as_ref()))
+            .chain(self.handoff.routing.iter().map(|r| &r.when));
         all.fold((0, 0), |(native, interpreted), c| {
             if c.is_native() {
                 (native + 1, interpreted)
