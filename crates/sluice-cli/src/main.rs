@@ -34,6 +34,18 @@ enum Command {
     Import(commands::import::ImportArgs),
     /// Run the HTTP service: Segment-compatible ingestion, the API and the dashboard.
     Serve(commands::serve::ServeArgs),
+    /// Manage sales teams (working hours, time zone, holidays, manager).
+    #[command(subcommand)]
+    Team(commands::handoff::TeamCommand),
+    /// Manage sales reps (team, capacity, availability).
+    #[command(subcommand)]
+    Rep(commands::handoff::RepCommand),
+    /// Reports: `sluice report sla`.
+    #[command(subcommand)]
+    Report(commands::handoff::ReportCommand),
+    /// Learn which leads convert from past leads: validated models, a leakage check and a
+    /// suggested points model.
+    Learn(commands::learn::LearnArgs),
 }
 
 /// How a command prints its results.
@@ -81,6 +93,10 @@ fn main() -> ExitCode {
         Command::Generate(args) => commands::generate::run(args),
         Command::Import(args) => commands::import::run(args),
         Command::Serve(args) => commands::serve::run(args),
+        Command::Team(command) => commands::handoff::team(command),
+        Command::Rep(command) => commands::handoff::rep(command),
+        Command::Report(command) => commands::handoff::report(command),
+        Command::Learn(args) => commands::learn::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

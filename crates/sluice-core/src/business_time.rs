@@ -217,6 +217,13 @@ impl WorkingHours {
         self.add(t, Span::from_millis(0))
     }
 
+    /// The start of the local day `t` falls in (midnight in the calendar's zone), for
+    /// per-day counts such as a rep's new leads today.
+    pub fn day_start(&self, t: Timestamp) -> Timestamp {
+        let t = t.millis().clamp(FIRST_INSTANT, END_INSTANT - 1);
+        Timestamp::from_millis(self.instant(self.local_date(t), 0))
+    }
+
     /// The working intervals of a local date, as real instants `[from, to)` in milliseconds.
     fn day(&self, date: NaiveDate) -> impl Iterator<Item = (i64, i64)> + '_ {
         let hours: &[(u32, u32)] = if self.holidays.contains(&date) {

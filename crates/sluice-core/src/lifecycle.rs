@@ -191,9 +191,39 @@ pub const RULES: &[Rule] = &[
     Rule {
         from: Sql,
         to: Opportunity,
-        actors: &[Sales],
+        actors: &[Sales, System],
         reason: false,
         meaning: "opportunity created",
+    },
+    // The CRM is the record of opportunities: one created there for a lead at an earlier stage
+    // arrives as an outcome and moves the lead, so the funnel matches the revenue.
+    Rule {
+        from: Lead,
+        to: Opportunity,
+        actors: &[System],
+        reason: false,
+        meaning: "opportunity created in the CRM",
+    },
+    Rule {
+        from: Mql,
+        to: Opportunity,
+        actors: &[System],
+        reason: false,
+        meaning: "opportunity created in the CRM",
+    },
+    Rule {
+        from: Sal,
+        to: Opportunity,
+        actors: &[System],
+        reason: false,
+        meaning: "opportunity created in the CRM",
+    },
+    Rule {
+        from: Recycled,
+        to: Opportunity,
+        actors: &[System],
+        reason: false,
+        meaning: "opportunity created in the CRM",
     },
     Rule {
         from: Sql,

@@ -229,7 +229,11 @@ fn round_robin_is_weighted_by_capacity_and_skips_the_away_and_the_full() {
     );
     assert_eq!(a.rep, None);
     assert_eq!(a.team.as_deref(), Some("sdr"));
-    assert!(a.why.contains("no rep of team `sdr` can take it"), "{}", a.why);
+    assert!(
+        a.why.contains("no rep of team `sdr` can take it"),
+        "{}",
+        a.why
+    );
 }
 
 #[test]
@@ -261,15 +265,18 @@ fn the_account_owner_comes_first_unless_away_or_excluded() {
         ..request
     };
     let a = m.handoff().route(excluded, &reps);
-    assert_eq!((a.rep.as_deref(), a.rule.as_str()), (Some("sam"), "reassign"));
+    assert_eq!(
+        (a.rep.as_deref(), a.rule.as_str()),
+        (Some("sam"), "reassign")
+    );
 }
 
 #[test]
 fn sla_clocks_run_in_business_time() {
     let m = model(POLICY);
     let sla = m.handoff().sla(SlaStep::FirstTouch).unwrap();
-    let berlin = WorkingHours::parse("Europe/Berlin", &["Mon-Fri 09:00-17:00"], &["2026-12-25"])
-        .unwrap();
+    let berlin =
+        WorkingHours::parse("Europe/Berlin", &["Mon-Fri 09:00-17:00"], &["2026-12-25"]).unwrap();
     // Assigned Thursday 24 December at 15:00 Berlin (14:00 UTC): two hours that day, Friday is
     // a holiday, the weekend is closed, so the deadline is Monday 11:00 Berlin.
     let clock = sla.clock(&berlin, at("2026-12-24T14:00:00Z"));

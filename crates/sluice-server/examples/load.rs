@@ -72,6 +72,7 @@ async fn main() {
         admin_token: Some("admin".into()),
         write_key: Some("wk_load".into()),
         rescore_every: None,
+        sla_every: None,
     })
     .await
     .unwrap();

@@ -5,9 +5,11 @@
 pub mod api;
 pub mod dashboard;
 pub mod error;
+pub mod handoff;
 pub mod ingest;
 pub mod live;
 pub mod state;
+pub mod webhooks;
 pub mod writer;
 
 use std::collections::HashMap;
@@ -45,6 +47,8 @@ pub struct Config {
     pub write_key: Option<String>,
     /// How often to rescore every lead so stored scores show decay (`None`: never).
     pub rescore_every: Option<std::time::Duration>,
+    /// How often the SLA scheduler runs (`None`: never).
+    pub sla_every: Option<std::time::Duration>,
 }
 
 /// Why the service could not start.
@@ -89,6 +93,14 @@ pub struct Running {
 
 /// Connects, migrates, loads the model and the live state, and starts serving.
 pub async fn start(config: Config) -> Result<Running, StartError> {
+    start_with(config, webhooks::WebhookSettings::default()).await
+}
+
+/// [`start`], with webhook delivery settings other than the default (retry schedule, time-out).
+pub async fn start_with(
+    config: Config,
+    webhooks: webhooks::WebhookSettings,
+) -> Result<Running, StartError> {
     for (what, value) in [
         ("admin token", &config.admin_token),
         ("write key", &config.write_key),
@@ -187,6 +199,24 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             }
         });
     }
+    if let Some(every) = config.sla_every {
+        let writer = state.writer.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if writer
+                    .send(writer::Job::SlaTick { reply: None })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+    }
+    webhooks::spawn(state.store.clone(), webhooks);
     let app = router(state.clone());
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(Running {

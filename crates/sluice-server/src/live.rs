@@ -100,6 +100,33 @@ pub struct Changes {
     pub transitions: Vec<TransitionRow>,
     /// Leads merged into others (by `alias`), to delete.
     pub deleted: Vec<String>,
+    /// New assignments of leads to reps (each also sets the lead's owner).
+    pub assignments: Vec<sluice_store::AssignmentRow>,
+    /// Accounts given an owner: (account, rep).
+    pub account_owners: Vec<(String, String)>,
+    /// Webhook events beyond the stage changes (assignments, SLA warnings, outcomes...).
+    pub webhooks: Vec<sluice_store::OutboundEvent>,
+}
+
+impl Changes {
+    /// Adds another change's rows after this one's.
+    pub fn absorb(&mut self, other: Changes) {
+        // A lead rescored twice: the later row wins.
+        for lead in other.leads {
+            self.leads.retain(|l| l.id != lead.id);
+            self.leads.push(lead);
+        }
+        for account in other.accounts {
+            self.accounts.retain(|a| a.id != account.id);
+            self.accounts.push(account);
+        }
+        self.identities.extend(other.identities);
+        self.transitions.extend(other.transitions);
+        self.deleted.extend(other.deleted);
+        self.assignments.extend(other.assignments);
+        self.account_owners.extend(other.account_owners);
+        self.webhooks.extend(other.webhooks);
+    }
 }
 
 /// Why a manual stage change was refused.
@@ -111,6 +138,14 @@ pub enum MoveError {
     /// The lifecycle forbids it.
     #[error(transparent)]
     Transition(#[from] TransitionError),
+    /// A rejection's reason is not one of the model's.
+    #[error("reason `{given}` is not one of the model's reject_reasons: {allowed}")]
+    Reason {
+        /// What was given.
+        given: String,
+        /// The reasons allowed.
+        allowed: String,
+    },
     /// `sql` needs the model's BANT criteria met.
     #[error(
         "`sql` needs BANT completeness of {needed}, and the lead has {has} (capture {missing})"
@@ -177,6 +212,11 @@ impl Live {
                 .collect();
             live.absorb(messages, &mut Changes::default(), &mut HashSet::new());
         }
+        for (lead, at_ms) in store.recycle_resets().await? {
+            if let Some(lead) = live.leads.get_mut(&lead) {
+                lead.activity.forget_before(Timestamp::from_millis(at_ms));
+            }
+        }
         let mut after = String::new();
         loop {
             let page = store.leads_after(&after, REPLAY_PAGE).await?;
@@ -242,6 +282,43 @@ impl Live {
         current
     }
 
+    /// A lead's attributes, and its account's id and attributes (for routing).
+    pub fn context(&self, id: &str) -> Option<(Attributes, Option<(String, Attributes)>)> {
+        let lead = self.leads.get(self.resolve(id)?)?;
+        let account = lead.account.as_ref().map(|(a, _)| {
+            let traits = self
+                .accounts
+                .get(a)
+                .map(|acc| acc.traits.values.clone())
+                .unwrap_or_default();
+            (a.clone(), traits)
+        });
+        Some((lead.traits.values.clone(), account))
+    }
+
+    /// A lead's stage and owner.
+    pub fn stage_and_owner(&self, id: &str) -> Option<(Stage, Option<&str>)> {
+        let lead = self.leads.get(self.resolve(id)?)?;
+        Some((lead.stage, lead.owner.as_deref()))
+    }
+
+    /// Records a lead's new owner (stored by the assignment itself).
+    pub fn set_owner(&mut self, id: &str, owner: Option<String>) {
+        if let Some(lead) = self.leads.get_mut(id) {
+            lead.owner = owner;
+        }
+    }
+
+    /// Every lead's id and attributes (for matching outcomes by CRM id).
+    pub fn leads_with_attribute<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a serde_json::Value)> + 'a {
+        self.leads
+            .iter()
+            .filter_map(move |(id, l)| Some((id.as_str(), l.traits.values.get(key)?)))
+    }
+
     /// A lead's attributes.
     pub fn attributes(&self, id: &str) -> Option<&Attributes> {
         self.leads.get(self.resolve(id)?).map(|l| &l.traits.values)
@@ -288,12 +365,38 @@ impl Live {
         reason: Option<&str>,
         now: Timestamp,
     ) -> Result<Changes, MoveError> {
+        self.transition_at(id, to, actor, reason, now, now)
+    }
+
+    /// A stage change that happened at `at` (an outcome's date), scored as of `now`.
+    pub fn transition_at(
+        &mut self,
+        id: &str,
+        to: Stage,
+        actor: Actor,
+        reason: Option<&str>,
+        at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Changes, MoveError> {
         let id = self
             .resolve(id)
             .ok_or_else(|| MoveError::NoLead(id.to_string()))?
             .to_string();
         let lead = &self.leads[&id];
         lifecycle::check(lead.stage, to, actor, reason)?;
+        let policy = self.model.handoff();
+        // Sales' rejections are feedback the closed loop counts: only the agreed reasons.
+        if actor == Actor::Sales
+            && matches!(lead.stage, Stage::Mql | Stage::Sal)
+            && matches!(to, Stage::Recycled | Stage::Disqualified)
+            && let Some(reason) = reason.map(str::trim)
+            && !policy.reject_reasons.iter().any(|r| r == reason)
+        {
+            return Err(MoveError::Reason {
+                given: reason.to_string(),
+                allowed: policy.reject_reasons.join(", "),
+            });
+        }
         if to == Stage::Sql
             && let Some(bant) = self.model.bant_status(&lead.traits.values)
             && !bant.meets_sql
@@ -311,18 +414,24 @@ impl Live {
             });
         }
         let from = lead.stage;
+        let reset = to == Stage::Recycled
+            && self.model.handoff().recycle_reset == sluice_core::handoff::RecycleReset::Engagement;
         let mut changes = Changes::default();
         changes.transitions.push(TransitionRow {
             lead_id: id.clone(),
             from,
             to,
-            at_ms: now.millis(),
+            at_ms: at.millis(),
             actor,
             reason: reason.map(str::to_string),
             model_version: Some(self.version.clone()),
-            detail: None,
+            detail: reset.then(|| json!({"reset": "engagement"})),
         });
-        self.leads.get_mut(&id).expect("resolved above").stage = to;
+        let lead = self.leads.get_mut(&id).expect("resolved above");
+        lead.stage = to;
+        if reset {
+            lead.activity.forget_before(at);
+        }
         self.rescore(std::slice::from_ref(&id), now, &mut changes);
         Ok(changes)
     }

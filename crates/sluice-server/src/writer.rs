@@ -7,12 +7,14 @@ use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
+use serde::Serialize;
 use sluice_core::{Actor, Message, Model, Stage, Timestamp};
-use sluice_store::{ModelRow, NewEvent, Store, StoreError};
+use sluice_store::{ModelRow, NewEvent, OutcomeRow, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::live::{Changes, Live, MoveError};
 use crate::state::now;
+use crate::webhooks::event;
 
 /// A message accepted by the HTTP layer, waiting to be stored.
 #[derive(Debug)]
@@ -55,8 +57,35 @@ pub enum Job {
         actor: Actor,
         /// Why.
         reason: Option<String>,
+        /// The rep making the move (accepting: the lead becomes theirs).
+        rep: Option<String>,
         /// The outcome: the lead's new row and the transition.
         reply: oneshot::Sender<Result<Changes, MoveFailure>>,
+    },
+    /// Give a lead to a rep by hand.
+    Assign {
+        /// The lead (or one of its aliases).
+        lead: String,
+        /// The rep (known: checked by the caller) and their team.
+        rep: String,
+        /// The rep's team.
+        team: String,
+        /// Who.
+        actor: Actor,
+        /// The assignment made.
+        reply: oneshot::Sender<Result<Changes, MoveFailure>>,
+    },
+    /// Record outcomes (checked, matched to leads) and move their leads' stages.
+    Outcomes {
+        /// The outcomes.
+        outcomes: Vec<OutcomeRow>,
+        /// What was stored and moved.
+        reply: oneshot::Sender<Result<OutcomeAck, String>>,
+    },
+    /// One run of the SLA scheduler.
+    SlaTick {
+        /// What it did, or why not.
+        reply: Option<oneshot::Sender<Result<crate::handoff::TickReport, String>>>,
     },
     /// Rescore every lead at the current time, so stored scores show decay.
     RescoreAll {
@@ -91,6 +120,17 @@ pub struct Ack {
     pub new: usize,
     /// Already stored (a retry): counted once.
     pub duplicates: usize,
+}
+
+/// What recording outcomes did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct OutcomeAck {
+    /// Outcomes stored for the first time.
+    pub new: u64,
+    /// Outcomes already stored (a repeat): counted once.
+    pub duplicates: u64,
+    /// Stage moves they caused.
+    pub moved: u64,
 }
 
 /// Most messages committed in one transaction.
@@ -130,11 +170,42 @@ async fn run(mut rx: mpsc::Receiver<Job>, store: Store, live: Arc<RwLock<Live>>)
                 to,
                 actor,
                 reason,
+                rep,
                 reply,
             } => {
-                let result = move_lead(&store, &live, &lead, to, actor, reason.as_deref()).await;
+                let result =
+                    move_lead(&store, &live, &lead, to, actor, reason.as_deref(), rep).await;
                 healthy = !matches!(result, Err(MoveFailure::Storage(_)));
                 let _ = reply.send(result);
+                continue;
+            }
+            Job::Assign {
+                lead,
+                rep,
+                team,
+                actor,
+                reply,
+            } => {
+                let result = assign(&store, &live, &lead, rep, team, actor).await;
+                healthy = !matches!(result, Err(MoveFailure::Storage(_)));
+                let _ = reply.send(result);
+                continue;
+            }
+            Job::Outcomes { outcomes, reply } => {
+                let result = store_outcomes(&store, &live, outcomes, now()).await;
+                healthy = result.is_ok();
+                let _ = reply.send(result.map_err(|e| e.to_string()));
+                continue;
+            }
+            Job::SlaTick { reply } => {
+                let result = crate::handoff::sla_tick(&store, &live, now()).await;
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, "the SLA scheduler failed");
+                    healthy = false;
+                }
+                if let Some(reply) = reply {
+                    let _ = reply.send(result.map_err(|e| e.to_string()));
+                }
                 continue;
             }
             Job::SetModel { model, row, reply } => {
@@ -219,8 +290,16 @@ fn refuse(job: Job) {
         Job::Ingest(submission) => {
             let _ = submission.done.send(Err(message));
         }
-        Job::Move { reply, .. } => {
+        Job::Move { reply, .. } | Job::Assign { reply, .. } => {
             let _ = reply.send(Err(MoveFailure::Storage(message)));
+        }
+        Job::Outcomes { reply, .. } => {
+            let _ = reply.send(Err(message));
+        }
+        Job::SlaTick { reply } => {
+            if let Some(reply) = reply {
+                let _ = reply.send(Err(message));
+            }
         }
         Job::SetModel { reply, .. } => {
             let _ = reply.send(Err(message));
@@ -240,13 +319,59 @@ async fn move_lead(
     to: Stage,
     actor: Actor,
     reason: Option<&str>,
+    rep: Option<String>,
 ) -> Result<Changes, MoveFailure> {
-    let changes = live
+    let now = now();
+    let (from, owner) = {
+        let live = live.read().expect("live state lock");
+        let (stage, owner) = live
+            .stage_and_owner(lead)
+            .ok_or_else(|| MoveFailure::Refused(MoveError::NoLead(lead.to_string())))?;
+        (stage, owner.map(str::to_string))
+    };
+    let mut changes = live
         .write()
         .expect("live state lock")
-        .transition(lead, to, actor, reason, now())
+        .transition(lead, to, actor, reason, now)
         .map_err(MoveFailure::Refused)?;
     let stored = async {
+        let id = changes.transitions[0].lead_id.clone();
+        crate::handoff::assign_new_mqls(store, live, &mut changes, now).await?;
+        feedback_events(&mut changes, from, rep.as_deref().or(owner.as_deref()));
+        if to == Stage::Sal {
+            let taker = rep.clone().or(owner.clone());
+            if let Some(taker) = &taker
+                && owner.as_deref() != Some(taker)
+            {
+                let team = store.rep(taker).await?.map(|r| r.team_id);
+                let assignment = sluice_core::handoff::Assignment {
+                    rep: Some(taker.clone()),
+                    team,
+                    rule: "manual".into(),
+                    why: format!("accepted by `{taker}`"),
+                };
+                let mut live = live.write().expect("live state lock");
+                crate::handoff::record(&mut changes, &mut live, &id, &assignment, actor, now);
+            }
+            // The first rep to accept a lead of an account without an owner owns the account,
+            // so the account's next leads go to them.
+            let account = live
+                .read()
+                .expect("live state lock")
+                .context(&id)
+                .and_then(|(_, account)| account.map(|(a, _)| a));
+            if let (Some(taker), Some(account)) = (taker, account)
+                && live
+                    .read()
+                    .expect("live state lock")
+                    .model()
+                    .handoff()
+                    .account_owner
+                && store.account_owner(&account).await?.is_none()
+            {
+                changes.account_owners.push((account, taker));
+            }
+        }
         let mut tx = store.begin().await?;
         write(&mut tx, &changes).await?;
         tx.commit().await
@@ -344,6 +469,8 @@ async fn commit(
     let accepted = fresh.len();
     let changes = live.write().expect("live state lock").apply(fresh, now());
     metrics::histogram!("sluice_scoring_seconds").record(scoring.elapsed().as_secs_f64());
+    let mut changes = changes;
+    crate::handoff::assign_new_mqls(store, live, &mut changes, now()).await?;
     write(&mut tx, &changes).await?;
     tx.commit().await?;
     let mqls = changes
@@ -375,6 +502,138 @@ pub async fn store_batch(
     Ok(acks[0])
 }
 
+/// Adds `lead.accepted` / `lead.rejected` for sales' feedback in a change.
+fn feedback_events(changes: &mut Changes, from: Stage, rep: Option<&str>) {
+    for t in &changes.transitions {
+        let kind = match (from, t.to, t.actor) {
+            (Stage::Mql, Stage::Sal, _) => "lead.accepted",
+            (Stage::Mql | Stage::Sal, Stage::Recycled | Stage::Disqualified, Actor::Sales) => {
+                "lead.rejected"
+            }
+            _ => continue,
+        };
+        let at = Timestamp::from_millis(t.at_ms);
+        changes.webhooks.push(event(
+            kind,
+            at,
+            serde_json::json!({
+                "lead_id": t.lead_id,
+                "from": t.from,
+                "to": t.to,
+                "rep": rep,
+                "reason": t.reason,
+                "at": at,
+            }),
+        ));
+    }
+}
+
+/// Gives a lead to a rep by hand.
+async fn assign(
+    store: &Store,
+    live: &RwLock<Live>,
+    lead: &str,
+    rep: String,
+    team: String,
+    actor: Actor,
+) -> Result<Changes, MoveFailure> {
+    let now = now();
+    let mut changes = Changes::default();
+    {
+        let mut live = live.write().expect("live state lock");
+        let id = live
+            .resolve(lead)
+            .ok_or_else(|| MoveFailure::Refused(MoveError::NoLead(lead.to_string())))?
+            .to_string();
+        let assignment = sluice_core::handoff::Assignment {
+            why: format!("assigned to `{rep}` by {actor}"),
+            rep: Some(rep),
+            team: Some(team),
+            rule: "manual".into(),
+        };
+        crate::handoff::record(&mut changes, &mut live, &id, &assignment, actor, now);
+    }
+    let stored = async {
+        let mut tx = store.begin().await?;
+        write(&mut tx, &changes).await?;
+        tx.commit().await
+    };
+    stored
+        .await
+        .map_err(|e| MoveFailure::Storage(e.to_string()))?;
+    Ok(changes)
+}
+
+/// Records outcomes and moves their leads: an opportunity to `opportunity` (from any open
+/// stage: the CRM is the record of opportunities), a win or loss through `opportunity` to
+/// `won` / `lost`. Repeats are stored once and move nothing. Only for the process that owns
+/// the live state (the writer, or an import with the service stopped).
+pub async fn store_outcomes(
+    store: &Store,
+    live: &RwLock<Live>,
+    outcomes: Vec<OutcomeRow>,
+    now: Timestamp,
+) -> Result<OutcomeAck, StoreError> {
+    let mut ack = OutcomeAck::default();
+    let mut tx = store.begin().await?;
+    let mut changes = Changes::default();
+    for outcome in &outcomes {
+        if tx.insert_outcomes(std::slice::from_ref(outcome)).await? == 0 {
+            ack.duplicates += 1;
+            continue;
+        }
+        ack.new += 1;
+        let at = Timestamp::from_millis(outcome.at_ms);
+        let target = match outcome.kind.as_str() {
+            "won" => Stage::Won,
+            "lost" => Stage::Lost,
+            _ => Stage::Opportunity,
+        };
+        let mut live = live.write().expect("live state lock");
+        let Some((stage, _)) = live.stage_and_owner(&outcome.lead_id) else {
+            continue;
+        };
+        let mut path = Vec::new();
+        if stage != Stage::Opportunity && stage != target {
+            path.push(Stage::Opportunity);
+        }
+        if target != Stage::Opportunity {
+            path.push(target);
+        }
+        for to in path {
+            match live.transition_at(
+                &outcome.lead_id,
+                to,
+                Actor::System,
+                outcome.reason.as_deref().or(Some("outcome")),
+                at,
+                now,
+            ) {
+                Ok(moved) => {
+                    ack.moved += 1;
+                    changes.absorb(moved);
+                }
+                // A closed or disqualified lead keeps its stage; the outcome is still counted.
+                Err(_) => break,
+            }
+        }
+        changes.webhooks.push(event(
+            "lead.outcome",
+            at,
+            serde_json::json!({
+                "lead_id": outcome.lead_id,
+                "type": outcome.kind,
+                "amount": outcome.amount,
+                "reason": outcome.reason,
+                "at": at,
+            }),
+        ));
+    }
+    write(&mut tx, &changes).await?;
+    tx.commit().await?;
+    Ok(ack)
+}
+
 /// Writes what a change touched, within a transaction.
 pub async fn write(tx: &mut sluice_store::Tx, changes: &Changes) -> Result<(), StoreError> {
     tx.upsert_identities(&changes.identities).await?;
@@ -382,5 +641,12 @@ pub async fn write(tx: &mut sluice_store::Tx, changes: &Changes) -> Result<(), S
     tx.upsert_leads(&changes.leads).await?;
     tx.upsert_accounts(&changes.accounts).await?;
     tx.insert_transitions(&changes.transitions).await?;
+    tx.insert_assignments(&changes.assignments).await?;
+    for (account, rep) in &changes.account_owners {
+        tx.set_account_owner(account, rep).await?;
+    }
+    tx.enqueue_webhooks(&changes.webhooks).await?;
+    tx.enqueue_webhooks(&crate::webhooks::events_for(changes))
+        .await?;
     Ok(())
 }

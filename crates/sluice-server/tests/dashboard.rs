@@ -28,6 +28,7 @@ impl App {
             admin_token: Some(ADMIN.into()),
             write_key: Some(WRITE_KEY.into()),
             rescore_every: None,
+            sla_every: None,
         };
         let running = start(config).await.expect("the server starts");
         let client = Client::builder()

@@ -67,6 +67,7 @@ impl Service {
             admin_token: Some(ADMIN_TOKEN.into()),
             write_key: Some(WRITE_KEY.into()),
             rescore_every: None,
+            sla_every: None,
         };
         let running = sluice_server::start(config)
             .await

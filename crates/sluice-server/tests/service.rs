@@ -27,6 +27,7 @@ fn config(database_url: String) -> Config {
         admin_token: Some("admin-token".into()),
         write_key: Some("wk_test".into()),
         rescore_every: None,
+        sla_every: None,
     }
 }
 

@@ -7,9 +7,11 @@
 //! engine's migrations under `migrations/` and in [`Backend`]. The same storage scenario runs
 //! against both in the tests.
 
+mod handoff;
 mod rows;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod webhooks;
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -18,7 +20,9 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
+pub use handoff::*;
 pub use rows::*;
+pub use webhooks::*;
 
 /// Which database engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,11 +66,23 @@ pub enum StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Migrations per engine, embedded in the binary, applied in order at start.
-const MIGRATIONS: &[(&str, &str, &str)] = &[(
-    "0001_init",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-    include_str!("../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[(&str, &str, &str)] = &[
+    (
+        "0001_init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        "0002_handoff",
+        include_str!("../migrations/sqlite/0002_handoff.sql"),
+        include_str!("../migrations/postgres/0002_handoff.sql"),
+    ),
+    (
+        "0003_webhooks",
+        include_str!("../migrations/sqlite/0003_webhooks.sql"),
+        include_str!("../migrations/postgres/0003_webhooks.sql"),
+    ),
+];
 
 /// Rows per multi-row `INSERT`, well under both engines' parameter limits.
 const CHUNK: usize = 400;
@@ -540,7 +556,7 @@ impl Tx {
             let sql = format!(
                 "INSERT INTO leads ({LEAD_COLUMNS}) VALUES {} ON CONFLICT (id) DO UPDATE SET \
                  attributes = excluded.attributes, account_id = excluded.account_id, stage = excluded.stage, \
-                 owner = excluded.owner, score = excluded.score, fit = excluded.fit, engagement = excluded.engagement, \
+                 score = excluded.score, fit = excluded.fit, engagement = excluded.engagement, \
                  grade = excluded.grade, qualification = excluded.qualification, scored = excluded.scored, \
                  model_version = excluded.model_version, updated_ms = excluded.updated_ms, \
                  last_event_ms = excluded.last_event_ms",

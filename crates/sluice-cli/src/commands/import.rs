@@ -17,7 +17,7 @@ use sluice_core::{Attributes, Timestamp};
 use sluice_server::ingest::prepare;
 use sluice_server::live::Live;
 use sluice_server::state::now;
-use sluice_server::writer::{Accepted, store_batch};
+use sluice_server::writer::{Accepted, store_batch, store_outcomes};
 use sluice_store::{OutcomeRow, Store};
 use tokio::runtime::Handle;
 
@@ -207,10 +207,68 @@ fn print(summary: &Summary, format: Format) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn connect(db: &str) -> anyhow::Result<Store> {
+pub(crate) async fn connect(db: &str) -> anyhow::Result<Store> {
     Store::connect(db)
         .await
         .map_err(|e| UserError(format!("cannot open the database {db}: {e}")).into())
+}
+
+/// The demo company's sales teams: sales development in New York, account executives in
+/// Berlin, so new MQLs are routed from the start.
+async fn seed_team(store: &Store) -> anyhow::Result<()> {
+    let at = now().millis();
+    let teams = [
+        (
+            "sdr",
+            "Sales development",
+            "America/New_York",
+            "sdr-lead@example.com",
+        ),
+        (
+            "ae",
+            "Account executives",
+            "Europe/Berlin",
+            "sales-director@example.com",
+        ),
+    ];
+    for (id, name, time_zone, manager) in teams {
+        store
+            .upsert_team(&sluice_store::TeamRow {
+                id: id.into(),
+                name: name.into(),
+                time_zone: time_zone.into(),
+                working_hours: vec!["Mon-Fri 09:00-17:00".into()],
+                holidays: Vec::new(),
+                manager: Some(manager.into()),
+                created_ms: at,
+                updated_ms: at,
+            })
+            .await?;
+    }
+    let reps = [
+        ("maya", "Maya Chen", "sdr", 25),
+        ("omar", "Omar Haddad", "sdr", 25),
+        ("lucia", "Lucía Romero", "sdr", 15),
+        ("jonas", "Jonas Weber", "ae", 10),
+    ];
+    for (id, name, team, capacity) in reps {
+        store
+            .upsert_rep(&sluice_store::RepRow {
+                id: id.into(),
+                name: name.into(),
+                email: format!("{id}@example.com"),
+                team_id: team.into(),
+                time_zone: None,
+                working_hours: None,
+                capacity,
+                available: true,
+                away_until_ms: None,
+                created_ms: at,
+                updated_ms: at,
+            })
+            .await?;
+    }
+    Ok(())
 }
 
 /// Seeds a synthetic company (1,000 leads and a year of their events and outcomes, ending now)
@@ -223,6 +281,7 @@ pub async fn seed_demo(db: &str, model: Option<(&str, &str)>) -> anyhow::Result<
         eprintln!("demo data already present");
         return Ok(());
     }
+    seed_team(&store).await?;
     let model = model.map(|(text, name)| (text.to_string(), name.to_string()));
     let target = Target::open(store, model.as_ref()).await?;
     let dir = ScratchDir::create()?;
@@ -518,16 +577,16 @@ impl Run {
             if rows.is_empty() {
                 return Ok(());
             }
-            let new = self.handle.block_on(async {
-                let mut tx = self.target.store.begin().await?;
-                let new = tx.insert_outcomes(rows).await?;
-                tx.commit().await?;
-                Ok::<_, sluice_store::StoreError>(new)
-            });
-            let new = new.context("cannot store the outcomes")?;
-            counts.imported += new;
-            counts.duplicates += rows.len() as u64 - new;
-            rows.clear();
+            // The same path as `POST /api/v1/outcomes`: stored once, stages moved.
+            let ack = self.handle.block_on(store_outcomes(
+                &self.target.store,
+                &self.target.live,
+                std::mem::take(rows),
+                now(),
+            ));
+            let ack = ack.context("cannot store the outcomes")?;
+            counts.imported += ack.new;
+            counts.duplicates += ack.duplicates;
             Ok(())
         };
         input::read_rows(path, rejections, &rename, |rejections, row: Row| {

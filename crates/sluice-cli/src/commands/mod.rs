@@ -1,7 +1,9 @@
 //! One module per subcommand; each parses its arguments and calls the core.
 
 pub mod generate;
+pub mod handoff;
 pub mod import;
+pub mod learn;
 pub mod model;
 pub mod score;
 pub mod serve;

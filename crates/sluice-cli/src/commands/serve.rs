@@ -38,6 +38,9 @@ pub struct ServeArgs {
     /// Rescore every lead this often, so stored scores show decay (e.g. "1h", "30m"; "never").
     #[arg(long, default_value = "1h")]
     rescore_every: String,
+    /// Run the SLA scheduler this often: warnings, breaches, reassignment (e.g. "30s"; "never").
+    #[arg(long, default_value = "30s")]
+    sla_every: String,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -72,16 +75,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
         .await?;
     }
-    let rescore_every = match args.rescore_every.trim() {
-        "never" => None,
-        text => {
-            let span = sluice_core::Span::parse(text)
-                .map_err(|e| UserError(format!("--rescore-every: {e}")))?;
-            Some(std::time::Duration::from_millis(span.millis() as u64))
-        }
+    let every = |flag: &str, text: &str| match text.trim() {
+        "never" => Ok(None),
+        text => sluice_core::Span::parse(text)
+            .map(|span| Some(std::time::Duration::from_millis(span.millis() as u64)))
+            .map_err(|e| UserError(format!("{flag}: {e}"))),
     };
     let config = Config {
-        rescore_every,
+        rescore_every: every("--rescore-every", &args.rescore_every)?,
+        sla_every: every("--sla-every", &args.sla_every)?,
         database_url: args.db.clone(),
         bind: args.bind,
         model,

@@ -638,7 +638,9 @@ impl Compiler<'_> {
                     self.error(
                         value.span(),
                         None,
-                        format!("handoff.recycle_reset `{other}` must be \"engagement\" or \"none\""),
+                        format!(
+                            "handoff.recycle_reset `{other}` must be \"engagement\" or \"none\""
+                        ),
                     );
                     RecycleReset::Engagement
                 }
@@ -673,19 +675,19 @@ impl Compiler<'_> {
                 );
             }
             steps.insert(step, id.clone());
-            let span = |value: &S<String>, what: &str, this: &mut Self| match Span::parse(
-                value.get_ref(),
-            ) {
-                Ok(span) if span.millis() > 0 => span,
-                Ok(_) => {
-                    this.error(value.span(), Some(&id), format!("{what} must be above 0"));
-                    Span::from_millis(1)
-                }
-                Err(e) => {
-                    this.error(value.span(), Some(&id), format!("{what}: {e}"));
-                    Span::from_millis(1)
-                }
-            };
+            let span =
+                |value: &S<String>, what: &str, this: &mut Self| match Span::parse(value.get_ref())
+                {
+                    Ok(span) if span.millis() > 0 => span,
+                    Ok(_) => {
+                        this.error(value.span(), Some(&id), format!("{what} must be above 0"));
+                        Span::from_millis(1)
+                    }
+                    Err(e) => {
+                        this.error(value.span(), Some(&id), format!("{what}: {e}"));
+                        Span::from_millis(1)
+                    }
+                };
             let within = span(&raw_sla.within, "within", self);
             let warn_before = raw_sla
                 .warn_before

@@ -19,6 +19,9 @@ use crate::error::ApiError;
 use crate::state::{AppState, constant_time_eq, now, token};
 use crate::writer::{Job, MoveFailure};
 
+mod handoff;
+mod webhooks;
+
 /// A JSON body whose rejection (malformed JSON, wrong content type) is an [`ApiError`].
 pub struct ApiJson<T>(pub T);
 
@@ -56,10 +59,17 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestP
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Sluice", description = "Lead qualification: leads, accounts, the model, sources. Ingestion follows the Segment HTTP Tracking API under /v1."),
-    paths(list_leads, get_lead, lead_events, move_lead, list_accounts, get_account, get_model, put_model, model_versions, list_sources, create_source, revoke_source),
-    components(schemas(MoveRequest, SourceRequest)),
+    paths(list_leads, get_lead, lead_events, move_lead, list_accounts, get_account, get_model, put_model, model_versions, list_sources, create_source, revoke_source,
+        webhooks::create_webhook, webhooks::list_webhooks, webhooks::get_webhook, webhooks::webhook_secret, webhooks::disable_webhook,
+        webhooks::webhook_deliveries, webhooks::redeliver, webhooks::test_webhook,
+        handoff::put_team, handoff::list_teams, handoff::get_team, handoff::put_rep, handoff::patch_rep, handoff::list_reps, handoff::get_rep,
+        handoff::queue, handoff::assign_lead, handoff::accept_lead, handoff::reject_lead, handoff::add_activity, handoff::lead_activities,
+        handoff::add_activities, handoff::add_outcomes, handoff::set_account_owner, handoff::sla_report, handoff::run_sla),
+    components(schemas(MoveRequest, SourceRequest, webhooks::WebhookRequest,
+        handoff::TeamRequest, handoff::RepRequest, handoff::RepPatch, handoff::AssignRequest, handoff::AcceptRequest, handoff::RejectRequest,
+        handoff::ActivityRequest, handoff::ActivitiesRequest, handoff::OutcomesRequest, handoff::OwnerRequest)),
     modifiers(&Bearer),
-    tags((name = "leads"), (name = "accounts"), (name = "model"), (name = "sources"))
+    tags((name = "leads"), (name = "accounts"), (name = "model"), (name = "sources"), (name = "webhooks"), (name = "hand-off"))
 )]
 pub struct ApiDoc;
 
@@ -93,6 +103,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/api/v1/model/versions", get(model_versions))
         .route("/api/v1/sources", get(list_sources).post(create_source))
         .route("/api/v1/sources/{key}", delete(revoke_source))
+        .merge(webhooks::routes())
+        .merge(handoff::routes())
         .layer(middleware::from_fn_with_state(state, authenticate));
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
 }
@@ -310,12 +322,25 @@ async fn move_lead(
             "actor: `system` moves are Sluice's own; use `sales` or `marketing`",
         ));
     }
+    run_move(&state, id, to, actor, body.reason, None).await
+}
+
+/// Has the writer move a lead; maps refusals to 404 / 409 / 422.
+pub(crate) async fn run_move(
+    state: &AppState,
+    lead: String,
+    to: Stage,
+    actor: Actor,
+    reason: Option<String>,
+    rep: Option<String>,
+) -> Result<Json<Value>, ApiError> {
     let (reply, outcome) = oneshot::channel();
     let job = Job::Move {
-        lead: id,
+        lead,
         to,
         actor,
-        reason: body.reason,
+        reason,
+        rep,
         reply,
     };
     state
@@ -324,9 +349,11 @@ async fn move_lead(
         .await
         .map_err(|_| ApiError::from_unavailable())?;
     match outcome.await.map_err(|_| ApiError::from_unavailable())? {
-        Ok(changes) => Ok(Json(
-            json!({"lead": changes.leads.first(), "transition": changes.transitions.first()}),
-        )),
+        Ok(changes) => Ok(Json(json!({
+            "lead": changes.leads.first(),
+            "transition": changes.transitions.first(),
+            "assignment": changes.assignments.last(),
+        }))),
         Err(MoveFailure::Refused(e)) => {
             use crate::live::MoveError;
             use sluice_core::lifecycle::TransitionError;
@@ -335,7 +362,9 @@ async fn move_lead(
                 MoveError::Transition(TransitionError::ReasonRequired { .. }) => {
                     ApiError::unprocessable(e.to_string())
                 }
-                MoveError::Bant { .. } => ApiError::unprocessable(e.to_string()),
+                MoveError::Bant { .. } | MoveError::Reason { .. } => {
+                    ApiError::unprocessable(e.to_string())
+                }
                 MoveError::Transition(_) => ApiError::conflict(e.to_string()),
             })
         }
@@ -344,7 +373,7 @@ async fn move_lead(
 }
 
 impl ApiError {
-    fn from_unavailable() -> ApiError {
+    pub(crate) fn from_unavailable() -> ApiError {
         ApiError::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",

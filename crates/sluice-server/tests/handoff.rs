@@ -1,0 +1,468 @@
+//! The hand-off end to end, over HTTP: events make a lead an MQL, it is routed to a rep, the
+//! SLA warns and breaches and the lead is reassigned, a receiver on loopback gets signed
+//! webhooks that verify, the rep rejects with a reason, outcomes move stages, and the report
+//! counts it all. Runs on SQLite, and on PostgreSQL when `SLUICE_TEST_POSTGRES_URL` is set
+//! (where two services share one database and the scheduler still acts once).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::HeaderMap;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sluice_server::webhooks::WebhookSettings;
+use sluice_server::{Config, Running};
+use sluice_store::testing::PgDatabase;
+
+/// A model whose hand-off runs on seconds, so SLAs breach within a test.
+const MODEL: &str = r#"
+[model]
+name = "handoff-test"
+version = "1"
+[thresholds]
+mql = 50
+[[fit.rules]]
+id = "vp"
+when = "lead.seniority == 'vp'"
+points = 20
+[engagement]
+half_life = "30d"
+[[engagement.rules]]
+id = "demo"
+event = "Demo Requested"
+points = 40
+[bant]
+sql_min = 1.0
+[bant.budget]
+field = "bant_budget"
+values = { approved = 1.0 }
+[handoff]
+default_team = "sdr"
+reject_reasons = ["not_a_fit", "student"]
+[[handoff.routing]]
+id = "enterprise"
+when = "lead.employees > 5000"
+team = "ae"
+[[handoff.sla]]
+id = "first-touch"
+step = "first_touch"
+within = "3s"
+warn_before = "2s"
+on_breach = "reassign"
+"#;
+
+struct App {
+    running: Running,
+    base: String,
+    http: reqwest::Client,
+}
+
+impl App {
+    async fn start(url: String) -> App {
+        let config = Config {
+            database_url: url,
+            bind: "127.0.0.1:0".parse().unwrap(),
+            model: Some((MODEL.into(), "handoff.toml".into())),
+            admin_token: Some("admin-token".into()),
+            write_key: Some("wk_test".into()),
+            rescore_every: None,
+            sla_every: None,
+        };
+        let settings = WebhookSettings {
+            poll: Duration::from_millis(20),
+            ..WebhookSettings::default()
+        };
+        let running = sluice_server::start_with(config, settings).await.unwrap();
+        App {
+            base: format!("http://{}", running.addr),
+            running,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth("admin-token");
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        (
+            response.status(),
+            response.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let (status, body) = self.call(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        body
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn ok(&self, path: &str, body: Value) -> Value {
+        let (status, answer) = self.post(path, body).await;
+        assert!(status.is_success(), "{path}: {status} {answer}");
+        answer
+    }
+
+    /// A 4xx whose message names `field`; returns the message.
+    async fn refused(&self, path: &str, body: Value, status: StatusCode, field: &str) -> String {
+        let (got, answer) = self.post(path, body).await;
+        let message = answer["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert_eq!(got, status, "{path}: {answer}");
+        assert!(
+            message.contains(field),
+            "{path}: `{message}` does not name `{field}`"
+        );
+        message
+    }
+
+    async fn identify_and_demo(&self, user: &str, traits: Value) {
+        let now = sluice_server::state::now().to_string();
+        let mut traits = traits;
+        traits["email"] = json!(format!("{user}@acme.io"));
+        let batch = json!({"batch": [
+            {"type": "identify", "userId": user, "messageId": format!("{user}-i"), "timestamp": now, "traits": traits},
+            {"type": "track", "userId": user, "messageId": format!("{user}-d"), "timestamp": now, "event": "Demo Requested"},
+        ]});
+        let response = self
+            .http
+            .post(format!("{}/v1/batch", self.base))
+            .basic_auth("wk_test", Some(""))
+            .json(&batch)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    async fn setup_teams(&self) {
+        for team in ["sdr", "ae"] {
+            self.ok(
+                "/api/v1/teams",
+                json!({"id": team, "time_zone": "UTC", "working_hours": ["Mon-Sun 00:00-24:00"], "manager": format!("{team}-boss@example.com")}),
+            )
+            .await;
+        }
+        for (id, team) in [("ana", "sdr"), ("ben", "sdr"), ("eve", "ae")] {
+            self.ok(
+                "/api/v1/reps",
+                json!({"id": id, "name": id, "email": format!("{id}@example.com"), "team": team, "capacity": 10}),
+            )
+            .await;
+        }
+    }
+}
+
+/// A webhook receiver on loopback that keeps every request.
+#[derive(Clone, Default)]
+struct Receiver {
+    got: Arc<Mutex<Vec<(HeaderMap, String)>>>,
+}
+
+impl Receiver {
+    async fn start() -> (Receiver, String) {
+        let receiver = Receiver::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let keep = receiver.clone();
+        let app = axum::Router::new().fallback(move |headers: HeaderMap, body: String| {
+            let keep = keep.clone();
+            async move {
+                keep.got.lock().unwrap().push((headers, body));
+                "ok"
+            }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (receiver, url)
+    }
+
+    /// Waits for an event of `kind`; checks its signature; returns its data.
+    async fn wait_for(&self, kind: &str, secret: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let found = self.got.lock().unwrap().iter().find_map(|(headers, body)| {
+                let value: Value = serde_json::from_str(body).ok()?;
+                (value["type"] == kind).then(|| (headers.clone(), body.clone(), value))
+            });
+            if let Some((headers, body, value)) = found {
+                standardwebhooks::Webhook::new(secret)
+                    .unwrap()
+                    .verify(body.as_bytes(), &headers)
+                    .expect("the signature verifies");
+                return value["data"].clone();
+            }
+            assert!(Instant::now() < deadline, "no `{kind}` webhook arrived");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn sla_run(app: &App) -> Value {
+    app.ok("/api/v1/sla/run", json!({})).await
+}
+
+async fn scenario(app: App) {
+    app.setup_teams().await;
+    let (receiver, url) = Receiver::start().await;
+    let (status, sub) = app
+        .post(
+            "/api/v1/webhooks",
+            json!({"url": url, "event_types": ["*"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sub}");
+    let secret = sub["secret"].as_str().unwrap().to_string();
+
+    // Bad input names the field and changes nothing.
+    app.refused(
+        "/api/v1/reps",
+        json!({"id": "zed", "name": "Zed", "email": "zed@example.com", "team": "nope"}),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "team",
+    )
+    .await;
+    app.refused("/api/v1/reps", json!({"id": "zed", "name": "Zed", "email": "zed@example.com", "team": "sdr", "capacity": -1}), StatusCode::UNPROCESSABLE_ENTITY, "capacity").await;
+    app.refused(
+        "/api/v1/teams",
+        json!({"id": "x", "time_zone": "Mars/Olympus"}),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "working_hours",
+    )
+    .await;
+    assert_eq!(
+        app.get("/api/v1/reps").await["reps"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    // The MQL is routed: no rule matches, so the default team; ana and ben are equally free
+    // and neither has had a lead, so the tie goes by id.
+    app.identify_and_demo("u1", json!({"seniority": "vp"}))
+        .await;
+    let lead = app.get("/api/v1/leads/u1").await;
+    assert_eq!(lead["lead"]["stage"], "mql", "{lead}");
+    let assigned = receiver.wait_for("lead.assigned", &secret).await;
+    assert_eq!(assigned["rep"], "ana", "{assigned}");
+    assert_eq!(assigned["rule"], "default_team");
+    receiver.wait_for("lead.mql", &secret).await;
+    let queue = app.get("/api/v1/queue?team=sdr").await;
+    let item = &queue["queue"][0];
+    assert_eq!(
+        (item["lead_id"].as_str(), item["rep"].as_str()),
+        (Some("u1"), Some("ana")),
+        "{queue}"
+    );
+    assert_eq!(item["slas"][0]["sla"], "first-touch");
+
+    // An enterprise lead goes to the account executives by rule.
+    app.identify_and_demo("u2", json!({"seniority": "vp", "employees": 10000}))
+        .await;
+    let activity = app.get("/api/v1/leads/u2/activities").await;
+    assert_eq!(activity["assignments"][0]["rep_id"], "eve", "{activity}");
+    assert_eq!(activity["assignments"][0]["rule"], "enterprise");
+    // eve touches hers at once: no warning for u2.
+    app.ok(
+        "/api/v1/leads/u2/activities",
+        json!({"kind": "call", "rep": "eve", "external_id": "crm-1"}),
+    )
+    .await;
+    let (status, _) = app
+        .post(
+            "/api/v1/leads/u2/activities",
+            json!({"kind": "call", "external_id": "crm-1"}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a repeated CRM activity is stored once"
+    );
+    app.refused(
+        "/api/v1/activities",
+        json!({"activities": [{"lead": "u2", "kind": "fax"}]}),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "activities[0].kind",
+    )
+    .await;
+
+    // The SLA warns after one second, breaches after three: u1 goes to ben.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let run = sla_run(&app).await;
+    assert_eq!(run["warnings"], 1, "{run}");
+    let warning = receiver.wait_for("sla.warning", &secret).await;
+    assert_eq!(
+        (warning["lead_id"].as_str(), warning["rep"].as_str()),
+        (Some("u1"), Some("ana"))
+    );
+    assert_eq!(sla_run(&app).await["warnings"], 0, "a warning is sent once");
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let run = sla_run(&app).await;
+    assert_eq!(
+        (run["breaches"].as_u64(), run["reassigned"].as_u64()),
+        (Some(1), Some(1)),
+        "{run}"
+    );
+    let breach = receiver.wait_for("sla.breached", &secret).await;
+    assert_eq!(breach["manager"], "sdr-boss@example.com");
+    assert_eq!(breach["action"], "reassign:ben");
+    let lead = app.get("/api/v1/leads/u1").await;
+    assert_eq!(lead["lead"]["owner"], "ben", "{lead}");
+
+    // Feedback: a reason outside the model's list is refused; a listed one recycles the lead.
+    app.refused(
+        "/api/v1/leads/u1/reject",
+        json!({}),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "reason",
+    )
+    .await;
+    app.refused(
+        "/api/v1/leads/u1/reject",
+        json!({"reason": "too_busy"}),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "reject_reasons",
+    )
+    .await;
+    app.refused(
+        "/api/v1/leads/u1/assign",
+        json!({"rep": "nobody"}),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "rep",
+    )
+    .await;
+    let rejected = app
+        .ok(
+            "/api/v1/leads/u1/reject",
+            json!({"reason": "student", "rep": "ben"}),
+        )
+        .await;
+    assert_eq!(rejected["transition"]["to"], "recycled", "{rejected}");
+    let data = receiver.wait_for("lead.rejected", &secret).await;
+    assert_eq!(data["reason"], "student");
+    // The recycle reset its engagement: it is back below the bar.
+    let lead = app.get("/api/v1/leads/u1").await;
+    assert_eq!(lead["lead"]["engagement"], 0.0, "{lead}");
+
+    // u2: accepted, BANT gate, outcomes move it on.
+    let accepted = app.ok("/api/v1/leads/u2/accept", json!({})).await;
+    assert_eq!(accepted["transition"]["to"], "sal", "{accepted}");
+    receiver.wait_for("lead.accepted", &secret).await;
+    app.refused(
+        "/api/v1/leads/u2/transitions",
+        json!({"to": "sql"}),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "BANT",
+    )
+    .await;
+    app.refused(
+        "/api/v1/outcomes",
+        json!({"outcomes": [{"email": "u2@acme.io", "type": "opportunity", "amount": -5}]}),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "outcomes[0].amount",
+    )
+    .await;
+    app.refused(
+        "/api/v1/outcomes",
+        json!({"outcomes": [{"email": "u2@acme.io", "type": "lost"}]}),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "outcomes[0].reason",
+    )
+    .await;
+    assert_eq!(
+        app.get("/api/v1/leads/u2").await["lead"]["stage"],
+        "sal",
+        "refused outcomes move nothing"
+    );
+    let ack = app.ok("/api/v1/outcomes", json!({"outcomes": [
+        {"email": "u2@acme.io", "type": "opportunity", "amount": 24000, "date": "2026-11-20"},
+        {"lead_id": "u2", "type": "won", "amount": 24000, "date": "2026-11-21"},
+        {"email": "ghost@nowhere.io", "type": "won", "amount": 1},
+    ]})).await;
+    assert_eq!(
+        (ack["new"].as_u64(), ack["moved"].as_u64()),
+        (Some(2), Some(2)),
+        "{ack}"
+    );
+    assert_eq!(ack["unmatched"][0]["index"], 2);
+    assert_eq!(app.get("/api/v1/leads/u2").await["lead"]["stage"], "won");
+    let again = app.ok("/api/v1/outcomes", json!({"outcomes": [{"lead_id": "u2", "type": "won", "amount": 24000, "date": "2026-11-21"}]})).await;
+    assert_eq!(
+        (again["new"].as_u64(), again["duplicates"].as_u64()),
+        (Some(0), Some(1))
+    );
+
+    // The report: two MQLs, one touched; first touch kept once (eve), breached once (ana).
+    let report = app.get("/api/v1/reports/sla").await["report"].clone();
+    assert_eq!(report["total"]["mqls"], 2, "{report}");
+    assert_eq!(report["total"]["contact_rate"], 0.5);
+    assert_eq!(report["reps"]["eve"]["policies"]["first-touch"]["met"], 1);
+    assert_eq!(
+        report["reps"]["ana"]["policies"]["first-touch"]["breached"],
+        1
+    );
+    assert_eq!(report["breaches"][0]["lead"], "u1");
+    drop(app.running);
+}
+
+#[tokio::test]
+async fn the_handoff_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("sluice.db").display());
+    scenario(App::start(url).await).await;
+}
+
+#[tokio::test]
+async fn the_handoff_on_postgres() {
+    let Some(pg) = PgDatabase::create().await else {
+        return;
+    };
+    scenario(App::start(pg.url.clone()).await).await;
+}
+
+/// Two services share one PostgreSQL database: both run the scheduler at the same moment, and
+/// each warning and breach is recorded and acted on once.
+#[tokio::test]
+async fn replicas_act_on_a_breach_once() {
+    let Some(pg) = PgDatabase::create().await else {
+        return;
+    };
+    let a = App::start(pg.url.clone()).await;
+    let b = App::start(pg.url.clone()).await;
+    a.setup_teams().await;
+    a.identify_and_demo("r1", json!({"seniority": "vp"})).await;
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    let (ra, rb) = tokio::join!(sla_run(&a), sla_run(&b));
+    let breaches = ra["breaches"].as_u64().unwrap() + rb["breaches"].as_u64().unwrap();
+    let reassigned = ra["reassigned"].as_u64().unwrap() + rb["reassigned"].as_u64().unwrap();
+    assert_eq!((breaches, reassigned), (1, 1), "{ra} {rb}");
+    let events = a.get("/api/v1/leads/r1/activities").await;
+    let kinds: Vec<&str> = events["sla_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["breached"], "{events}");
+    assert_eq!(
+        events["assignments"].as_array().unwrap().len(),
+        2,
+        "{events}"
+    );
+}
