@@ -44,8 +44,8 @@ pub struct GbmParams {
 impl Default for GbmParams {
     fn default() -> Self {
         GbmParams {
-            learning_rate: 0.05,
-            max_depth: 5,
+            learning_rate: 0.1,
+            max_depth: 4,
             min_leaf: 20,
             l2: 1.0,
             subsample: 0.8,
@@ -301,6 +301,7 @@ impl Grower<'_> {
             histogram,
         }];
         let mut leaves = Vec::new();
+        let mut scratch = vec![0u32; rows.len()];
         while let Some(pending) = queue.pop() {
             let (sum_g, sum_h, n) = self.totals(&pending.histogram);
             let value = -sum_g / (sum_h + params.l2) * params.learning_rate;
@@ -314,20 +315,22 @@ impl Grower<'_> {
                 leaves.push((pending.start, pending.end, value));
                 continue;
             };
-            // Partition the node's rows: those going left first.
+            // Partition the node's rows, those going left first, keeping their order (rows in
+            // ascending order read the binned matrix front to back). Branch-free: each row is
+            // written to both sides and the side it belongs to advances.
             let slice = &mut rows[pending.start..pending.end];
-            let mut split = 0;
+            let (mut n_left, mut n_right) = (0, 0);
             for i in 0..slice.len() {
-                let r = slice[i] as usize;
-                if goes_left(
-                    &best.left_bins,
-                    self.x.values[r * self.x.n_features + best.feature],
-                ) {
-                    slice.swap(i, split);
-                    split += 1;
-                }
+                let r = slice[i];
+                let bin = self.x.values[r as usize * self.x.n_features + best.feature];
+                let left = goes_left(&best.left_bins, bin);
+                slice[n_left] = r;
+                scratch[n_right] = r;
+                n_left += usize::from(left);
+                n_right += usize::from(!left);
             }
-            let mid = pending.start + split;
+            slice[n_left..].copy_from_slice(&scratch[..n_right]);
+            let mid = pending.start + n_left;
             let (left, right) = (nodes.len(), nodes.len() + 1);
             nodes.push(Node::leaf(0.0));
             nodes.push(Node::leaf(0.0));

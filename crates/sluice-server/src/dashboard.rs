@@ -375,6 +375,37 @@ struct OverviewPage {
     recent: Vec<LeadLine>,
     accounts: Vec<AccountLine>,
     track_url: String,
+    handoff: Vec<HandoffLine>,
+    breaches: usize,
+}
+
+/// One row of the hand-off card: everyone, a team or a rep, over the last 30 days.
+struct HandoffLine {
+    name: String,
+    mqls: u64,
+    contact: String,
+    first_touch: String,
+    compliance: String,
+}
+
+impl HandoffLine {
+    fn new(name: String, f: &sluice_core::handoff::SlaFigures) -> Self {
+        let pct = |x: Option<f64>| x.map_or("·".to_string(), |x| format!("{:.0} %", x * 100.0));
+        HandoffLine {
+            name,
+            mqls: f.mqls,
+            contact: pct(f.contact_rate),
+            first_touch: f
+                .first_touch_median_hours
+                .map_or("·".to_string(), |h| format!("{h:.1} h")),
+            compliance: f
+                .policies
+                .iter()
+                .map(|(id, c)| format!("{id} {}", pct(c.compliance)))
+                .collect::<Vec<_>>()
+                .join(" · "),
+        }
+    }
 }
 
 /// The main path of the funnel, in order; `lost` closes it beside `won`.
@@ -479,7 +510,35 @@ async fn overview(
     };
     let recent = state.store.leads(&recent).await?.items;
     let accounts = state.store.accounts(10, None).await?.items;
+    let policy = state
+        .live
+        .read()
+        .expect("live state lock")
+        .model()
+        .handoff()
+        .clone();
+    let now_ts = now();
+    let from = Timestamp::from_millis(now_ts.millis() - 30 * 86_400_000);
+    let report = crate::handoff::report(&state.store, &policy, from, now_ts, now_ts).await?;
+    let mut handoff = Vec::new();
+    if report.total.mqls > 0 {
+        handoff.push(HandoffLine::new("everyone".into(), &report.total));
+        handoff.extend(
+            report
+                .teams
+                .iter()
+                .map(|(t, f)| HandoffLine::new(format!("team {t}"), f)),
+        );
+        handoff.extend(
+            report
+                .reps
+                .iter()
+                .map(|(r, f)| HandoffLine::new(r.clone(), f)),
+        );
+    }
     let view = OverviewPage {
+        handoff,
+        breaches: report.breaches.len(),
         model,
         total: counts.values().sum(),
         as_of: when(now().millis()),

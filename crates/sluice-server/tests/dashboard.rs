@@ -212,6 +212,11 @@ async fn overview_shows_the_funnel_the_model_and_the_leads() {
         "{body}"
     );
     assert!(body.contains("50.0 %"), "lead → mql conversion: {body}");
+    // No teams in this database: the hand-off card says how to set them up.
+    assert!(
+        body.contains("Hand-off, last 30 days") && body.contains("No MQL has been assigned yet"),
+        "{body}"
+    );
     assert!(
         body.contains("b2b-default") && body.contains("2026.10.1"),
         "the active model"

@@ -111,11 +111,27 @@ async fn story(url: &str) {
         .collect();
     tx.upsert_leads(&leads).await.unwrap();
     let mut changed = leads[3].clone();
-    changed.owner = Some("rep@acme.io".into());
     changed.score = 95.5;
     tx.upsert_leads(&[changed.clone()]).await.unwrap();
+    // The owner is the assignment's to set; rescoring (an upsert) never changes it.
+    tx.insert_assignments(&[AssignmentRow {
+        lead_id: "l03".into(),
+        rep_id: Some("rep@acme.io".into()),
+        team_id: Some("sdr".into()),
+        at_ms: 1,
+        rule: "manual".into(),
+        why: "test".into(),
+        actor: "sales".into(),
+    }])
+    .await
+    .unwrap();
+    let mut stale = changed.clone();
+    stale.owner = Some("someone-else".into());
+    tx.upsert_leads(&[stale]).await.unwrap();
     tx.commit().await.unwrap();
+    changed.owner = Some("rep@acme.io".into());
     assert_eq!(store.lead("l03").await.unwrap(), Some(changed));
+    assert_eq!(store.assignments_of("l03").await.unwrap().len(), 1);
     assert_eq!(store.lead("nobody").await.unwrap(), None);
 
     let mut seen = Vec::new();

@@ -114,6 +114,7 @@ pub fn run(args: LearnArgs) -> anyhow::Result<()> {
             name: model_name(&args.label),
             source: file_name(&args.leads),
         }),
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         ..defaults
     };
     let report = sluice_learn::learn(&data, &settings).map_err(|e| located(&args.leads, e))?;
