@@ -2,19 +2,31 @@
 //! that alone ranks leads almost perfectly was most likely filled in after the outcome was
 //! known (a sales status, a "lead quality" set by the rep), and a model that uses it is
 //! useless before contact.
+//!
+//! Such columns are often empty for the leads sales never reached, which blurs their ranking
+//! over all rows; so each column is also judged on the rows where it has a value, when those
+//! are at least [`MIN_COVERAGE`] of the rows.
 
 use serde::Serialize;
 
-use crate::encode::Binned;
+use crate::encode::{Binned, MISSING_BIN};
 use crate::metrics::roc_auc;
+
+/// A column is judged on the rows where it has a value only when they are at least this
+/// share of all rows.
+pub const MIN_COVERAGE: f64 = 0.2;
 
 /// One column's predictive power on its own.
 #[derive(Debug, Clone, Serialize)]
 pub struct ColumnAuc {
     /// The column.
     pub column: String,
-    /// Out-of-fold ROC AUC of its per-value conversion rate (mean over folds).
+    /// Out-of-fold ROC AUC of its per-value conversion rate over all rows (mean over folds).
     pub roc_auc: f64,
+    /// The same on the rows where it has a value, when some rows have none.
+    pub roc_auc_where_present: Option<f64>,
+    /// The share of rows with a value.
+    pub coverage: f64,
 }
 
 /// A column suspected of leaking the outcome.
@@ -22,7 +34,8 @@ pub struct ColumnAuc {
 pub struct LeakageWarning {
     /// The column.
     pub column: String,
-    /// Its ROC AUC alone.
+    /// Its ROC AUC alone: over all rows, or where it has a value if that is what crossed the
+    /// threshold.
     pub roc_auc: f64,
     /// What to do, in words.
     pub message: String,
@@ -39,6 +52,16 @@ pub struct Leakage {
     pub warnings: Vec<LeakageWarning>,
 }
 
+/// One column's ROC AUC on one fold's test rows: over all of them, and over those where it has
+/// a value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FoldAuc {
+    /// Over all test rows.
+    pub all: Option<f64>,
+    /// Over the test rows with a value.
+    pub present: Option<f64>,
+}
+
 /// Each feature's ROC AUC on `test` when rows are scored by the conversion rate of their bin
 /// in `train` (smoothed towards the overall rate, so rare bins do not score 0 or 1).
 pub fn fold_aucs(
@@ -46,7 +69,7 @@ pub fn fold_aucs(
     train_labels: &[bool],
     test: &Binned,
     test_labels: &[bool],
-) -> Vec<Option<f64>> {
+) -> Vec<FoldAuc> {
     const PRIOR_ROWS: f64 = 5.0;
     let base = train_labels.iter().filter(|&&y| y).count() as f64 / train_labels.len() as f64;
     (0..train.n_features)
@@ -61,30 +84,46 @@ pub fn fold_aucs(
                 .iter()
                 .map(|&(n, p)| (p + PRIOR_ROWS * base) / (n + PRIOR_ROWS))
                 .collect();
-            let scores: Vec<f64> = (0..test.n_rows)
-                .map(|r| rate[test.row(r)[f] as usize])
-                .collect();
-            roc_auc(&scores, test_labels)
+            let bins: Vec<u8> = (0..test.n_rows).map(|r| test.row(r)[f]).collect();
+            let scores: Vec<f64> = bins.iter().map(|&b| rate[b as usize]).collect();
+            let (present_scores, present_labels): (Vec<f64>, Vec<bool>) = bins
+                .iter()
+                .zip(scores.iter().zip(test_labels))
+                .filter(|(b, _)| **b != MISSING_BIN)
+                .map(|(_, (s, y))| (*s, *y))
+                .unzip();
+            FoldAuc {
+                all: roc_auc(&scores, test_labels),
+                present: if present_scores.len() < bins.len() {
+                    roc_auc(&present_scores, &present_labels)
+                } else {
+                    None
+                },
+            }
         })
         .collect()
 }
 
-/// Averages per-fold AUCs per column and flags those at or above `threshold`.
+/// Averages per-fold AUCs per column and flags those at or above `threshold`; `coverage` is
+/// each column's share of rows with a value.
 pub fn assess(
     columns: &[&str],
-    folds: &[Vec<Option<f64>>],
+    coverage: &[f64],
+    folds: &[Vec<FoldAuc>],
     threshold: f64,
     label: &str,
 ) -> Leakage {
+    let mean = |values: Vec<f64>| {
+        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+    };
     let mut aucs: Vec<ColumnAuc> = columns
         .iter()
         .enumerate()
-        .map(|(f, column)| {
-            let values: Vec<f64> = folds.iter().filter_map(|fold| fold[f]).collect();
-            ColumnAuc {
-                column: column.to_string(),
-                roc_auc: values.iter().sum::<f64>() / values.len().max(1) as f64,
-            }
+        .map(|(f, column)| ColumnAuc {
+            column: column.to_string(),
+            roc_auc: mean(folds.iter().filter_map(|fold| fold[f].all).collect()).unwrap_or(0.5),
+            roc_auc_where_present: mean(folds.iter().filter_map(|fold| fold[f].present).collect()),
+            coverage: coverage[f],
         })
         .collect();
     aucs.sort_by(|a, b| {
@@ -94,14 +133,34 @@ pub fn assess(
     });
     let warnings = aucs
         .iter()
-        .filter(|c| c.roc_auc >= threshold)
-        .map(|c| LeakageWarning {
-            column: c.column.clone(),
-            roc_auc: c.roc_auc,
-            message: format!(
-                "column `{}` alone predicts `{label}` with ROC AUC {:.3} (out of fold): it is probably filled in after the outcome is known; if so, leave it out with --exclude \"{}\"",
-                c.column, c.roc_auc, c.column
-            ),
+        .filter_map(|c| {
+            let advice = format!(
+                "it is probably filled in after the outcome is known; if so, leave it out with --exclude \"{}\"",
+                c.column
+            );
+            if c.roc_auc >= threshold {
+                return Some(LeakageWarning {
+                    column: c.column.clone(),
+                    roc_auc: c.roc_auc,
+                    message: format!(
+                        "column `{}` alone predicts `{label}` with ROC AUC {:.3} (out of fold): {advice}",
+                        c.column, c.roc_auc
+                    ),
+                });
+            }
+            let present = c
+                .roc_auc_where_present
+                .filter(|auc| *auc >= threshold && c.coverage >= MIN_COVERAGE)?;
+            Some(LeakageWarning {
+                column: c.column.clone(),
+                roc_auc: present,
+                message: format!(
+                    "column `{}` alone predicts `{label}` with ROC AUC {present:.3} where it has a value ({:.0} % of rows; {:.3} over all rows, out of fold): {advice}",
+                    c.column,
+                    100.0 * c.coverage,
+                    c.roc_auc
+                ),
+            })
         })
         .collect();
     Leakage {

@@ -85,7 +85,7 @@ impl Default for Settings {
             leakage_threshold: 0.95,
             min_category_rows: 10,
             naive_bayes_bins: 10,
-            logistic_bins: 5,
+            logistic_bins: 8,
             gbm_bins: 63,
             gbm: GbmParams::default(),
             suggest: None,
@@ -289,11 +289,11 @@ struct SplitOutcome {
     /// Per model: the L2 strength or rounds chosen.
     chosen: Vec<Option<f64>>,
     /// Per feature, when asked for.
-    leakage: Option<Vec<Option<f64>>>,
+    leakage: Option<Vec<leakage::FoldAuc>>,
     /// The trees' gain per feature.
     gain: Option<Vec<f64>>,
-    /// The points model's scores, when asked for.
-    points: Option<Vec<i64>>,
+    /// The points model's scores (with its offset), when asked for.
+    points: Option<Vec<f64>>,
 }
 
 /// Validates the models, checks for leakage, explains, and suggests a points model.
@@ -308,7 +308,7 @@ pub fn learn(data: &Dataset, settings: &Settings) -> Result<Report, LearnError> 
     let mut oof: Vec<Vec<f64>> = vec![vec![0.0; data.len()]; n_models];
     let mut leakage_folds = Vec::new();
     let mut gain = vec![0.0; data.features.len()];
-    let mut oof_points = vec![0i64; data.len()];
+    let mut oof_points = vec![0.0; data.len()];
     let outcomes = parallel_map(&folds, settings.threads, |i, fold| {
         run_split(data, fold, settings, i as u64, true)
     });
@@ -343,11 +343,7 @@ pub fn learn(data: &Dataset, settings: &Settings) -> Result<Report, LearnError> 
                 .map(|p| Metrics::of(p, &test_labels))
                 .collect();
             let summary = TimeSplit {
-                column: data
-                    .excluded
-                    .iter()
-                    .find(|e| e.reason == crate::table::ExcludedBecause::TimeColumn)
-                    .map_or_else(String::new, |e| e.column.clone()),
+                column: data.time_column.clone().unwrap_or_default(),
                 train_rows: split.train.len(),
                 test_rows: split.test.len(),
                 test_from: split.test.iter().map(|&r| times[r]).min().unwrap_or(0),
@@ -383,8 +379,14 @@ pub fn learn(data: &Dataset, settings: &Settings) -> Result<Report, LearnError> 
         .map(|m| m.model);
 
     let names: Vec<&str> = data.features.iter().map(|f| f.name.as_str()).collect();
+    let coverage: Vec<f64> = data
+        .features
+        .iter()
+        .map(|f| 1.0 - f.missing as f64 / data.len() as f64)
+        .collect();
     let leakage = leakage::assess(
         &names,
+        &coverage,
         &leakage_folds,
         settings.leakage_threshold,
         &data.label_column,
@@ -432,24 +434,33 @@ pub fn learn(data: &Dataset, settings: &Settings) -> Result<Report, LearnError> 
     })
 }
 
+impl Settings {
+    /// Refuses settings out of their range (before any data is read, if the caller likes).
+    pub fn check(&self) -> Result<(), LearnError> {
+        if self.folds < 2 {
+            return Err(LearnError::Setting(format!(
+                "--folds {}: at least 2 folds are needed",
+                self.folds
+            )));
+        }
+        if !(0.5..=1.0).contains(&self.leakage_threshold) {
+            return Err(LearnError::Setting(format!(
+                "--leakage-threshold {}: must be between 0.5 and 1",
+                self.leakage_threshold
+            )));
+        }
+        if self.models.is_empty() {
+            return Err(LearnError::Setting(
+                "--models: name at least one model".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Refuses settings and data that cannot be learned from.
 fn check(data: &Dataset, settings: &Settings) -> Result<(), LearnError> {
-    if settings.folds < 2 {
-        return Err(LearnError::Setting(format!(
-            "--folds {}: at least 2 folds are needed",
-            settings.folds
-        )));
-    }
-    if !(0.5..=1.0).contains(&settings.leakage_threshold) {
-        return Err(LearnError::Setting(format!(
-            "--leakage-threshold {}: must be between 0.5 and 1",
-            settings.leakage_threshold
-        )));
-    }
-    if settings.models.is_empty() {
-        return Err(LearnError::Setting(
-            "--models: name at least one model".into(),
-        ));
-    }
+    settings.check()?;
     let positives = data.positives();
     let negatives = data.len() - positives;
     if positives < settings.folds || negatives < settings.folds {
@@ -474,7 +485,11 @@ fn parallel_map<T: Sync, R: Send>(
 ) -> Vec<R> {
     let threads = threads.clamp(1, items.len().max(1));
     if threads == 1 {
-        return items.iter().enumerate().map(|(i, item)| f(i, item)).collect();
+        return items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| f(i, item))
+            .collect();
     }
     let f = &f;
     let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
@@ -584,7 +599,13 @@ fn run_split(
             settings.min_category_rows,
             &mut rng(3),
         );
-        outcome.points = Some(split.test.iter().map(|&r| points.score(data, r)).collect());
+        outcome.points = Some(
+            split
+                .test
+                .iter()
+                .map(|&r| points.log_odds_points(data, r))
+                .collect(),
+        );
     }
     outcome
 }
@@ -683,12 +704,11 @@ fn suggest(
     data: &Dataset,
     settings: &Settings,
     names: &SuggestSettings,
-    oof_points: &[i64],
+    scores: &[f64],
 ) -> Result<Suggestion, LearnError> {
-    let scores: Vec<f64> = oof_points.iter().map(|&p| p as f64).collect();
-    let roc_auc = metrics::roc_auc(&scores, &data.label).unwrap_or(0.5);
+    let roc_auc = metrics::roc_auc(scores, &data.label).unwrap_or(0.5);
     let (cut, precision, recall) =
-        metrics::best_f1_cut(&scores, &data.label).unwrap_or((1.0, 0.0, 0.0));
+        metrics::best_f1_cut(scores, &data.label).unwrap_or((0.0, 0.0, 0.0));
     let share = scores.iter().filter(|&&s| s >= cut).count() as f64 / scores.len() as f64;
     let all: Vec<usize> = (0..data.len()).collect();
     let model = PointsModel::fit(
@@ -707,11 +727,10 @@ fn suggest(
         left_out,
     } = model.to_toml(
         data,
-        &all,
         &FileInfo {
             name: &names.name,
             source: &names.source,
-            cut: cut as i64,
+            cut,
             precision,
             recall,
             share,

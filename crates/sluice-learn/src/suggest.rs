@@ -3,7 +3,8 @@
 //! column value and written as a Sluice model file.
 //!
 //! Each column's points are shifted so that a missing value scores 0 (no rule needs to match
-//! an absent attribute); this leaves every lead's ranking unchanged. Conditions name the
+//! an absent attribute), or in a column without missing values its most common value; this
+//! leaves every lead's ranking unchanged. Conditions name the
 //! attribute as `sluice score` and `sluice import` store it (the CSV column name, verbatim)
 //! and type values the way they type CSV cells, so the rules match when the same file is
 //! scored.
@@ -14,7 +15,7 @@ use std::fmt::Write as _;
 use rand_chacha::ChaCha8Rng;
 
 use crate::encode::{BinLabel, Binning, Bins, Design, MISSING_BIN, OTHER_BIN, Term};
-use crate::logistic::Logistic;
+use crate::logistic::{Logistic, sigmoid};
 use crate::table::{Dataset, MISSING, Values, csv_number};
 
 /// Points per unit of log-odds.
@@ -28,18 +29,27 @@ pub struct PointsModel {
     binning: Binning,
     /// Per feature and bin (0 for bins no rule matches).
     points: Vec<Vec<i64>>,
+    /// Per feature and bin: training rows, and how many converted.
+    evidence: Vec<Vec<(usize, usize)>>,
     /// Per categorical feature: the values pooled into "other" in training, when a rule
     /// can list them.
     pooled: Vec<Option<HashSet<u32>>>,
     /// Per feature: whether rules can match its values (numbers typed as `sluice score`
     /// types CSV cells).
     usable: Vec<bool>,
+    /// Training rows, and how many converted.
+    rows: (usize, usize),
+    /// The points of a lead no rule matches, in the model's log-odds: what the file leaves
+    /// out (the intercept and each column's missing-value coefficient), so that scores of
+    /// models fitted on different rows compare.
+    offset: f64,
     /// The L2 strength chosen.
     pub lambda: f64,
 }
 
 impl PointsModel {
-    /// Fits the binned logistic regression on `rows` and rounds it to points.
+    /// Fits the binned logistic regression on `rows` and rounds it to points. Values seen in
+    /// fewer than `min_rows` rows get no rule (and no points).
     pub fn fit(
         data: &Dataset,
         rows: &[usize],
@@ -52,12 +62,23 @@ impl PointsModel {
         let labels: Vec<bool> = rows.iter().map(|&r| data.label[r]).collect();
         let model = Logistic::fit_tuned(&x, &labels, rng);
         let binning = design.binning;
-        let mut coefficient: Vec<Vec<Option<f64>>> = (0..data.features.len())
+        let n_features = data.features.len();
+        let mut coefficient: Vec<Vec<Option<f64>>> = (0..n_features)
             .map(|f| vec![None; binning.n_bins(f)])
             .collect();
         for (term, beta) in design.terms.iter().zip(&model.beta) {
             if let Term::Bin { feature, bin } = *term {
                 coefficient[feature][bin as usize] = Some(*beta);
+            }
+        }
+        let mut evidence: Vec<Vec<(usize, usize)>> = (0..n_features)
+            .map(|f| vec![(0, 0); binning.n_bins(f)])
+            .collect();
+        for (f, evidence) in evidence.iter_mut().enumerate() {
+            for &r in rows {
+                let e = &mut evidence[binning.bin(data, f, r) as usize];
+                e.0 += 1;
+                e.1 += usize::from(data.label[r]);
             }
         }
         let usable: Vec<bool> = data
@@ -68,7 +89,7 @@ impl PointsModel {
                 Values::Categorical { .. } => true,
             })
             .collect();
-        let pooled = (0..data.features.len())
+        let pooled: Vec<Option<HashSet<u32>>> = (0..n_features)
             .map(|f| match (&data.features[f].values, &binning.bins[f]) {
                 (Values::Categorical { codes, .. }, Bins::Categorical { slot, .. }) => {
                     let values: HashSet<u32> = rows
@@ -81,29 +102,70 @@ impl PointsModel {
                 _ => None,
             })
             .collect();
-        let points = coefficient
-            .iter()
-            .enumerate()
-            .map(|(f, bins)| {
-                let missing = bins[MISSING_BIN as usize].unwrap_or(0.0);
-                bins.iter()
-                    .enumerate()
-                    .map(|(bin, beta)| match beta {
-                        Some(beta) if bin != MISSING_BIN as usize && usable[f] => {
-                            ((beta - missing) * POINTS_PER_LOG_ODDS).round() as i64
+        // Each column's reference scores 0 and needs no rule: missing values when the
+        // training rows have some (an absent attribute matches no rule), else the most common
+        // value. Shifting a column's points all alike leaves every ranking unchanged.
+        let reference: Vec<usize> = (0..n_features)
+            .map(|f| {
+                if evidence[f][MISSING_BIN as usize].0 > 0 {
+                    MISSING_BIN as usize
+                } else {
+                    (0..evidence[f].len())
+                        .max_by_key(|&bin| (evidence[f][bin].0, std::cmp::Reverse(bin)))
+                        .unwrap_or(0)
+                }
+            })
+            .collect();
+        let points = (0..n_features)
+            .map(|f| {
+                let bins = &coefficient[f];
+                let shift = bins[reference[f]].unwrap_or(0.0);
+                (0..bins.len())
+                    .map(|bin| {
+                        let expressible = usable[f]
+                            && bin != reference[f]
+                            && bin != MISSING_BIN as usize
+                            && evidence[f][bin].0 >= min_rows.max(1)
+                            && (bin != OTHER_BIN as usize
+                                || pooled[f].is_some()
+                                || matches!(data.features[f].values, Values::Numeric { .. }));
+                        match bins[bin] {
+                            Some(beta) if expressible => {
+                                ((beta - shift) * POINTS_PER_LOG_ODDS).round() as i64
+                            }
+                            _ => 0,
                         }
-                        _ => 0,
                     })
                     .collect()
             })
             .collect();
+        let offset = POINTS_PER_LOG_ODDS
+            * (model.beta[0]
+                + (0..n_features)
+                    .map(|f| coefficient[f][reference[f]].unwrap_or(0.0))
+                    .sum::<f64>());
         PointsModel {
             binning,
             points,
+            evidence,
             pooled,
             usable,
+            rows: (rows.len(), labels.iter().filter(|&&y| y).count()),
+            offset,
             lambda: model.lambda,
         }
+    }
+
+    /// The points of a lead no rule matches, on the scale of
+    /// [`PointsModel::log_odds_points`].
+    pub fn offset(&self) -> f64 {
+        self.offset
+    }
+
+    /// [`PointsModel::score`] plus the offset: about `POINTS_PER_LOG_ODDS` times the log-odds
+    /// of converting, comparable between models fitted on different rows.
+    pub fn log_odds_points(&self, data: &Dataset, row: usize) -> f64 {
+        self.offset + self.score(data, row) as f64
     }
 
     /// The points the model file gives row `row` (its rules matched as `sluice score` would).
@@ -139,8 +201,8 @@ pub struct FileInfo<'a> {
     pub name: &'a str,
     /// Where the data came from (a file name), for the description.
     pub source: &'a str,
-    /// The MQL threshold on the out-of-fold scores.
-    pub cut: i64,
+    /// The MQL threshold, on the scale of [`PointsModel::log_odds_points`].
+    pub cut: f64,
     /// Precision at the cut, out of fold.
     pub precision: f64,
     /// Recall at the cut, out of fold.
@@ -178,103 +240,46 @@ struct Rule {
 }
 
 impl PointsModel {
-    /// Writes the model file: one fit rule per column value with non-zero points, evidence
-    /// (rows, conversion) counted on `rows`.
-    pub fn to_toml(&self, data: &Dataset, rows: &[usize], info: &FileInfo<'_>) -> SuggestedFile {
-        let positives = rows.iter().filter(|&&r| data.label[r]).count();
-        let base_rate = positives as f64 / rows.len().max(1) as f64;
+    /// Writes the model file: one fit rule per column value with non-zero points, with the
+    /// evidence from the training rows.
+    pub fn to_toml(&self, data: &Dataset, info: &FileInfo<'_>) -> SuggestedFile {
+        let base_rate = self.rows.1 as f64 / self.rows.0.max(1) as f64;
         let mut ids = HashSet::new();
         let mut sections: Vec<(String, Vec<Rule>)> = Vec::new();
         let mut left_out = Vec::new();
         for (f, feature) in data.features.iter().enumerate() {
             if !self.usable[f] {
                 left_out.push(format!(
-                    "`{}`: some values are not plain numbers for `sluice score` (e.g. leading zeros)",
+                    "`{}`: some of its values are not plain numbers for `sluice score` (leading zeros)",
                     feature.name
                 ));
                 continue;
             }
-            let mut evidence = vec![(0usize, 0usize); self.binning.n_bins(f)];
-            for &r in rows {
-                let e = &mut evidence[self.binning.bin(data, f, r) as usize];
-                e.0 += 1;
-                e.1 += usize::from(data.label[r]);
+            if matches!(feature.values, Values::Categorical { .. })
+                && self.pooled[f].is_none()
+                && self.evidence[f][OTHER_BIN as usize].0 > 0
+            {
+                left_out.push(format!(
+                    "the rare values of `{}`: more than {MAX_POOLED_VALUES} to list",
+                    feature.name
+                ));
             }
-            let attribute = attribute(&feature.name);
             let mut rules = Vec::new();
             for (bin, &points) in self.points[f].iter().enumerate() {
-                let (n, converted) = evidence[bin];
-                if points == 0 || n == 0 {
+                if points == 0 {
                     continue;
                 }
-                let bin = bin as u8;
-                let (when, what, id) = match self.binning.describe(data, f, bin) {
-                    BinLabel::Missing => continue,
-                    BinLabel::Level(level) => (
-                        format!("{attribute} == {}", literal(&level)),
-                        format!("{} is {level}", feature.name),
-                        format!("{}-{}", slug(&feature.name), slug(&level)),
-                    ),
-                    BinLabel::Other => {
-                        let Some(values) = &self.pooled[f] else {
-                            left_out.push(format!(
-                                "`{}` (other): more than {MAX_POOLED_VALUES} rare values to list",
-                                feature.name
-                            ));
-                            continue;
-                        };
-                        let Values::Categorical { levels, .. } = &feature.values else {
-                            continue;
-                        };
-                        let mut listed: Vec<&str> = values
-                            .iter()
-                            .map(|&c| levels[c as usize].as_str())
-                            .collect();
-                        listed.sort_unstable();
-                        let list: Vec<String> = listed.iter().map(|l| literal(l)).collect();
-                        (
-                            format!("{attribute} in [{}]", list.join(", ")),
-                            format!("{} is one of {} rare values", feature.name, listed.len()),
-                            format!("{}-other", slug(&feature.name)),
-                        )
-                    }
-                    BinLabel::Range { from, to } => {
-                        let (when, what, id) = match (from, to) {
-                            (Some(a), Some(b)) => (
-                                format!(
-                                    "{attribute} >= {} && {attribute} < {}",
-                                    double(a),
-                                    double(b)
-                                ),
-                                format!("{} from {a} to under {b}", feature.name),
-                                format!(
-                                    "{}-{}-to-{}",
-                                    slug(&feature.name),
-                                    number_id(a),
-                                    number_id(b)
-                                ),
-                            ),
-                            (Some(a), None) => (
-                                format!("{attribute} >= {}", double(a)),
-                                format!("{} {a} or more", feature.name),
-                                format!("{}-{}-plus", slug(&feature.name), number_id(a)),
-                            ),
-                            (None, Some(b)) => (
-                                format!("{attribute} < {}", double(b)),
-                                format!("{} under {b}", feature.name),
-                                format!("{}-under-{}", slug(&feature.name), number_id(b)),
-                            ),
-                            (None, None) => continue,
-                        };
-                        (when, what, id)
-                    }
+                let Some((when, what, id)) = self.condition(data, f, bin as u8) else {
+                    continue;
                 };
+                let (n, converted) = self.evidence[f][bin];
                 rules.push(Rule {
                     id: unique(&mut ids, id),
                     when,
                     points,
                     description: format!(
-                        "{what}: {n} leads, {:.1} % converted (all leads: {:.1} %).",
+                        "{what}: {}, {:.1} % converted (all leads: {:.1} %).",
+                        leads(n),
                         100.0 * converted as f64 / n as f64,
                         100.0 * base_rate
                     ),
@@ -291,78 +296,80 @@ impl PointsModel {
             .flat_map(|(_, rules)| rules)
             .map(|r| r.points.max(0))
             .sum();
-        // The threshold must be above 0: when the cut is not, every lead starts with the
-        // points that lift it to 1 (the ranking is unchanged).
-        let baseline = if info.cut <= 0 { 1 - info.cut } else { 0 };
-        let mql = (info.cut + baseline).min(positive_total + baseline).max(1);
+        // The file's scores leave the offset out. The threshold must be above 0: when it is
+        // not, every lead starts with the points that lift it to 1 (the ranking is unchanged).
+        let cut = (info.cut - self.offset).ceil() as i64;
+        let baseline = if cut <= 0 { 1 - cut } else { 0 };
+        let mql = (cut + baseline).min(positive_total + baseline).max(1);
         let rules: usize =
             sections.iter().map(|(_, r)| r.len()).sum::<usize>() + usize::from(baseline > 0);
 
-        let mut text = String::new();
-        let w = &mut text;
-        let _ = writeln!(w, "# Suggested by `sluice learn` from {}.", info.source);
-        let _ = writeln!(
-            w,
-            "# A logistic regression over binned columns, turned into points: {POINTS_PER_LOG_ODDS} points per"
+        let mut w = String::new();
+        comment(
+            &mut w,
+            &format!(
+                "Suggested by `sluice learn` from {source} (label `{label}`). A logistic \
+                 regression over binned columns, turned into points: {POINTS_PER_LOG_ODDS} \
+                 points per unit of log-odds, rounded, relative to a missing value (or, in a \
+                 column without any, to its most common value), which scores 0. \
+                 {validation}, these points rank leads with ROC AUC {auc:.3}.",
+                source = info.source,
+                label = data.label_column,
+                validation = info.validation,
+                auc = info.roc_auc,
+            ),
         );
-        let _ = writeln!(
-            w,
-            "# unit of log-odds, rounded; a missing value scores 0. {}, this points model ranks",
-            info.validation
-        );
-        let _ = writeln!(w, "# leads with ROC AUC {:.3}.", info.roc_auc);
-        let _ = writeln!(
-            w,
-            "# Attributes are the CSV column names as `sluice score` reads them: `lead.Name`, or"
-        );
-        let _ = writeln!(
-            w,
-            "# `lead['Column Name']` when the name is not an identifier. Review every rule: the"
-        );
-        let _ = writeln!(
-            w,
-            "# data shows what went with conversion, not what caused it."
+        comment(
+            &mut w,
+            "Points are adjusted for the other rules: a value that converts well can get few \
+             or negative points when other rules already credit the same leads. Attributes are \
+             the CSV column names as `sluice score` reads them: `lead.Name`, or \
+             `lead['Column Name']` when the name is not an identifier. Review every rule: the \
+             data shows what went with conversion, not what caused it.",
         );
         for note in &left_out {
-            let _ = writeln!(w, "# Left out: {note}.");
+            comment(&mut w, &format!("Left out: {note}."));
         }
         let _ = writeln!(w);
         let _ = writeln!(w, "[model]");
         let _ = writeln!(w, "name = {}", toml_string(info.name));
         let _ = writeln!(w, "version = \"1\"");
-        let _ = writeln!(
-            w,
-            "description = {}",
-            toml_string(&format!(
-                "Learned from {} ({} leads, {:.1} % converted): fit points per column value.",
-                info.source,
-                rows.len(),
-                100.0 * base_rate
-            ))
+        let description = format!(
+            "Learned from {} ({}, {:.1} % converted): fit points per column value.",
+            info.source,
+            leads(self.rows.0),
+            100.0 * base_rate
         );
+        let _ = writeln!(w, "description = {}", toml_string(&description));
         let _ = writeln!(w);
-        let _ = writeln!(
-            w,
-            "# MQL at {mql}: the score that maximises F1 on the out-of-fold scores. There, {:.1} % of",
-            100.0 * info.share
+        comment(
+            &mut w,
+            &format!(
+                "MQL at {mql}: the score that maximises F1 on the out-of-fold scores{}; a lead \
+                 there is about {:.0} % likely to convert. Out of fold, {:.1} % of leads reach \
+                 it, {:.1} % of those converted (precision), and they hold {:.1} % of all \
+                 conversions (recall).",
+                if baseline > 0 {
+                    ", plus the baseline"
+                } else {
+                    ""
+                },
+                100.0 * sigmoid(info.cut / POINTS_PER_LOG_ODDS),
+                100.0 * info.share,
+                100.0 * info.precision,
+                100.0 * info.recall
+            ),
         );
-        let _ = writeln!(
-            w,
-            "# leads reach it, {:.1} % of them converted (precision), and they hold {:.1} % of all",
-            100.0 * info.precision,
-            100.0 * info.recall
-        );
-        let _ = writeln!(w, "# conversions (recall).");
         let _ = writeln!(w, "[thresholds]");
         let _ = writeln!(w, "mql = {mql}");
         if baseline > 0 {
             let _ = writeln!(w);
-            let _ = writeln!(
-                w,
-                "# Every lead starts here, so that the MQL threshold is above 0."
+            comment(
+                &mut w,
+                "Every lead starts with these points, so that the MQL threshold is above 0.",
             );
             write_rule(
-                w,
+                &mut w,
                 &Rule {
                     id: unique(&mut ids, "baseline".into()),
                     when: "true".into(),
@@ -373,19 +380,109 @@ impl PointsModel {
         }
         for (column, rules) in &sections {
             let _ = writeln!(w);
-            let _ = writeln!(w, "# {}", column.replace('\n', " "));
-            for rule in rules {
-                write_rule(w, rule);
+            comment(&mut w, column);
+            for (i, rule) in rules.iter().enumerate() {
+                if i > 0 {
+                    let _ = writeln!(w);
+                }
+                write_rule(&mut w, rule);
             }
         }
         SuggestedFile {
-            text,
+            text: w,
             rules,
             mql,
             baseline,
             left_out,
         }
     }
+
+    /// A rule's condition, what it means in words, and its id, for bin `bin` of feature `f`;
+    /// `None` for values no rule expresses.
+    fn condition(&self, data: &Dataset, f: usize, bin: u8) -> Option<(String, String, String)> {
+        let feature = &data.features[f];
+        let (name, column) = (&feature.name, slug(&feature.name));
+        let attribute = attribute(name);
+        Some(match self.binning.describe(data, f, bin) {
+            BinLabel::Missing => return None,
+            BinLabel::Level(level) => (
+                format!("{attribute} == {}", literal(&level)),
+                format!("{name} is {level}"),
+                format!("{column}-{}", slug(&level)),
+            ),
+            BinLabel::Other => {
+                let (Some(values), Values::Categorical { levels, .. }) =
+                    (&self.pooled[f], &feature.values)
+                else {
+                    return None;
+                };
+                let mut listed: Vec<&str> = values
+                    .iter()
+                    .map(|&c| levels[c as usize].as_str())
+                    .collect();
+                listed.sort_unstable();
+                let list: Vec<String> = listed.iter().map(|l| literal(l)).collect();
+                (
+                    format!("{attribute} in [{}]", list.join(", ")),
+                    format!(
+                        "{name} is one of {} rare value{}",
+                        listed.len(),
+                        if listed.len() == 1 { "" } else { "s" }
+                    ),
+                    format!("{column}-other"),
+                )
+            }
+            BinLabel::Range { from, to } => match (from, to) {
+                (Some(a), Some(b)) => (
+                    format!(
+                        "{attribute} >= {} && {attribute} < {}",
+                        double(a),
+                        double(b)
+                    ),
+                    format!("{name} from {a} to under {b}"),
+                    format!("{column}-{}-to-{}", number_id(a), number_id(b)),
+                ),
+                (Some(a), None) => (
+                    format!("{attribute} >= {}", double(a)),
+                    format!("{name} {a} or more"),
+                    format!("{column}-{}-plus", number_id(a)),
+                ),
+                (None, Some(b)) => (
+                    format!("{attribute} < {}", double(b)),
+                    format!("{name} under {b}"),
+                    format!("{column}-under-{}", number_id(b)),
+                ),
+                (None, None) => return None,
+            },
+        })
+    }
+}
+
+/// `1 lead`, `9,240 leads`.
+fn leads(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{out} lead{}", if n == 1 { "" } else { "s" })
+}
+
+/// Writes `text` as `#` comment lines of at most 96 characters.
+fn comment(w: &mut String, text: &str) {
+    let mut line = String::from("#");
+    for word in text.split_whitespace() {
+        if line.len() > 1 && line.len() + 1 + word.len() > 96 {
+            let _ = writeln!(w, "{line}");
+            line = String::from("#");
+        }
+        line.push(' ');
+        line.push_str(word);
+    }
+    let _ = writeln!(w, "{line}");
 }
 
 fn write_rule(w: &mut String, rule: &Rule) {
@@ -550,7 +647,7 @@ mod tests {
         assert_eq!(literal("TRUE"), "true");
         assert_eq!(double(3.0), "3.0");
         assert_eq!(slug("Lead Source"), "lead-source");
-        assert_eq!(slug("Über  Größe!"), "über-größe");
+        assert_eq!(slug("Über  Größe!"), "ber-gr-e", "ids are ASCII");
         assert_eq!(slug("***"), "value");
         assert_eq!(toml_string("a \"b\" \\ c"), "\"a \\\"b\\\" \\\\ c\"");
     }

@@ -200,6 +200,8 @@ pub struct Dataset {
     pub features: Vec<Feature>,
     /// The columns they do not, and why.
     pub excluded: Vec<Excluded>,
+    /// The time column, when one was given.
+    pub time_column: Option<String>,
     /// Each row's time (milliseconds since the epoch), when a time column was given.
     pub times: Option<Vec<i64>>,
     /// Each row's line in the file.
@@ -291,6 +293,7 @@ impl Dataset {
             label,
             features,
             excluded,
+            time_column: roles.time_column.clone(),
             times,
             lines,
         })

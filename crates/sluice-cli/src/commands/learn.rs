@@ -92,7 +92,6 @@ struct Output<'a> {
 }
 
 pub fn run(args: LearnArgs) -> anyhow::Result<()> {
-    let (data, rejections) = read(&args)?;
     let mut models: Vec<ModelKind> = Vec::new();
     for m in &args.models {
         let kind = ModelKind::from(*m);
@@ -117,6 +116,9 @@ pub fn run(args: LearnArgs) -> anyhow::Result<()> {
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         ..defaults
     };
+    // No need to read a large file to refuse the settings.
+    settings.check().map_err(|e| located(&args.leads, e))?;
+    let (data, rejections) = read(&args)?;
     let report = sluice_learn::learn(&data, &settings).map_err(|e| located(&args.leads, e))?;
     if let (Some(path), Some(suggestion)) = (&args.suggest, &report.suggestion) {
         std::fs::write(path, &suggestion.text)
@@ -202,11 +204,14 @@ fn text(value: &Value) -> String {
     }
 }
 
-/// A learner error as a user error naming the file (and line).
+/// A learner error as a user error naming the file (and line) when it is about the data.
 fn located(path: &Path, error: LearnError) -> UserError {
-    match error.line() {
-        Some(line) => UserError(format!("{}:{line}: {error}", path.display())),
-        None => UserError(format!("{}: {error}", path.display())),
+    match (&error, error.line()) {
+        (LearnError::Setting(_) | LearnError::InvalidSuggestion(_), _) => {
+            UserError(error.to_string())
+        }
+        (_, Some(line)) => UserError(format!("{}:{line}: {error}", path.display())),
+        (_, None) => UserError(format!("{}: {error}", path.display())),
     }
 }
 
@@ -361,7 +366,7 @@ fn print_table(out: &mut impl Write, doc: &Output<'_>) -> anyhow::Result<()> {
         .collect();
     writeln!(
         out,
-        "leakage guard: {} column{} at or above ROC AUC {} alone; strongest single columns: {}",
+        "leakage guard: {} column{} flagged (ROC AUC {} or more alone, over all rows or where it has a value); strongest single columns: {}",
         report.leakage.warnings.len(),
         if report.leakage.warnings.len() == 1 {
             ""
@@ -456,7 +461,7 @@ fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
