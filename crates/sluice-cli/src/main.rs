@@ -40,12 +40,15 @@ enum Command {
     /// Manage sales reps (team, capacity, availability).
     #[command(subcommand)]
     Rep(commands::handoff::RepCommand),
-    /// Reports: `sluice report sla`.
+    /// Reports over the stored history: `sla`, `funnel`, `attribution`.
     #[command(subcommand)]
-    Report(commands::handoff::ReportCommand),
+    Report(commands::report::ReportCommand),
     /// Learn which leads convert from past leads: validated models, a leakage check and a
     /// suggested points model.
     Learn(commands::learn::LearnArgs),
+    /// Replay history through a model, or two side by side: MQLs a week, recall, precision and
+    /// revenue captured, and the MQL threshold that fits sales capacity.
+    Backtest(commands::backtest::BacktestArgs),
 }
 
 /// How a command prints its results.
@@ -95,8 +98,9 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(args),
         Command::Team(command) => commands::handoff::team(command),
         Command::Rep(command) => commands::handoff::rep(command),
-        Command::Report(command) => commands::handoff::report(command),
+        Command::Report(command) => commands::report::run(command),
         Command::Learn(args) => commands::learn::run(args),
+        Command::Backtest(args) => commands::backtest::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::{Value, json};
-use sluice_core::Timestamp;
+use sluice_core::{Stage, Timestamp};
 use sluice_store::Store;
 
 fn sluice(dir: &Path, args: &[&str]) -> Output {
@@ -223,11 +223,12 @@ fn bad_outcomes_are_rejected_with_line_and_field() {
     let leads = dir.path().join("leads.jsonl");
     std::fs::write(
         &leads,
-        "{\"id\": \"l1\", \"email\": \"Ada@Acme.io\", \"title\": \"VP\"}\n",
+        "{\"id\": \"l1\", \"email\": \"Ada@Acme.io\", \"title\": \"VP\"}\n\
+         {\"id\": \"l2\", \"crm_id\": \"00Q5g00000AbC\"}\n",
     )
     .unwrap();
     let summary = import(dir.path(), &db, "leads", leads.to_str().unwrap(), &[]);
-    assert_eq!(counts(&summary), [1, 1, 0, 0], "{summary}");
+    assert_eq!(counts(&summary), [2, 2, 0, 0], "{summary}");
 
     let outcomes = dir.path().join("outcomes.csv");
     std::fs::write(
@@ -245,6 +246,15 @@ fn bad_outcomes_are_rejected_with_line_and_field() {
     .unwrap();
     let summary = import(dir.path(), &db, "outcomes", outcomes.to_str().unwrap(), &[]);
     assert_eq!(counts(&summary), [8, 2, 0, 6], "{summary}");
+    let by_crm = dir.path().join("crm.csv");
+    std::fs::write(
+        &by_crm,
+        "crm_id,type,amount,date\n00Q5g00000AbC,opportunity,900,2026-05-01\nnope,won,1,2026-05-01\n",
+    )
+    .unwrap();
+    let crm = import(dir.path(), &db, "outcomes", by_crm.to_str().unwrap(), &[]);
+    assert_eq!(counts(&crm), [2, 1, 0, 1], "{crm}");
+    assert_eq!(rejected(&crm), ["3: `crm_id`: no lead with crm_id `nope`"]);
     assert_eq!(
         rejected(&summary),
         [
@@ -258,6 +268,12 @@ fn bad_outcomes_are_rejected_with_line_and_field() {
     );
     block_on(async {
         let store = Store::connect(&db).await.unwrap();
+        // The outcomes moved the leads: l1 through opportunity to won, l2 to opportunity.
+        assert_eq!(store.lead("l1").await.unwrap().unwrap().stage, Stage::Won);
+        assert_eq!(
+            store.lead("l2").await.unwrap().unwrap().stage,
+            Stage::Opportunity
+        );
         let stored = store.outcomes_of("l1").await.unwrap();
         let amounts: Vec<_> = stored.iter().map(|o| (o.kind.as_str(), o.amount)).collect();
         assert_eq!(

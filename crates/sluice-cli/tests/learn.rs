@@ -195,6 +195,27 @@ fn x_education_beats_the_floor_and_its_suggested_model_scores_leads() {
         (mqls / 9240.0 - share).abs() < 0.1,
         "{mqls} MQLs, expected a share of {share}"
     );
+    // The suggested model carries its calibration: each lead's probability, averaged over a
+    // band of leads, is close to how many of them converted.
+    let probability: Vec<f64> = scored
+        .iter()
+        .map(|l| l["probability"].as_f64().expect("a calibrated model"))
+        .collect();
+    let mean = |xs: &mut dyn Iterator<Item = f64>| {
+        let v: Vec<f64> = xs.collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    for (low, high) in [(0.0, 0.2), (0.2, 0.6), (0.6, 1.0)] {
+        let band: Vec<usize> = (0..probability.len())
+            .filter(|&i| probability[i] >= low && probability[i] < high)
+            .collect();
+        let predicted = mean(&mut band.iter().map(|&i| probability[i]));
+        let observed = mean(&mut band.iter().map(|&i| f64::from(u8::from(labels[i]))));
+        assert!(
+            (predicted - observed).abs() < 0.07,
+            "{low}-{high}: predicted {predicted:.3}, observed {observed:.3}"
+        );
+    }
 }
 
 #[test]

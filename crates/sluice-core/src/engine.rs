@@ -141,6 +141,9 @@ pub struct LeadScore {
     pub qualified_by: Vec<String>,
     /// What it would take to become an MQL.
     pub to_mql: ToMql,
+    /// The chance of an opportunity (or win), when the model calibrates its score.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
 }
 
 /// A score group's score.
@@ -564,6 +567,7 @@ impl Model {
             blocked_by: disqualified.iter().map(|d| d.reason.clone()).collect(),
         };
         LeadScore {
+            probability: self.probability.as_ref().map(|p| round3(p.at(score))),
             fit,
             engagement,
             score,

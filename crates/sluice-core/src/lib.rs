@@ -4,6 +4,8 @@
 //! and backtests are thin shells around these functions, which is what lets one engine serve
 //! live scoring, rescoring and replays of history.
 
+pub mod analytics;
+pub mod backtest;
 pub mod business_time;
 pub mod engine;
 pub mod event;

@@ -325,3 +325,39 @@ fn diff_reads_like_a_changelog() {
     // Rules that inherit the half-life do not each repeat the change.
     assert_eq!(summaries, ["Engagement half-life 30d → 14d."]);
 }
+
+#[test]
+fn a_calibrated_model_gives_a_probability() {
+    let source = include_str!("../../../examples/model.toml").to_string()
+        + "\n[probability]\nof = \"opportunity\"\nintercept = -4.0\nper_point = 0.04\n";
+    let m = Model::from_toml(&source, "model.toml").unwrap();
+    let (lead, account) = (vp(), acme());
+    let profile = Profile {
+        lead: &lead,
+        account: Some(&account),
+    };
+    // Fit 70, no engagement: log-odds -4 + 0.04 * 70 = -1.2.
+    let s = m.score(profile, &Activity::new(), t("2026-10-01"));
+    assert_eq!(s.probability, Some(0.231));
+    assert_eq!(
+        serde_json::to_value(&s).unwrap()["probability"],
+        json!(0.231)
+    );
+    // Without a calibration there is no probability, and none in the JSON.
+    let s = model().score(profile, &Activity::new(), t("2026-10-01"));
+    assert_eq!(s.probability, None);
+    assert!(
+        serde_json::to_value(&s)
+            .unwrap()
+            .get("probability")
+            .is_none()
+    );
+    let bad = include_str!("../../../examples/model.toml").to_string()
+        + "\n[probability]\nof = \"\"\nintercept = -4.0\nper_point = 0\n";
+    let e = Model::from_toml(&bad, "m.toml").unwrap_err().to_string();
+    assert!(e.contains("probability.of: say what"), "{e}");
+    assert!(
+        e.contains("probability.per_point must be a number above 0"),
+        "{e}"
+    );
+}

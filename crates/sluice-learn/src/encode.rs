@@ -321,8 +321,8 @@ pub enum Term {
         /// The bin.
         bin: u8,
     },
-    /// The feature's number, clipped to its training 1st-99th percentiles and standardised;
-    /// 0 when missing.
+    /// The feature's number, clipped to its training 1st-99th percentiles and standardised
+    /// ([`Encoding::BinsAndLinear`]) or capped at 1 ([`Encoding::Capped`]); 0 when missing.
     Linear {
         /// The feature.
         feature: usize,
@@ -338,8 +338,22 @@ struct Scale {
     sd: f64,
 }
 
+/// How a feature enters a design matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Not at all.
+    Skip,
+    /// An indicator per bin (categories, "other", missing, numeric ranges).
+    Bins,
+    /// An indicator per bin and, for a number, a linear term (clipped and standardised).
+    BinsAndLinear,
+    /// The number itself, capped at 1 (missing: 0), as one linear term without bins: the
+    /// share of a rule's points that an engagement rule capped at its own points gives.
+    Capped,
+}
+
 /// The columns of a logistic regression: an intercept, an indicator per bin seen in training
-/// (categories, "other", missing, numeric ranges), and optionally a linear term per number.
+/// (categories, "other", missing, numeric ranges), and linear terms for numbers.
 #[derive(Debug, Clone)]
 pub struct Design {
     /// The bins behind the indicator columns.
@@ -362,14 +376,33 @@ impl Design {
         min_rows: usize,
         linear: bool,
     ) -> Design {
+        let encoding = if linear {
+            Encoding::BinsAndLinear
+        } else {
+            Encoding::Bins
+        };
+        let encodings = vec![encoding; data.features.len()];
+        Design::fit_with(data, rows, numeric_bins, min_rows, &encodings)
+    }
+
+    /// Fits the columns on `rows`, each feature encoded as `encodings` says.
+    pub fn fit_with(
+        data: &Dataset,
+        rows: &[usize],
+        numeric_bins: usize,
+        min_rows: usize,
+        encodings: &[Encoding],
+    ) -> Design {
         let binning = Binning::fit(data, rows, numeric_bins, min_rows);
         let mut terms = vec![Term::Intercept];
         let mut columns = Vec::with_capacity(data.features.len());
         let mut linears = Vec::with_capacity(data.features.len());
-        for (f, feature) in data.features.iter().enumerate() {
+        for (f, (feature, &encoding)) in data.features.iter().zip(encodings).enumerate() {
             let mut seen = vec![false; binning.n_bins(f)];
-            for &r in rows {
-                seen[binning.bin(data, f, r) as usize] = true;
+            if matches!(encoding, Encoding::Bins | Encoding::BinsAndLinear) {
+                for &r in rows {
+                    seen[binning.bin(data, f, r) as usize] = true;
+                }
             }
             columns.push(
                 seen.iter()
@@ -385,8 +418,14 @@ impl Design {
                     })
                     .collect(),
             );
-            let scale = match &feature.values {
-                Values::Numeric { values, .. } if linear => scale(values, rows),
+            let scale = match (&feature.values, encoding) {
+                (Values::Numeric { values, .. }, Encoding::BinsAndLinear) => scale(values, rows),
+                (Values::Numeric { .. }, Encoding::Capped) => Some(Scale {
+                    low: f64::MIN,
+                    high: 1.0,
+                    mean: 0.0,
+                    sd: 1.0,
+                }),
                 _ => None,
             };
             linears.push(scale.map(|s| {
@@ -425,9 +464,11 @@ impl Design {
                     (self.linear[f], &feature.values)
                 {
                     let v = values[r];
-                    if !v.is_nan() {
+                    let x = (v.clamp(s.low, s.high) - s.mean) / s.sd;
+                    // A zero adds nothing to any sum: left out, as a missing value is.
+                    if !v.is_nan() && x != 0.0 {
                         out.index.push(column);
-                        out.value.push((v.clamp(s.low, s.high) - s.mean) / s.sd);
+                        out.value.push(x);
                     }
                 }
             }

@@ -63,8 +63,20 @@ pub struct Settings {
     pub gbm: GbmParams,
     /// Write a points model, named so, describing its source so.
     pub suggest: Option<SuggestSettings>,
+    /// How the suggested model's MQL threshold is chosen.
+    pub threshold: Threshold,
     /// Folds validated at the same time (the report does not depend on it).
     pub threads: usize,
+}
+
+/// How the suggested model's MQL threshold is chosen, on the out-of-fold points.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Threshold {
+    /// The score that maximises F1.
+    BestF1,
+    /// The score that this share of leads reaches (e.g. the share the active model
+    /// qualifies, to compare the two at equal volume).
+    Share(f64),
 }
 
 /// What the suggested model file is called and where its data came from.
@@ -89,6 +101,7 @@ impl Default for Settings {
             gbm_bins: 63,
             gbm: GbmParams::default(),
             suggest: None,
+            threshold: Threshold::BestF1,
             threads: 1,
         }
     }
@@ -206,6 +219,35 @@ pub struct Factors {
     pub logistic: Vec<Coefficient>,
     /// The boosted trees' share of split gain per column, largest first.
     pub gbm: Vec<ColumnGain>,
+    /// Every column value and action, ranked by its weight in the points model's logistic
+    /// regression (fitted on all rows), highest first.
+    pub ranked: Vec<RankedFactor>,
+}
+
+/// A column value or an action, with its weight in the points model.
+#[derive(Debug, Clone, Serialize)]
+pub struct RankedFactor {
+    /// In words: `seniority = vp`, `Demo Requested`, `page /pricing`.
+    pub feature: String,
+    /// `lead`, `account` (attributes), `event` or `page` (actions).
+    pub kind: &'static str,
+    /// The column.
+    pub column: String,
+    /// The value or range, for an attribute.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// Change in log-odds: of having the value (centred on the column's values), or of one
+    /// recent occurrence of the action.
+    pub weight: f64,
+    /// Its points in the suggested model (relative to the column's reference value; 0: no
+    /// rule).
+    pub points: i64,
+    /// Naive Bayes' log-likelihood ratio: ln P(it | converted) - ln P(it | not).
+    pub llr: f64,
+    /// Rows with the value, or that did the action.
+    pub leads: usize,
+    /// Their conversion rate.
+    pub rate: f64,
 }
 
 /// One attribute's values in naive Bayes.
@@ -260,12 +302,14 @@ pub struct Suggestion {
     pub text: String,
     /// Fit rules in it.
     pub rules: usize,
+    /// Engagement rules in it.
+    pub engagement_rules: usize,
     /// Its MQL threshold.
     pub mql: i64,
     /// Points every lead starts with (0: none).
     pub baseline: i64,
     /// How the threshold was chosen.
-    pub threshold: &'static str,
+    pub threshold: String,
     /// Out of fold at the threshold: precision.
     pub precision: f64,
     /// Out of fold at the threshold: recall.
@@ -391,11 +435,20 @@ pub fn learn(data: &Dataset, settings: &Settings) -> Result<Report, LearnError> 
         settings.leakage_threshold,
         &data.label_column,
     );
-    let factors = factors(data, settings, &gain);
+    let mut factors = factors(data, settings, &gain);
+    let all: Vec<usize> = (0..data.len()).collect();
+    let points = PointsModel::fit(
+        data,
+        &all,
+        settings.logistic_bins,
+        settings.min_category_rows,
+        &mut split::rng(settings.seed, 0x5c0e),
+    );
+    factors.ranked = points.factors(data);
     let suggestion = settings
         .suggest
         .as_ref()
-        .map(|s| suggest(data, settings, s, &oof_points))
+        .map(|s| suggest(data, settings, s, &oof_points, &points))
         .transpose()?;
 
     let positives = data.positives();
@@ -447,6 +500,13 @@ impl Settings {
             return Err(LearnError::Setting(format!(
                 "--leakage-threshold {}: must be between 0.5 and 1",
                 self.leakage_threshold
+            )));
+        }
+        if let Threshold::Share(share) = self.threshold
+            && !(share > 0.0 && share < 1.0)
+        {
+            return Err(LearnError::Setting(format!(
+                "MQL share {share}: must be between 0 and 1"
             )));
         }
         if self.models.is_empty() {
@@ -696,32 +756,40 @@ fn factors(data: &Dataset, settings: &Settings, gain: &[f64]) -> Factors {
         naive_bayes,
         logistic,
         gbm,
+        ranked: Vec::new(),
     }
 }
 
-/// The points model on every row, its threshold from the out-of-fold scores.
+/// The points model fitted on every row as a file, its threshold from the out-of-fold scores.
 fn suggest(
     data: &Dataset,
     settings: &Settings,
     names: &SuggestSettings,
     scores: &[f64],
+    model: &PointsModel,
 ) -> Result<Suggestion, LearnError> {
     let roc_auc = metrics::roc_auc(scores, &data.label).unwrap_or(0.5);
-    let (cut, precision, recall) =
-        metrics::best_f1_cut(scores, &data.label).unwrap_or((0.0, 0.0, 0.0));
+    let (cut, threshold) = match settings.threshold {
+        Threshold::BestF1 => (
+            metrics::best_f1_cut(scores, &data.label),
+            "the score that maximises F1 on the out-of-fold scores".to_string(),
+        ),
+        Threshold::Share(share) => (
+            metrics::share_cut(scores, &data.label, share),
+            format!(
+                "the score as many leads reach on the out-of-fold scores as the active model \
+                 qualifies ({:.1} %)",
+                100.0 * share
+            ),
+        ),
+    };
+    let (cut, precision, recall) = cut.unwrap_or((0.0, 0.0, 0.0));
     let share = scores.iter().filter(|&&s| s >= cut).count() as f64 / scores.len() as f64;
-    let all: Vec<usize> = (0..data.len()).collect();
-    let model = PointsModel::fit(
-        data,
-        &all,
-        settings.logistic_bins,
-        settings.min_category_rows,
-        &mut split::rng(settings.seed, 0x5c0e),
-    );
     let validation = format!("Out of fold ({}-fold cross-validation)", settings.folds);
     let SuggestedFile {
         text,
         rules,
+        engagement_rules,
         mql,
         baseline,
         left_out,
@@ -736,8 +804,25 @@ fn suggest(
             share,
             roc_auc,
             validation: &validation,
+            threshold: &threshold,
         },
     );
+    // The file's score is the out-of-fold scale shifted so that the cut lands on `mql`; a
+    // one-feature logistic fit of the label on it (Platt scaling) turns scores into chances.
+    let shift = mql as f64 - cut;
+    let file_scores: Vec<f64> = scores.iter().map(|s| s + shift).collect();
+    let mut text = text;
+    if let Some((intercept, per_point)) = platt(&file_scores, &data.label) {
+        let of = match data.label_column.to_lowercase().as_str() {
+            "opportunity" | "won" => data.label_column.to_lowercase(),
+            _ => "converted".to_string(),
+        };
+        text.push_str(&format!(
+            "\n# The score as a chance: fitted on the out-of-fold scores of {} leads.\n\
+             [probability]\nof = \"{of}\"\nintercept = {intercept:.4}\nper_point = {per_point:.5}\n",
+            scores.len()
+        ));
+    }
     if let Err(errors) = sluice_core::Model::from_toml(&text, "suggested model") {
         return Err(LearnError::InvalidSuggestion(
             errors
@@ -750,9 +835,10 @@ fn suggest(
     Ok(Suggestion {
         text,
         rules,
+        engagement_rules,
         mql,
         baseline,
-        threshold: "the score that maximises F1 on the out-of-fold points",
+        threshold,
         precision,
         recall,
         share,
@@ -761,4 +847,38 @@ fn suggest(
         lambda: model.lambda,
         left_out,
     })
+}
+
+/// Fits `P(label) = sigmoid(a + b * score)` by Newton's method (Platt scaling); `None` when the
+/// fit does not give a positive slope (scores that do not rank the label).
+fn platt(scores: &[f64], label: &[bool]) -> Option<(f64, f64)> {
+    let (mut a, mut b) = (0.0f64, 0.0f64);
+    let mean = scores.iter().sum::<f64>() / scores.len().max(1) as f64;
+    for _ in 0..50 {
+        let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 1e-9, 0.0, 1e-9);
+        for (&s, &y) in scores.iter().zip(label) {
+            let x = s - mean;
+            let p = 1.0 / (1.0 + (-(a + b * x)).exp());
+            let r = p - f64::from(u8::from(y));
+            let w = p * (1.0 - p);
+            ga += r;
+            gb += r * x;
+            haa += w;
+            hab += w * x;
+            hbb += w * x * x;
+        }
+        let det = haa * hbb - hab * hab;
+        if det.abs() < 1e-12 {
+            break;
+        }
+        let (da, db) = ((hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det);
+        a -= da;
+        b -= db;
+        if da.abs() + db.abs() < 1e-10 {
+            break;
+        }
+    }
+    // Back from centred scores.
+    let intercept = a - b * mean;
+    (b > 0.0 && intercept.is_finite()).then_some((intercept, b))
 }

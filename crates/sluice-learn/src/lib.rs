@@ -3,12 +3,14 @@
 //! Three models (naive Bayes, L2 logistic regression, gradient-boosted trees) are validated
 //! the honest way (stratified k-fold, and a time split when rows have a time), every column is
 //! checked for leakage on its own, and the logistic regression can be turned into a points
-//! model in Sluice's own model language. Pure like `sluice-core`: tables in, reports out; no
+//! model in Sluice's own model language. The table comes from a CSV file of past leads, or
+//! from the history of leads, events and outcomes ([`history`]). Pure like `sluice-core`: tables in, reports out; no
 //! I/O, no clock. Folds may be validated on several threads, with the same results. The CLI
 //! reads the file and prints the report.
 
 pub mod encode;
 pub mod gbm;
+pub mod history;
 pub mod leakage;
 pub mod learn;
 pub mod logistic;
@@ -18,6 +20,7 @@ pub mod split;
 pub mod suggest;
 pub mod table;
 
+pub use history::{History, HistorySettings, LeadHistory};
 pub use learn::{ModelKind, Report, Settings, learn};
 pub use table::{Dataset, RawTable, Roles};
 

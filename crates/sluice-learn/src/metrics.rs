@@ -252,3 +252,27 @@ pub fn best_f1_cut(scores: &[f64], labels: &[bool]) -> Option<(f64, f64, f64)> {
     }
     best.map(|(_, cut, precision, recall)| (cut, precision, recall))
 }
+
+/// The cut that about `share` of the rows reach: flag rows whose score is at least the
+/// returned score (ties all flagged). Returns the cut, its precision and its recall.
+pub fn share_cut(scores: &[f64], labels: &[bool], share: f64) -> Option<(f64, f64, f64)> {
+    let positives = labels.iter().filter(|&&y| y).count();
+    if positives == 0 || scores.is_empty() {
+        return None;
+    }
+    let order = by_score_desc(scores);
+    let k = ((share * scores.len() as f64).round() as usize).clamp(1, scores.len());
+    let cut = scores[order[k - 1]];
+    let (flagged, tp) = scores
+        .iter()
+        .zip(labels)
+        .filter(|(s, _)| **s >= cut)
+        .fold((0usize, 0usize), |(n, tp), (_, &y)| {
+            (n + 1, tp + usize::from(y))
+        });
+    Some((
+        cut,
+        tp as f64 / flagged as f64,
+        tp as f64 / positives as f64,
+    ))
+}

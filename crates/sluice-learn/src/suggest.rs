@@ -14,27 +14,36 @@ use std::fmt::Write as _;
 
 use rand_chacha::ChaCha8Rng;
 
-use crate::encode::{BinLabel, Binning, Bins, Design, MISSING_BIN, OTHER_BIN, Term};
+use sluice_core::HalfLife;
+
+use crate::encode::{BinLabel, Binning, Bins, Design, Encoding, MISSING_BIN, OTHER_BIN, Term};
+use crate::history::{Action, Measure};
+use crate::learn::RankedFactor;
 use crate::logistic::{Logistic, sigmoid};
-use crate::table::{Dataset, MISSING, Values, csv_number};
+use crate::table::{Dataset, Feature, MISSING, Source, Values, csv_number};
 
 /// Points per unit of log-odds.
 pub const POINTS_PER_LOG_ODDS: f64 = 10.0;
 /// An "other" rule lists at most this many pooled values; with more it is left out.
 const MAX_POOLED_VALUES: usize = 50;
 
-/// Whole points per column value, fitted on some rows.
+/// Whole points per column value (fit rules) and per action (engagement rules), fitted on
+/// some rows.
 #[derive(Debug, Clone)]
 pub struct PointsModel {
     binning: Binning,
-    /// Per feature and bin (0 for bins no rule matches).
+    /// Per feature and bin (0 for bins no rule matches, and for features without bins).
     points: Vec<Vec<i64>>,
+    /// Per feature and bin: the fitted coefficient, if the bin was seen in training.
+    coefficients: Vec<Vec<Option<f64>>>,
+    /// Per feature: its engagement rule, for an action's decayed count.
+    engaged: Vec<Option<Engaged>>,
     /// Per feature and bin: training rows, and how many converted.
     evidence: Vec<Vec<(usize, usize)>>,
     /// Per categorical feature: the values pooled into "other" in training, when a rule
     /// can list them.
     pooled: Vec<Option<HashSet<u32>>>,
-    /// Per feature: whether rules can match its values (numbers typed as `sluice score`
+    /// Per feature: whether fit rules can match its values (numbers typed as `sluice score`
     /// types CSV cells).
     usable: Vec<bool>,
     /// Training rows, and how many converted.
@@ -47,9 +56,47 @@ pub struct PointsModel {
     pub lambda: f64,
 }
 
+/// An action's engagement rule: points per recent occurrence, the total capped at those
+/// points, so the rule gives `points × min(1, decayed count)` as the feature did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Engaged {
+    /// Change in log-odds of one recent occurrence.
+    pub coefficient: f64,
+    /// Its points (0: no rule).
+    pub points: i64,
+    /// Training rows that did it, and how many of them converted.
+    pub evidence: (usize, usize),
+}
+
+/// How the points model encodes a feature: attributes by bins, an action's decayed count as
+/// itself capped at 1 (what an engagement rule capped at its own points gives), raw counts
+/// not at all (a rule cannot hold a count without decay).
+fn encoding(feature: &Feature) -> Encoding {
+    match (&feature.source, &feature.values) {
+        (Source::Lead | Source::Account(_), _) => Encoding::Bins,
+        (
+            Source::Engagement {
+                measure: Measure::Decayed(_),
+                ..
+            },
+            Values::Numeric { .. },
+        ) => Encoding::Capped,
+        (Source::Engagement { .. }, _) => Encoding::Skip,
+    }
+}
+
+/// The value an engagement feature enters with: its decayed count capped at 1.
+fn capped(data: &Dataset, f: usize, row: usize) -> f64 {
+    match &data.features[f].values {
+        Values::Numeric { values, .. } if !values[row].is_nan() => values[row].min(1.0),
+        _ => 0.0,
+    }
+}
+
 impl PointsModel {
-    /// Fits the binned logistic regression on `rows` and rounds it to points. Values seen in
-    /// fewer than `min_rows` rows get no rule (and no points).
+    /// Fits the logistic regression on `rows` (attributes by bins, actions by their decayed
+    /// counts capped at 1) and rounds it to points. Values and actions seen in fewer than
+    /// `min_rows` rows get no rule (and no points).
     pub fn fit(
         data: &Dataset,
         rows: &[usize],
@@ -57,20 +104,46 @@ impl PointsModel {
         min_rows: usize,
         rng: &mut ChaCha8Rng,
     ) -> PointsModel {
-        let design = Design::fit(data, rows, numeric_bins, min_rows, false);
+        let encodings: Vec<Encoding> = data.features.iter().map(encoding).collect();
+        let design = Design::fit_with(data, rows, numeric_bins, min_rows, &encodings);
         let x = design.matrix(data, rows);
         let labels: Vec<bool> = rows.iter().map(|&r| data.label[r]).collect();
         let model = Logistic::fit_tuned(&x, &labels, rng);
         let binning = design.binning;
         let n_features = data.features.len();
+        let binned: Vec<bool> = encodings.iter().map(|e| *e == Encoding::Bins).collect();
         let mut coefficient: Vec<Vec<Option<f64>>> = (0..n_features)
             .map(|f| vec![None; binning.n_bins(f)])
             .collect();
+        let mut linear: Vec<Option<f64>> = vec![None; n_features];
         for (term, beta) in design.terms.iter().zip(&model.beta) {
-            if let Term::Bin { feature, bin } = *term {
-                coefficient[feature][bin as usize] = Some(*beta);
+            match *term {
+                Term::Bin { feature, bin } => coefficient[feature][bin as usize] = Some(*beta),
+                Term::Linear { feature } => linear[feature] = Some(*beta),
+                Term::Intercept => {}
             }
         }
+        let engaged: Vec<Option<Engaged>> = (0..n_features)
+            .map(|f| {
+                let beta = linear[f].filter(|_| encodings[f] == Encoding::Capped)?;
+                let did: Vec<usize> = rows
+                    .iter()
+                    .copied()
+                    .filter(|&r| capped(data, f, r) > 0.0)
+                    .collect();
+                let evidence = (did.len(), did.iter().filter(|&&r| data.label[r]).count());
+                let points = if evidence.0 >= min_rows.max(1) {
+                    (beta * POINTS_PER_LOG_ODDS).round() as i64
+                } else {
+                    0
+                };
+                Some(Engaged {
+                    coefficient: beta,
+                    points,
+                    evidence,
+                })
+            })
+            .collect();
         let mut evidence: Vec<Vec<(usize, usize)>> = (0..n_features)
             .map(|f| vec![(0, 0); binning.n_bins(f)])
             .collect();
@@ -122,7 +195,8 @@ impl PointsModel {
                 let shift = bins[reference[f]].unwrap_or(0.0);
                 (0..bins.len())
                     .map(|bin| {
-                        let expressible = usable[f]
+                        let expressible = binned[f]
+                            && usable[f]
                             && bin != reference[f]
                             && bin != MISSING_BIN as usize
                             && evidence[f][bin].0 >= min_rows.max(1)
@@ -142,11 +216,14 @@ impl PointsModel {
         let offset = POINTS_PER_LOG_ODDS
             * (model.beta[0]
                 + (0..n_features)
+                    .filter(|&f| binned[f])
                     .map(|f| coefficient[f][reference[f]].unwrap_or(0.0))
                     .sum::<f64>());
         PointsModel {
             binning,
             points,
+            coefficients: coefficient,
+            engaged,
             evidence,
             pooled,
             usable,
@@ -162,17 +239,102 @@ impl PointsModel {
         self.offset
     }
 
-    /// [`PointsModel::score`] plus the offset: about `POINTS_PER_LOG_ODDS` times the log-odds
-    /// of converting, comparable between models fitted on different rows.
+    /// [`PointsModel::score`] and [`PointsModel::engagement_score`] plus the offset: about
+    /// `POINTS_PER_LOG_ODDS` times the log-odds of converting, comparable between models
+    /// fitted on different rows.
     pub fn log_odds_points(&self, data: &Dataset, row: usize) -> f64 {
-        self.offset + self.score(data, row) as f64
+        self.offset + self.score(data, row) as f64 + self.engagement_score(data, row)
     }
 
-    /// The points the model file gives row `row` (its rules matched as `sluice score` would).
+    /// The fit points the model file gives row `row` (its rules matched as `sluice score`
+    /// would).
     pub fn score(&self, data: &Dataset, row: usize) -> i64 {
         (0..data.features.len())
             .map(|f| self.points_of(data, f, row))
             .sum()
+    }
+
+    /// The engagement points the model file gives row `row` at its cut-off: each rule's
+    /// points times the action's decayed count, capped at the rule's points.
+    pub fn engagement_score(&self, data: &Dataset, row: usize) -> f64 {
+        self.engaged
+            .iter()
+            .enumerate()
+            .filter_map(|(f, e)| e.map(|e| e.points as f64 * capped(data, f, row)))
+            .sum::<f64>()
+            + 0.0
+    }
+
+    /// The engagement rule of feature `f`, if it is an action's decayed count.
+    pub fn engaged(&self, f: usize) -> Option<Engaged> {
+        self.engaged[f]
+    }
+
+    /// Every column value and action with its weight (the fitted coefficient, in log-odds),
+    /// its points in the file, its naive Bayes log-likelihood ratio and how often it
+    /// converted; highest weight first. A categorical column is fully one-hot coded under an
+    /// L2 penalty, so its weights are centred on the column's mean; an action's weight is
+    /// that of one recent occurrence.
+    pub fn factors(&self, data: &Dataset) -> Vec<RankedFactor> {
+        let (n, positives) = self.rows;
+        let llr = |(rows, converted): (usize, usize), k: usize| {
+            let (p, q) = (converted as f64, (rows - converted) as f64);
+            let (pos, neg) = (positives as f64, (n - positives) as f64);
+            ((p + 1.0) / (pos + k as f64)).ln() - ((q + 1.0) / (neg + k as f64)).ln()
+        };
+        let rate = |(rows, converted): (usize, usize)| converted as f64 / rows.max(1) as f64;
+        let mut factors = Vec::new();
+        for (f, feature) in data.features.iter().enumerate() {
+            if let Some(engaged) = self.engaged[f] {
+                let Source::Engagement { action, .. } = &feature.source else {
+                    continue;
+                };
+                factors.push(RankedFactor {
+                    feature: action.to_string(),
+                    kind: action.kind(),
+                    column: feature.name.clone(),
+                    value: None,
+                    weight: engaged.coefficient,
+                    points: engaged.points,
+                    llr: llr(engaged.evidence, 2),
+                    leads: engaged.evidence.0,
+                    rate: rate(engaged.evidence),
+                });
+                continue;
+            }
+            let kind = match &feature.source {
+                Source::Lead => "lead",
+                Source::Account(_) => "account",
+                Source::Engagement { .. } => continue,
+            };
+            let bins = self.coefficients[f].len();
+            for (bin, coefficient) in self.coefficients[f].iter().enumerate() {
+                let (Some(weight), evidence) = (*coefficient, self.evidence[f][bin]) else {
+                    continue;
+                };
+                if evidence.0 == 0 {
+                    continue;
+                }
+                let value = self.binning.describe(data, f, bin as u8).to_string();
+                factors.push(RankedFactor {
+                    feature: format!("{} = {value}", feature.name),
+                    kind,
+                    column: feature.name.clone(),
+                    value: Some(value),
+                    weight,
+                    points: self.points[f][bin],
+                    llr: llr(evidence, bins),
+                    leads: evidence.0,
+                    rate: rate(evidence),
+                });
+            }
+        }
+        factors.sort_by(|a, b| {
+            b.weight
+                .total_cmp(&a.weight)
+                .then_with(|| a.feature.cmp(&b.feature))
+        });
+        factors
     }
 
     fn points_of(&self, data: &Dataset, f: usize, row: usize) -> i64 {
@@ -213,6 +375,9 @@ pub struct FileInfo<'a> {
     pub roc_auc: f64,
     /// How it was validated, in words.
     pub validation: &'a str,
+    /// How the threshold was chosen, in words: "the score that maximises F1 on the
+    /// out-of-fold scores".
+    pub threshold: &'a str,
 }
 
 /// A suggested model file and what is in it.
@@ -222,6 +387,8 @@ pub struct SuggestedFile {
     pub text: String,
     /// Fit rules written.
     pub rules: usize,
+    /// Engagement rules written.
+    pub engagement_rules: usize,
     /// The MQL threshold.
     pub mql: i64,
     /// Points every lead starts with (a `baseline` rule), when the threshold needed lifting
@@ -247,7 +414,39 @@ impl PointsModel {
         let mut ids = HashSet::new();
         let mut sections: Vec<(String, Vec<Rule>)> = Vec::new();
         let mut left_out = Vec::new();
+        let mut actions: Vec<EngagementRule> = Vec::new();
+        let mut half_life: Option<HalfLife> = None;
         for (f, feature) in data.features.iter().enumerate() {
+            if let (
+                Some(engaged),
+                Source::Engagement {
+                    action,
+                    measure: Measure::Decayed(h),
+                },
+            ) = (self.engaged[f], &feature.source)
+            {
+                half_life.get_or_insert(*h);
+                if engaged.points == 0 {
+                    continue;
+                }
+                let (n, converted) = engaged.evidence;
+                actions.push(EngagementRule {
+                    id: unique(&mut ids, action.rule_id()),
+                    action: action.clone(),
+                    points: engaged.points,
+                    description: format!(
+                        "{}: {}, {:.1} % converted (all leads: {:.1} %).",
+                        action.describe(),
+                        leads(n),
+                        100.0 * converted as f64 / n as f64,
+                        100.0 * base_rate
+                    ),
+                });
+                continue;
+            }
+            if encoding(feature) != Encoding::Bins {
+                continue;
+            }
             if !self.usable[f] {
                 left_out.push(format!(
                     "`{}`: some of its values are not plain numbers for `sluice score` (leading zeros)",
@@ -291,10 +490,12 @@ impl PointsModel {
             }
         }
 
+        actions.sort_by(|a, b| b.points.cmp(&a.points).then_with(|| a.id.cmp(&b.id)));
         let positive_total: i64 = sections
             .iter()
             .flat_map(|(_, rules)| rules)
             .map(|r| r.points.max(0))
+            .chain(actions.iter().map(|r| r.points.max(0)))
             .sum();
         // The file's scores leave the offset out. The threshold must be above 0: when it is
         // not, every lead starts with the points that lift it to 1 (the ranking is unchanged).
@@ -319,13 +520,25 @@ impl PointsModel {
                 auc = info.roc_auc,
             ),
         );
+        if let Some(half_life) = half_life {
+            comment(
+                &mut w,
+                &format!(
+                    "Engagement rules: each action's points are those of doing it at least once, \
+                     recently: they halve every {half_life} and the rule gives at most its own \
+                     points, however often the lead repeats the action (`max_points`), as the \
+                     learner counted it (the decayed count, capped at 1, at the lead's cut-off)."
+                ),
+            );
+        }
         comment(
             &mut w,
             "Points are adjusted for the other rules: a value that converts well can get few \
              or negative points when other rules already credit the same leads. Attributes are \
              the CSV column names as `sluice score` reads them: `lead.Name`, or \
-             `lead['Column Name']` when the name is not an identifier. Review every rule: the \
-             data shows what went with conversion, not what caused it.",
+             `lead['Column Name']` when the name is not an identifier (`account.name` for the \
+             account's). Review every rule: the data shows what went with conversion, not \
+             what caused it.",
         );
         for note in &left_out {
             comment(&mut w, &format!("Left out: {note}."));
@@ -335,20 +548,25 @@ impl PointsModel {
         let _ = writeln!(w, "name = {}", toml_string(info.name));
         let _ = writeln!(w, "version = \"1\"");
         let description = format!(
-            "Learned from {} ({}, {:.1} % converted): fit points per column value.",
+            "Learned from {} ({}, {:.1} % converted): fit points per column value{}.",
             info.source,
             leads(self.rows.0),
-            100.0 * base_rate
+            100.0 * base_rate,
+            if half_life.is_some() {
+                ", engagement points per action"
+            } else {
+                ""
+            }
         );
         let _ = writeln!(w, "description = {}", toml_string(&description));
         let _ = writeln!(w);
         comment(
             &mut w,
             &format!(
-                "MQL at {mql}: the score that maximises F1 on the out-of-fold scores{}; a lead \
-                 there is about {:.0} % likely to convert. Out of fold, {:.1} % of leads reach \
-                 it, {:.1} % of those converted (precision), and they hold {:.1} % of all \
-                 conversions (recall).",
+                "MQL at {mql}: {}{}; a lead there is about {:.0} % likely to convert. Out of \
+                 fold, {:.1} % of leads reach it, {:.1} % of those converted (precision), and \
+                 they hold {:.1} % of all conversions (recall).",
+                info.threshold,
                 if baseline > 0 {
                     ", plus the baseline"
                 } else {
@@ -388,9 +606,19 @@ impl PointsModel {
                 write_rule(&mut w, rule);
             }
         }
+        if let (Some(half_life), false) = (half_life, actions.is_empty()) {
+            let _ = writeln!(w);
+            let _ = writeln!(w, "[engagement]");
+            let _ = writeln!(w, "half_life = \"{half_life}\"");
+            for rule in &actions {
+                let _ = writeln!(w);
+                write_engagement_rule(&mut w, rule);
+            }
+        }
         SuggestedFile {
             text: w,
             rules,
+            engagement_rules: actions.len(),
             mql,
             baseline,
             left_out,
@@ -402,7 +630,10 @@ impl PointsModel {
     fn condition(&self, data: &Dataset, f: usize, bin: u8) -> Option<(String, String, String)> {
         let feature = &data.features[f];
         let (name, column) = (&feature.name, slug(&feature.name));
-        let attribute = attribute(name);
+        let attribute = match &feature.source {
+            Source::Account(key) => account_attribute(key),
+            _ => attribute(name),
+        };
         Some(match self.binning.describe(data, f, bin) {
             BinLabel::Missing => return None,
             BinLabel::Level(level) => (
@@ -485,6 +716,41 @@ fn comment(w: &mut String, text: &str) {
     let _ = writeln!(w, "{line}");
 }
 
+/// One engagement rule before it is written: an action's points, capped at themselves.
+struct EngagementRule {
+    id: String,
+    action: Action,
+    points: i64,
+    description: String,
+}
+
+fn write_engagement_rule(w: &mut String, rule: &EngagementRule) {
+    let _ = writeln!(w, "[[engagement.rules]]");
+    let _ = writeln!(w, "id = {}", toml_string(&rule.id));
+    let _ = writeln!(w, "description = {}", toml_string(&rule.description));
+    match &rule.action {
+        Action::Event(name) => {
+            let _ = writeln!(w, "event = {}", toml_string(name));
+        }
+        Action::Page(section) => {
+            let _ = writeln!(w, "event = \"page\"");
+            let path = "event.properties.path";
+            let when = if section == "/" {
+                format!("{path} == '/'")
+            } else {
+                format!(
+                    "{path} == {} || {path}.startsWith({})",
+                    cel_string(section),
+                    cel_string(&format!("{section}/"))
+                )
+            };
+            let _ = writeln!(w, "when = {}", toml_string(&when));
+        }
+    }
+    let _ = writeln!(w, "points = {}", rule.points);
+    let _ = writeln!(w, "max_points = {}", rule.points.abs());
+}
+
 fn write_rule(w: &mut String, rule: &Rule) {
     let _ = writeln!(w, "[[fit.rules]]");
     let _ = writeln!(w, "id = {}", toml_string(&rule.id));
@@ -534,6 +800,16 @@ pub fn attribute(column: &str) -> String {
     }
 }
 
+/// How a condition names an account attribute: `account.name` when the name is a CEL
+/// identifier, else `account['Attribute Name']`.
+pub fn account_attribute(name: &str) -> String {
+    let lead = attribute(name);
+    match lead.strip_prefix("lead") {
+        Some(rest) => format!("account{rest}"),
+        None => lead,
+    }
+}
+
 /// A category as a CEL literal of the type `sluice score` gives the CSV cell: a number, a
 /// boolean, or a string.
 pub fn literal(value: &str) -> String {
@@ -553,7 +829,7 @@ fn double(v: f64) -> String {
 }
 
 /// A CEL string literal in single quotes.
-fn cel_string(s: &str) -> String {
+pub(crate) fn cel_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('\'');
     for c in s.chars() {
@@ -595,7 +871,7 @@ fn toml_string(s: &str) -> String {
 }
 
 /// Lower-case letters, digits and `.`, other runs as one `-`.
-fn slug(s: &str) -> String {
+pub(crate) fn slug(s: &str) -> String {
     let mut out = String::new();
     for c in s.chars().flat_map(char::to_lowercase) {
         if c.is_ascii_alphanumeric() || c == '.' {

@@ -9,6 +9,7 @@ use serde::Serialize;
 use sluice_core::Timestamp;
 
 use crate::LearnError;
+use crate::history::{Action, Measure};
 
 /// The text some CRM forms store for "not answered" (X Education's exports): a missing value.
 pub const NOT_ANSWERED: &str = "Select";
@@ -97,6 +98,9 @@ pub struct Roles {
     pub id_columns: Vec<String>,
     /// A creation-time column: left out of the features, used for the time split.
     pub time_column: Option<String>,
+    /// Text columns with more distinct values than this are left out as free text or names
+    /// (`None`: no limit).
+    pub max_levels: Option<usize>,
 }
 
 /// A feature column's values.
@@ -119,6 +123,22 @@ pub enum Values {
     },
 }
 
+/// What a feature column stands for, which decides how a suggested rule names it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// A lead attribute named like the column (`lead.Name`, `lead['Column Name']`).
+    Lead,
+    /// An attribute of the lead's account, by its name there (`account.industry`).
+    Account(String),
+    /// How often the lead did something before its cut-off (history mode).
+    Engagement {
+        /// What it did.
+        action: Action,
+        /// How it is counted.
+        measure: Measure,
+    },
+}
+
 /// A column the models may use.
 #[derive(Debug, Clone)]
 pub struct Feature {
@@ -128,6 +148,8 @@ pub struct Feature {
     pub values: Values,
     /// How many rows have no value.
     pub missing: usize,
+    /// What it stands for.
+    pub source: Source,
 }
 
 impl Feature {
@@ -164,6 +186,10 @@ pub enum ExcludedBecause {
     TimeColumn,
     /// It has a single value (or none): it cannot tell rows apart.
     Constant,
+    /// Text with more distinct values than [`Roles::max_levels`]: free text or names.
+    ManyValues,
+    /// The link to the lead's account, whose attributes are columns of their own.
+    AccountLink,
 }
 
 impl ExcludedBecause {
@@ -176,6 +202,8 @@ impl ExcludedBecause {
             ExcludedBecause::UniqueText => "every value is a distinct text (an identifier)",
             ExcludedBecause::TimeColumn => "the time column",
             ExcludedBecause::Constant => "a single value",
+            ExcludedBecause::ManyValues => "too many distinct texts (free text or names)",
+            ExcludedBecause::AccountLink => "the link to the account, whose attributes are used",
         }
     }
 }
@@ -278,7 +306,7 @@ impl Dataset {
         for ((name, cells), reason) in headers.iter().zip(columns).zip(reasons) {
             let typed = match reason {
                 Some(reason) => Err(reason),
-                None => type_column(name, cells),
+                None => type_column(name, cells, roles.max_levels),
             };
             match typed {
                 Ok(feature) => features.push(feature),
@@ -347,7 +375,11 @@ pub fn csv_number(cell: &str) -> Option<f64> {
 }
 
 /// Types one column, or says why it is no feature.
-fn type_column(name: &str, cells: Vec<String>) -> Result<Feature, ExcludedBecause> {
+fn type_column(
+    name: &str,
+    cells: Vec<String>,
+    max_levels: Option<usize>,
+) -> Result<Feature, ExcludedBecause> {
     let missing = cells.iter().filter(|c| is_missing(c)).count();
     let numbers: Option<Vec<f64>> = cells
         .iter()
@@ -375,6 +407,7 @@ fn type_column(name: &str, cells: Vec<String>) -> Result<Feature, ExcludedBecaus
                 csv_numbers,
             },
             missing,
+            source: Source::Lead,
         });
     }
     let mut counts: HashMap<&str, usize> = HashMap::new();
@@ -386,6 +419,9 @@ fn type_column(name: &str, cells: Vec<String>) -> Result<Feature, ExcludedBecaus
     }
     if counts.len() == cells.len() - missing && cells.len() > 1 {
         return Err(ExcludedBecause::UniqueText);
+    }
+    if max_levels.is_some_and(|max| counts.len() > max) {
+        return Err(ExcludedBecause::ManyValues);
     }
     let mut levels: Vec<(&str, usize)> = counts.into_iter().collect();
     levels.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
@@ -411,6 +447,7 @@ fn type_column(name: &str, cells: Vec<String>) -> Result<Feature, ExcludedBecaus
             codes,
         },
         missing,
+        source: Source::Lead,
     })
 }
 

@@ -424,6 +424,7 @@ fn the_suggested_model_compiles_and_scores_what_the_learner_computed() {
                 share: 0.5,
                 roc_auc: 0.8,
                 validation: "Out of fold",
+                threshold: "the score that maximises F1 on the out-of-fold scores",
             },
         );
         let model = Model::from_toml(&file.text, "suggested.toml")
@@ -472,6 +473,7 @@ fn the_suggested_model_compiles_and_scores_what_the_learner_computed() {
             share: 0.0,
             roc_auc: 0.5,
             validation: "v",
+            threshold: "t",
         },
     );
     for condition in [

@@ -4,7 +4,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sluice_learn::metrics::{
-    Summary, average_precision, best_f1_cut, brier, calibration, lift, log_loss, roc_auc,
+    Summary, average_precision, best_f1_cut, brier, calibration, lift, log_loss, roc_auc, share_cut,
 };
 
 fn close(a: f64, b: f64) -> bool {
@@ -115,4 +115,18 @@ fn the_best_f1_cut_and_summaries() {
     let s = Summary::of(vec![0.8, 0.9, 1.0]);
     assert!(close(s.mean, 0.9));
     assert!(close(s.std, 0.1));
+}
+
+#[test]
+fn the_share_cut_flags_that_share_of_rows() {
+    let scores = [0.9, 0.8, 0.7, 0.7, 0.5, 0.3, 0.2, 0.1];
+    let labels = [true, false, true, false, true, false, false, false];
+    let (cut, precision, recall) = share_cut(&scores, &labels, 0.25).unwrap();
+    assert_eq!(cut, 0.8);
+    assert!(close(precision, 0.5) && close(recall, 1.0 / 3.0));
+    // A tie at the cut flags every tied row.
+    let (cut, precision, _) = share_cut(&scores, &labels, 0.375).unwrap();
+    assert_eq!(cut, 0.7);
+    assert!(close(precision, 0.5));
+    assert_eq!(share_cut(&scores, &[false; 8], 0.5), None);
 }

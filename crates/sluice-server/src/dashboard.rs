@@ -24,13 +24,18 @@ use crate::state::{AppState, constant_time_eq, now};
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "sluice_session";
 
-/// The dashboard's routes: `/login`, `/logout`, `/` and `/leads/{id}`.
+// A child module, so the reports page shares this module's session, rendering and helpers.
+#[path = "dashboard_reports.rs"]
+mod reports;
+
+/// The dashboard's routes: `/login`, `/logout`, `/`, `/leads/{id}` and `/reports`.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/login", get(login_form).post(login))
         .route("/logout", axum::routing::post(logout))
         .route("/", get(overview))
         .route("/leads/{id}", get(lead_page))
+        .route("/reports", get(reports::reports_page))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -625,6 +630,8 @@ struct LeadPage {
     engagement: String,
     grade: String,
     qualification: String,
+    /// The model's calibrated chance of an opportunity (or win), e.g. `23 %`.
+    probability: Option<String>,
     model_version: String,
     as_of: String,
     created: String,
@@ -692,6 +699,7 @@ fn lead_view(
         engagement: points(row.engagement),
         grade: row.grade,
         qualification: row.qualification,
+        probability: None,
         model_version: row.model_version,
         as_of: when(at.millis()),
         created: when(row.created_ms),
@@ -741,6 +749,7 @@ fn lead_view(
     view.engagement = points(score.engagement);
     view.grade = score.grade.to_string();
     view.qualification = score.qualification.as_str().to_string();
+    view.probability = score.probability.map(|p| format!("{:.0} %", p * 100.0));
     view.to_mql = what_it_would_take(&score);
     view.groups = score
         .groups

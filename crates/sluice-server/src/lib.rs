@@ -8,6 +8,7 @@ pub mod error;
 pub mod handoff;
 pub mod ingest;
 pub mod live;
+pub mod reports;
 pub mod state;
 pub mod webhooks;
 pub mod writer;

@@ -8,6 +8,7 @@
 //! against both in the tests.
 
 mod handoff;
+mod reports;
 mod rows;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -21,6 +22,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 pub use handoff::*;
+pub use reports::*;
 pub use rows::*;
 pub use webhooks::*;
 

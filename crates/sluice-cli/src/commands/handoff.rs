@@ -129,13 +129,6 @@ pub struct RepSet {
     db: Db,
 }
 
-/// Reports.
-#[derive(Debug, Subcommand)]
-pub enum ReportCommand {
-    /// SLA compliance per team and rep, time to first touch, contact rate, breaches.
-    Sla(SlaArgs),
-}
-
 /// The SLA report's period.
 #[derive(Debug, Args)]
 pub struct SlaArgs {
@@ -152,13 +145,13 @@ pub struct SlaArgs {
     db: Db,
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)
 }
 
-fn date(flag: &str, text: &str) -> Result<Timestamp, UserError> {
+pub(crate) fn date(flag: &str, text: &str) -> Result<Timestamp, UserError> {
     let full = if text.trim().len() == 10 {
         format!("{}T00:00:00Z", text.trim())
     } else {
@@ -333,9 +326,8 @@ pub fn rep(command: RepCommand) -> anyhow::Result<()> {
     })
 }
 
-/// Runs `sluice report`.
-pub fn report(command: ReportCommand) -> anyhow::Result<()> {
-    let ReportCommand::Sla(args) = command;
+/// Runs `sluice report sla`.
+pub fn sla_report(args: SlaArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let store = connect(&args.db.db).await?;
         let now = now();

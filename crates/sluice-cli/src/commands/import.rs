@@ -3,6 +3,7 @@
 //! batches, so they may be larger than memory; a bad row is reported with its file and line and
 //! the rest is imported; importing a file again stores nothing twice.
 
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -563,9 +564,9 @@ impl Run {
         if let Some(header) = input::csv_header(path)? {
             let names: Vec<String> = header.iter().map(|h| rename(h)).collect();
             let has = |name: &str| names.iter().any(|n| n == name);
-            if !(has("lead_id") || has("email")) || !has("type") || !has("date") {
+            if !(has("lead_id") || has("email") || has("crm_id")) || !has("type") || !has("date") {
                 return Err(UserError(format!(
-                    "{}:1: an outcomes file needs `lead_id` or `email`, `type` and `date` columns (columns: {})",
+                    "{}:1: an outcomes file needs `lead_id`, `email` or `crm_id`, `type` and `date` columns (columns: {})",
                     path.display(),
                     header.join(", ")
                 ))
@@ -589,10 +590,22 @@ impl Run {
             counts.duplicates += ack.duplicates;
             Ok(())
         };
+        // CRM ids (a lead attribute `crm_id`) to leads, built on the first row that needs it.
+        let mut crm_ids: Option<HashMap<String, String>> = None;
         input::read_rows(path, rejections, &rename, |rejections, row: Row| {
             bar.set_position(row.end);
             let live = self.target.live.read().expect("live state lock");
-            let outcome = outcome(&row.columns, &live);
+            let crm = crm_ids.get_or_insert_with(|| {
+                live.leads_with_attribute("crm_id")
+                    .map(|(id, v)| {
+                        (
+                            v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                            id.to_string(),
+                        )
+                    })
+                    .collect()
+            });
+            let outcome = outcome(&row.columns, &live, crm);
             drop(live);
             match outcome {
                 Ok(outcome) => {
@@ -709,7 +722,7 @@ fn identify(mut traits: Attributes) -> Result<Map<String, Value>, String> {
 }
 
 /// The lead's creation time, from the first of [`CREATED_COLUMNS`] it has.
-fn created_at(traits: &Attributes) -> Result<Option<Timestamp>, String> {
+pub(crate) fn created_at(traits: &Attributes) -> Result<Option<Timestamp>, String> {
     let Some((name, value)) = CREATED_COLUMNS
         .iter()
         .find_map(|name| traits.get(*name).map(|v| (name, v)))
@@ -723,7 +736,7 @@ fn created_at(traits: &Attributes) -> Result<Option<Timestamp>, String> {
 
 /// A time cell: RFC 3339, a date, or `YYYY-MM-DD HH:MM[:SS]` (as CRMs export them, read as
 /// UTC). The error is the cell's text.
-fn time(value: &Value) -> Result<Timestamp, String> {
+pub(crate) fn time(value: &Value) -> Result<Timestamp, String> {
     let text = match value {
         Value::String(s) => s.trim().to_string(),
         other => return Err(other.to_string()),
@@ -747,7 +760,7 @@ fn time(value: &Value) -> Result<Timestamp, String> {
     Err(text)
 }
 
-fn time_error(text: &str) -> String {
+pub(crate) fn time_error(text: &str) -> String {
     format!("`{text}` is not a time (use RFC 3339, YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS] in UTC)")
 }
 
@@ -762,10 +775,16 @@ fn content_id(content: &str) -> String {
 }
 
 /// The columns of an outcomes file (matched ignoring case).
-const OUTCOME_COLUMNS: [&str; 6] = ["lead_id", "email", "type", "amount", "date", "reason"];
+pub(crate) const OUTCOME_COLUMNS: [&str; 7] = [
+    "lead_id", "email", "crm_id", "type", "amount", "date", "reason",
+];
 
 /// An outcomes file's row, checked: every problem is named by its field.
-fn outcome(row: &Attributes, live: &Live) -> Result<OutcomeRow, String> {
+fn outcome(
+    row: &Attributes,
+    live: &Live,
+    crm_ids: &HashMap<String, String>,
+) -> Result<OutcomeRow, String> {
     let text = |field: &str| match row.get(field) {
         Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
         Some(Value::Number(n)) => Some(n.to_string()),
@@ -775,9 +794,14 @@ fn outcome(row: &Attributes, live: &Live) -> Result<OutcomeRow, String> {
 
     let lead_id = text("lead_id");
     let email = text("email").map(|e| e.to_lowercase());
+    let crm_id = text("crm_id");
     let by_id = lead_id.as_deref().and_then(|id| live.resolve(id));
     let by_email = email.as_deref().and_then(|e| live.resolve(e));
-    let lead = match (by_id.or(by_email), &lead_id, &email) {
+    let by_crm = crm_id
+        .as_deref()
+        .and_then(|c| crm_ids.get(c))
+        .map(String::as_str);
+    let lead = match (by_id.or(by_email).or(by_crm), &lead_id, &email) {
         (Some(lead), _, _) => Some(lead.to_string()),
         (None, Some(id), _) => {
             problems.push(format!("`lead_id`: no lead `{id}`"));
@@ -788,7 +812,10 @@ fn outcome(row: &Attributes, live: &Live) -> Result<OutcomeRow, String> {
             None
         }
         (None, None, None) => {
-            problems.push("no `lead_id` or `email`".to_string());
+            problems.push(match &crm_id {
+                Some(crm) => format!("`crm_id`: no lead with crm_id `{crm}`"),
+                None => "no `lead_id`, `email` or `crm_id`".to_string(),
+            });
             None
         }
     };

@@ -1,7 +1,9 @@
-//! `sluice learn`: which leads convert, learned from a CSV file of past leads and outcomes.
-//! Reads the file, hands the table to `sluice-learn`, prints the report, writes the suggested
-//! points model.
+//! `sluice learn`: which leads convert, learned from a CSV file of past leads and outcomes, or
+//! from the history: the leads, accounts and events files `sluice score` reads and the
+//! outcomes sales reported. Reads the files (stitching identities as `sluice score` does),
+//! hands the table to `sluice-learn`, prints the report, writes the suggested points model.
 
+use std::collections::HashMap;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -9,21 +11,64 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use serde_json::Value;
+use sluice_core::{
+    Activity, Attributes, HalfLife, Message, MessageKind, Model, Profile, Qualification, Span,
+    Timestamp,
+};
 use sluice_learn::gbm::GbmParams;
-use sluice_learn::learn::SuggestSettings;
-use sluice_learn::{Dataset, LearnError, ModelKind, RawTable, Report, Roles, Settings};
+use sluice_learn::history::{
+    self, Action, HistorySummary, Label, LeadHistory, Outcome, OutcomeKind, Touch,
+};
+use sluice_learn::learn::{SuggestSettings, Threshold};
+use sluice_learn::{
+    Dataset, HistorySettings, LearnError, ModelKind, RawTable, Report, Roles, Settings,
+};
 
+use super::score::{Identities, sort_by_time};
 use crate::input::{self, Rejected, Rejections};
 use crate::{Format, UserError};
 
 #[derive(Debug, Args)]
 pub struct LearnArgs {
-    /// Past leads with their outcome: a CSV file (`,` or `;` separated, quoted fields).
+    /// Past leads: a CSV file with the outcome in a column (`--label COLUMN`); with
+    /// `--outcomes`, a leads file as `sluice score` reads it (CSV or JSON Lines).
     #[arg(long)]
-    leads: PathBuf,
-    /// The outcome column: 0/1, yes/no or true/false.
+    leads: Option<PathBuf>,
+    /// Learn from the stored history instead of files: the event log and the outcomes of the
+    /// database at this URL (`sqlite://PATH` or `postgres://...`).
     #[arg(long)]
-    label: String,
+    db: Option<String>,
+    /// The outcome: a column of 0/1, yes/no or true/false; from the history, `opportunity`
+    /// (the default) or `won`.
+    #[arg(long)]
+    label: Option<String>,
+    /// Outcomes sales reported (CSV or JSON Lines: `lead_id` or `email`, `type`, `date`):
+    /// learn from the history of leads, accounts, events and outcomes.
+    #[arg(long)]
+    outcomes: Option<PathBuf>,
+    /// With `--outcomes`: the leads' events, JSON Lines of Segment messages.
+    #[arg(long)]
+    events: Option<PathBuf>,
+    /// With `--outcomes`: accounts (CSV or JSON Lines with an `id` column).
+    #[arg(long)]
+    accounts: Option<PathBuf>,
+    /// From the history (`--outcomes` or `--db`): how long each lead is watched after its creation, e.g. `90d` (the
+    /// default), or `none` (up to the end of the data).
+    #[arg(long)]
+    horizon: Option<String>,
+    /// From the history: the half-life of the decayed counts and the suggested engagement
+    /// rules, e.g. `30d` (the default) or `never`.
+    #[arg(long)]
+    half_life: Option<String>,
+    /// From the history: the end of the data (default: just after the latest event or
+    /// outcome).
+    #[arg(long)]
+    end: Option<String>,
+    /// From the history: the active model. It is judged on the same leads at the same
+    /// moments, and the suggested model's MQL threshold is set so that as many leads reach it
+    /// (out of fold) as the active model qualifies, so the two compare at equal volume.
+    #[arg(long)]
+    against: Option<PathBuf>,
     /// Columns to leave out, comma-separated: fields filled in after the outcome is known.
     #[arg(long, value_delimiter = ',')]
     exclude: Vec<String>,
@@ -32,7 +77,8 @@ pub struct LearnArgs {
     #[arg(long, value_delimiter = ',')]
     id_column: Vec<String>,
     /// A creation-time column (RFC 3339 or YYYY-MM-DD): also train on the earliest 80 % of
-    /// rows and test on the latest 20 %.
+    /// rows and test on the latest 20 %. From the history: when each lead was created
+    /// (default `created_at` when the leads have it, else their first identified event).
     #[arg(long)]
     time_column: Option<String>,
     /// Folds of the stratified cross-validation.
@@ -83,6 +129,8 @@ impl From<ModelArg> for ModelKind {
 #[derive(Serialize)]
 struct Output<'a> {
     file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    history: Option<HistoryOutput<'a>>,
     #[serde(flatten)]
     report: &'a Report,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -91,7 +139,95 @@ struct Output<'a> {
     rejected: &'a [Rejected],
 }
 
+/// The history mode's part of the JSON document.
+#[derive(Serialize)]
+struct HistoryOutput<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<String>,
+    accounts: Option<String>,
+    events: Option<String>,
+    outcomes: Option<String>,
+    #[serde(flatten)]
+    summary: &'a HistorySummary,
+    messages: u64,
+    outcome_rows: u64,
+    unmatched_outcomes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    against: Option<&'a Against>,
+}
+
+/// The active model, judged on the rows the learner used, at their cut-offs.
+#[derive(Serialize)]
+struct Against {
+    /// The model file.
+    file: String,
+    /// Its name and version.
+    model: String,
+    /// Its MQL threshold.
+    mql: f64,
+    /// Share of the rows it qualifies at their cut-off.
+    share: f64,
+    /// Of those, the share that converted.
+    precision: f64,
+    /// Share of the conversions it qualifies.
+    recall: f64,
+    /// ROC AUC of its scores at the cut-offs.
+    roc_auc: f64,
+}
+
 pub fn run(args: LearnArgs) -> anyhow::Result<()> {
+    let history = args.outcomes.is_some() || args.db.is_some();
+    if args.db.is_some() {
+        let files = [
+            ("--leads", args.leads.is_some()),
+            ("--events", args.events.is_some()),
+            ("--outcomes", args.outcomes.is_some()),
+            ("--accounts", args.accounts.is_some()),
+        ];
+        if let Some((flag, _)) = files.iter().find(|(_, given)| *given) {
+            return Err(UserError(format!(
+                "{flag}: --db reads the leads, events and outcomes from the database; leave out the files"
+            ))
+            .into());
+        }
+    }
+    let source = match (&args.db, &args.leads) {
+        (Some(db), _) => db.clone(),
+        (None, Some(leads)) => leads.display().to_string(),
+        (None, None) => {
+            return Err(UserError(
+                "--leads: name the leads file (or learn from the database with --db)".into(),
+            )
+            .into());
+        }
+    };
+    if !history {
+        let history_only = [
+            ("--events", args.events.is_some()),
+            ("--accounts", args.accounts.is_some()),
+            ("--horizon", args.horizon.is_some()),
+            ("--half-life", args.half_life.is_some()),
+            ("--end", args.end.is_some()),
+            ("--against", args.against.is_some()),
+        ];
+        if let Some((flag, _)) = history_only.iter().find(|(_, given)| *given) {
+            return Err(UserError(format!(
+                "{flag} is for learning from the history: give the outcomes with --outcomes (or use --db)"
+            ))
+            .into());
+        }
+    }
+    let label = match (&args.label, history) {
+        (Some(label), _) => label.clone(),
+        (None, true) => Label::Opportunity.as_str().to_string(),
+        (None, false) => {
+            return Err(UserError(
+                "--label: name the outcome column (or learn from the history with --outcomes)"
+                    .into(),
+            )
+            .into());
+        }
+    };
     let mut models: Vec<ModelKind> = Vec::new();
     for m in &args.models {
         let kind = ModelKind::from(*m);
@@ -100,7 +236,7 @@ pub fn run(args: LearnArgs) -> anyhow::Result<()> {
         }
     }
     let defaults = Settings::default();
-    let settings = Settings {
+    let mut settings = Settings {
         folds: args.folds,
         seed: args.seed,
         models,
@@ -110,16 +246,38 @@ pub fn run(args: LearnArgs) -> anyhow::Result<()> {
             ..defaults.gbm.clone()
         },
         suggest: args.suggest.as_ref().map(|_| SuggestSettings {
-            name: model_name(&args.label),
-            source: file_name(&args.leads),
+            name: model_name(&label),
+            source: sources(&args),
         }),
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         ..defaults
     };
     // No need to read a large file to refuse the settings.
-    settings.check().map_err(|e| located(&args.leads, e))?;
-    let (data, rejections) = read(&args)?;
-    let report = sluice_learn::learn(&data, &settings).map_err(|e| located(&args.leads, e))?;
+    settings.check().map_err(|e| located(&source, e))?;
+    let active = args
+        .against
+        .as_ref()
+        .map(|path| super::model::load(path).map(|model| (path, model)))
+        .transpose()?;
+    let mut against = None;
+    let (data, rejections, read) = if history {
+        let active_model = active.as_ref().map(|(_, m)| m);
+        let (history, leads, rejections, read) = match &args.db {
+            Some(db) => read_database(db, &args, &label, active_model)?,
+            None => read_history(&args, &label, active_model)?,
+        };
+        if let (Some((path, model)), Some(activities)) = (&active, &read.activities) {
+            let judged = judge(path, model, &history, &leads, activities);
+            let rows = history.data.len().max(2) as f64;
+            settings.threshold = Threshold::Share(judged.share.clamp(1.0 / rows, 1.0 - 1.0 / rows));
+            against = Some(judged);
+        }
+        (history.data, rejections, Some((history.summary, read)))
+    } else {
+        let (data, rejections) = read_csv(&args, &label)?;
+        (data, rejections, None)
+    };
+    let report = sluice_learn::learn(&data, &settings).map_err(|e| located(&source, e))?;
     if let (Some(path), Some(suggestion)) = (&args.suggest, &report.suggestion) {
         std::fs::write(path, &suggestion.text)
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -128,7 +286,18 @@ pub fn run(args: LearnArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let document = Output {
-        file: args.leads.display().to_string(),
+        file: source.clone(),
+        history: read.as_ref().map(|(summary, read)| HistoryOutput {
+            database: args.db.clone(),
+            accounts: args.accounts.as_ref().map(|p| p.display().to_string()),
+            events: args.events.as_ref().map(|p| p.display().to_string()),
+            outcomes: args.outcomes.as_ref().map(|p| p.display().to_string()),
+            summary,
+            messages: read.messages,
+            outcome_rows: read.outcomes,
+            unmatched_outcomes: read.unmatched,
+            against: against.as_ref(),
+        }),
         report: &report,
         suggested_file: args.suggest.as_ref().map(|p| p.display().to_string()),
         rejected_rows: rejections.count,
@@ -158,8 +327,9 @@ pub fn run(args: LearnArgs) -> anyhow::Result<()> {
 }
 
 /// Reads the leads file into a dataset; bad rows are skipped and reported.
-fn read(args: &LearnArgs) -> anyhow::Result<(Dataset, Rejections)> {
-    let path = &args.leads;
+fn read_csv(args: &LearnArgs, label: &str) -> anyhow::Result<(Dataset, Rejections)> {
+    let path = args.leads.as_ref().expect("checked before");
+    let source = path.display().to_string();
     std::fs::metadata(path)
         .map_err(|e| UserError(format!("cannot open {}: {e}", path.display())))?;
     let Some(headers) = input::csv_header(path)? else {
@@ -180,19 +350,595 @@ fn read(args: &LearnArgs) -> anyhow::Result<(Dataset, Rejections)> {
                 .map(|h| row.columns.get(h).map_or_else(String::new, text)),
         );
         raw.push(row.line, cells.iter().map(String::as_str))
-            .map_err(|e| located(path, e).into())
+            .map_err(|e| located(&source, e).into())
     })?;
     if raw.is_empty() {
         return Err(UserError(format!("{}: no rows to learn from", path.display())).into());
     }
     let roles = Roles {
-        label: args.label.clone(),
+        label: label.to_string(),
         exclude: args.exclude.clone(),
         id_columns: args.id_column.clone(),
         time_column: args.time_column.clone(),
+        max_levels: None,
     };
-    let data = Dataset::build(raw, &roles).map_err(|e| located(path, e))?;
+    let data = Dataset::build(raw, &roles).map_err(|e| located(&source, e))?;
     Ok((data, rejections))
+}
+
+/// What reading the history files counted.
+struct ReadCounts {
+    /// Messages in the events file.
+    messages: u64,
+    /// Rows of the outcomes file that were read.
+    outcomes: u64,
+    /// Of those, rows naming no known lead.
+    unmatched: u64,
+    /// Per lead, its activity under the active model (with `--against`).
+    activities: Option<Vec<Activity>>,
+}
+
+/// What the events file says about one id (a `userId`, or an `anonymousId` without one). Kept
+/// apart until the whole file is read, because a later line may say which lead an id stands
+/// for (as in `sluice score`).
+#[derive(Default)]
+struct Seen {
+    /// Whether the id was sent as a `userId`: then it is a lead even if no file lists it.
+    user: bool,
+    /// Its first message sent with it as the `userId`.
+    first_identified: Option<Timestamp>,
+    touches: Vec<Touch>,
+    traits: Vec<(Timestamp, Attributes)>,
+    groups: Vec<(Timestamp, String)>,
+    /// What the active model's engagement rules matched (with `--against`).
+    activity: Activity,
+}
+
+impl Seen {
+    /// Adds what another id of the same lead did.
+    fn merge(&mut self, other: Seen) {
+        self.first_identified = match (self.first_identified, other.first_identified) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.touches.extend(other.touches);
+        self.traits.extend(other.traits);
+        self.groups.extend(other.groups);
+        if self.activity.is_empty() {
+            self.activity = other.activity;
+        } else {
+            self.activity.extend(other.activity.hits().iter().copied());
+        }
+    }
+}
+
+/// The columns of an outcomes file (matched ignoring case), as `sluice import outcomes` reads it.
+const OUTCOME_COLUMNS: [&str; 6] = ["lead_id", "email", "type", "amount", "date", "reason"];
+
+/// The history as read so far: leads, accounts, and what each id did.
+#[derive(Default)]
+struct Gathered {
+    /// Lead id → index in `leads`.
+    index: HashMap<String, usize>,
+    leads: Vec<LeadHistory>,
+    /// Per lead, the account the leads file names.
+    account_of: Vec<Option<String>>,
+    identities: Identities,
+    accounts: HashMap<String, Attributes>,
+    /// By the id each message names; which lead that is, is only known once every
+    /// `identify` and `alias` has been read.
+    by_id: HashMap<String, Seen>,
+    actions: Vec<Action>,
+    action_index: HashMap<Action, u32>,
+    account_traits: HashMap<String, Vec<(Timestamp, Attributes)>>,
+    /// Per lead once ids are joined.
+    seen: Vec<Seen>,
+    messages: u64,
+    outcome_rows: u64,
+    unmatched: u64,
+}
+
+impl Gathered {
+    /// A lead of the leads file.
+    fn lead(&mut self, id: String, attributes: Attributes) {
+        let account = attributes.get("account_id").and_then(|v| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        });
+        if let Some(email) = attributes.get("email").and_then(|e| e.as_str()) {
+            self.identities
+                .emails
+                .insert(email.trim().to_lowercase(), id.clone());
+        }
+        match self.index.get(&id) {
+            // A repeated id: the later row's values win, as in a CRM import.
+            Some(&i) => {
+                self.leads[i].attributes.extend(attributes);
+                self.account_of[i] = account.or(self.account_of[i].take());
+            }
+            None => {
+                self.index.insert(id.clone(), self.leads.len());
+                self.leads.push(LeadHistory {
+                    id,
+                    attributes,
+                    ..LeadHistory::default()
+                });
+                self.account_of.push(account);
+            }
+        }
+    }
+
+    /// One Segment message, as `sluice score` reads it.
+    fn message(&mut self, mut message: Message, at: Timestamp, active: Option<&Model>) {
+        self.messages += 1;
+        let user = message.user_id.is_some();
+        let id = match message.user_id.take() {
+            Some(user_id) => user_id,
+            None => message
+                .anonymous_id
+                .take()
+                .expect("Message::parse requires an id"),
+        };
+        match (message.kind, &message.anonymous_id, &message.previous_id) {
+            (MessageKind::Identify, Some(anonymous_id), _) if user => {
+                self.identities.link(anonymous_id, &id, at);
+            }
+            (MessageKind::Alias, _, Some(previous_id)) => {
+                self.identities.link(previous_id, &id, at)
+            }
+            _ => {}
+        }
+        let seen = self.by_id.entry(id).or_default();
+        if user {
+            seen.user = true;
+            seen.first_identified = Some(seen.first_identified.map_or(at, |t| t.min(at)));
+        }
+        match message.kind {
+            MessageKind::Identify => {
+                if !message.traits.is_empty() {
+                    seen.traits.push((at, std::mem::take(&mut message.traits)));
+                }
+            }
+            MessageKind::Alias => {}
+            MessageKind::Group => {
+                let group = message.group_id.take().expect("checked by Message::parse");
+                if !message.traits.is_empty() {
+                    self.account_traits
+                        .entry(group.clone())
+                        .or_default()
+                        .push((at, std::mem::take(&mut message.traits)));
+                }
+                seen.groups.push((at, group));
+            }
+            MessageKind::Track | MessageKind::Page | MessageKind::Screen => {
+                let Some(event) = message.into_event(at) else {
+                    return;
+                };
+                if let Some(model) = active {
+                    seen.activity.record(model, &event);
+                }
+                let Some(action) = Action::of(&event) else {
+                    return;
+                };
+                let next = self.actions.len() as u32;
+                let actions = &mut self.actions;
+                let action = *self
+                    .action_index
+                    .entry(action)
+                    .or_insert_with_key(|action| {
+                        actions.push(action.clone());
+                        next
+                    });
+                seen.touches.push(Touch { at, action });
+            }
+        }
+    }
+
+    /// Each id joins the lead it stands for, in id order so that the rows are the same
+    /// whatever the order of the messages. A `userId` no file lists is a lead of its own; an
+    /// anonymous id never identified is only a visitor.
+    fn join(&mut self) {
+        let mut by_id: Vec<(String, Seen)> = std::mem::take(&mut self.by_id).into_iter().collect();
+        by_id.sort_by(|a, b| a.0.cmp(&b.0));
+        let lead_ids: Vec<String> = by_id
+            .iter()
+            .map(|(id, _)| self.identities.resolve(id, &self.index).to_string())
+            .collect();
+        for ((_, seen), lead_id) in by_id.iter().zip(&lead_ids) {
+            if seen.user && !self.index.contains_key(lead_id) {
+                self.index.insert(lead_id.clone(), self.leads.len());
+                self.leads.push(LeadHistory {
+                    id: lead_id.clone(),
+                    ..LeadHistory::default()
+                });
+                self.account_of.push(None);
+            }
+        }
+        self.seen = self.leads.iter().map(|_| Seen::default()).collect();
+        for ((_, seen), lead_id) in by_id.into_iter().zip(lead_ids) {
+            if let Some(&i) = self.index.get(&lead_id) {
+                self.seen[i].merge(seen);
+            }
+        }
+        for (id, traits) in &mut self.account_traits {
+            sort_by_time(traits);
+            let account = self.accounts.entry(id.clone()).or_default();
+            for (_, t) in traits.drain(..) {
+                account.extend(t);
+            }
+        }
+    }
+
+    /// The lead an outcome names, by its id (or an id it stands for), else by its email.
+    fn lead_of(&self, lead_id: Option<&str>, email: Option<&str>) -> Option<usize> {
+        let by_id = lead_id.and_then(|id| self.index.get(self.identities.resolve(id, &self.index)));
+        let by_email = || {
+            email
+                .and_then(|e| self.identities.emails.get(&e.to_lowercase()))
+                .and_then(|id| self.index.get(id))
+        };
+        by_id.or_else(by_email).copied()
+    }
+
+    /// Finishes each lead: its creation time (the attribute `time_column`, by default
+    /// `created_at` when leads have it, else its first identified event), traits in the
+    /// order they apply, what it did, its account. Returns each lead's activity under the
+    /// active model, and the time column used.
+    fn finish(
+        &mut self,
+        time_column: Option<&str>,
+        source: &str,
+    ) -> anyhow::Result<(Vec<Activity>, Option<String>)> {
+        let seen = std::mem::take(&mut self.seen);
+        let has = |leads: &[LeadHistory], seen: &[Seen], column: &str| {
+            leads.iter().any(|l| l.attributes.contains_key(column))
+                || seen
+                    .iter()
+                    .any(|s| s.traits.iter().any(|(_, t)| t.contains_key(column)))
+        };
+        let time_column = match time_column {
+            Some(column) if !has(&self.leads, &seen, column) => {
+                return Err(UserError(format!(
+                    "--time-column: no lead in {source} has `{column}`"
+                ))
+                .into());
+            }
+            Some(column) => Some(column.to_string()),
+            None => has(&self.leads, &seen, "created_at").then(|| "created_at".to_string()),
+        };
+        let mut activities = Vec::with_capacity(self.leads.len());
+        for ((lead, mut seen), account) in self.leads.iter_mut().zip(seen).zip(&self.account_of) {
+            sort_by_time(&mut seen.traits);
+            let created = time_column.as_deref().and_then(|c| {
+                let from_traits = || seen.traits.iter().find_map(|(_, t)| t.get(c));
+                lead.attributes.get(c).or_else(from_traits).map(|v| (c, v))
+            });
+            lead.created = match created {
+                Some((column, Value::String(text))) => {
+                    Some(Timestamp::parse(text).map_err(|e| {
+                        UserError(format!("{source}: lead `{}`: `{column}`: {e}", lead.id))
+                    })?)
+                }
+                Some((column, other)) => {
+                    return Err(UserError(format!(
+                        "{source}: lead `{}`: `{column}`: {other} is not a timestamp",
+                        lead.id
+                    ))
+                    .into());
+                }
+                None => seen.first_identified,
+            };
+            lead.traits = seen.traits;
+            seen.touches.sort_unstable();
+            lead.touches = seen.touches;
+            activities.push(seen.activity);
+            // The latest `group` call names the account (at the same time, the greater id).
+            let account = seen
+                .groups
+                .into_iter()
+                .max()
+                .map(|(_, g)| g)
+                .or_else(|| account.clone());
+            lead.account = account.and_then(|a| self.accounts.get(&a).cloned());
+        }
+        Ok((activities, time_column))
+    }
+}
+
+/// The history settings the flags ask for.
+fn history_settings(
+    args: &LearnArgs,
+    label: &str,
+    time_column: Option<String>,
+) -> anyhow::Result<HistorySettings> {
+    let label = match label.to_ascii_lowercase().as_str() {
+        "opportunity" => Label::Opportunity,
+        "won" => Label::Won,
+        other => {
+            return Err(UserError(format!(
+                "--label {other}: learning from the history, the label is `opportunity` or `won`"
+            ))
+            .into());
+        }
+    };
+    let defaults = HistorySettings::default();
+    let horizon = match args.horizon.as_deref() {
+        None => defaults.horizon,
+        Some(text) if text.trim().eq_ignore_ascii_case("none") => None,
+        Some(text) => Some(Span::parse(text).map_err(|e| UserError(format!("--horizon: {e}")))?),
+    };
+    let half_life = match args.half_life.as_deref() {
+        None => defaults.half_life,
+        Some(text) => HalfLife::parse(text).map_err(|e| UserError(format!("--half-life: {e}")))?,
+    };
+    let end = args
+        .end
+        .as_deref()
+        .map(Timestamp::parse)
+        .transpose()
+        .map_err(|e| UserError(format!("--end: {e}")))?;
+    Ok(HistorySettings {
+        label,
+        horizon,
+        half_life,
+        end,
+        exclude: args.exclude.clone(),
+        id_columns: args.id_column.clone(),
+        time_column,
+        ..defaults
+    })
+}
+
+/// What reading the history gave: the table, the leads behind its rows, the rows skipped.
+type Read = (history::History, Vec<LeadHistory>, Rejections, ReadCounts);
+
+/// Reads the leads, accounts, events and outcomes files into one row per lead. Identities are
+/// stitched as `sluice score` stitches them: the leads file's emails, `identify` calls linking
+/// an anonymous id to a user, `alias` calls; a `userId` no file lists is a lead of its own.
+fn read_history(args: &LearnArgs, label: &str, active: Option<&Model>) -> anyhow::Result<Read> {
+    // Refused before any file is read.
+    history_settings(args, label, None)?;
+    let leads_path = args.leads.as_ref().ok_or_else(|| {
+        UserError("--leads: name the leads file (or learn from the database with --db)".into())
+    })?;
+    let outcomes_path = args.outcomes.as_ref().expect("history mode has --outcomes");
+    for path in [
+        Some(leads_path),
+        Some(outcomes_path),
+        args.accounts.as_ref(),
+    ]
+    .into_iter()
+    .chain([args.events.as_ref()])
+    .flatten()
+    {
+        std::fs::metadata(path)
+            .map_err(|e| UserError(format!("cannot open {}: {e}", path.display())))?;
+    }
+    if let Some(events) = &args.events {
+        input::require_events_file(events)?;
+    }
+
+    let mut rejections = Rejections::new(false);
+    let mut gathered = Gathered::default();
+    input::read_records(leads_path, &mut rejections, |record| {
+        gathered.lead(record.id, record.attributes);
+    })?;
+    if let Some(path) = &args.accounts {
+        input::read_records(path, &mut rejections, |record| {
+            gathered
+                .accounts
+                .entry(record.id)
+                .or_default()
+                .extend(record.attributes);
+        })?;
+    }
+    if let Some(path) = &args.events {
+        input::read_messages(path, &mut rejections, |message, at| {
+            gathered.message(message, at, active);
+        })?;
+    }
+    gathered.join();
+
+    let rename = |name: &str| {
+        OUTCOME_COLUMNS
+            .into_iter()
+            .find(|c| c.eq_ignore_ascii_case(name))
+            .unwrap_or(name)
+            .to_string()
+    };
+    if let Some(header) = input::csv_header(outcomes_path)? {
+        let names: Vec<String> = header.iter().map(|h| rename(h)).collect();
+        let has = |name: &str| names.iter().any(|n| n == name);
+        if !(has("lead_id") || has("email")) || !has("type") || !has("date") {
+            return Err(UserError(format!(
+                "{}:1: an outcomes file needs `lead_id` or `email`, `type` and `date` columns (columns: {})",
+                outcomes_path.display(),
+                header.join(", ")
+            ))
+            .into());
+        }
+    }
+    input::read_rows(
+        outcomes_path,
+        &mut rejections,
+        &rename,
+        |rejections, row| {
+            gathered.outcome_rows += 1;
+            let text = |field: &str| match row.columns.get(field) {
+                Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            };
+            let outcome = text("type")
+                .ok_or_else(|| "`type` is missing (opportunity, won or lost)".to_string())
+                .and_then(|kind| {
+                    let date = text("date").ok_or_else(|| "`date` is missing".to_string())?;
+                    outcome(&kind, &date)
+                });
+            let outcome = match outcome {
+                Ok(outcome) => outcome,
+                Err(error) => return rejections.reject(outcomes_path, row.line, error),
+            };
+            match gathered.lead_of(text("lead_id").as_deref(), text("email").as_deref()) {
+                Some(i) => gathered.leads[i].outcomes.push(outcome),
+                None => gathered.unmatched += 1,
+            }
+            Ok(())
+        },
+    )?;
+
+    let source = leads_path.display().to_string();
+    let (activities, time_column) = gathered.finish(args.time_column.as_deref(), &source)?;
+    let settings = history_settings(args, label, time_column)?;
+    let history = history::build(&gathered.leads, &gathered.actions, &settings)
+        .map_err(|e| located(&source, e))?;
+    let counts = ReadCounts {
+        messages: gathered.messages,
+        outcomes: gathered.outcome_rows,
+        unmatched: gathered.unmatched,
+        activities: active.map(|_| activities),
+    };
+    Ok((history, gathered.leads, rejections, counts))
+}
+
+/// Events stored per page when reading the database.
+const PAGE: i64 = 10_000;
+
+/// Reads the stored history: the event log (whose `identify` traits are the leads'
+/// attributes and whose `group` traits are the accounts'), and each lead's outcomes, into
+/// one row per lead.
+fn read_database(
+    db: &str,
+    args: &LearnArgs,
+    label: &str,
+    active: Option<&Model>,
+) -> anyhow::Result<Read> {
+    history_settings(args, label, None)?;
+    let mut gathered = Gathered::default();
+    let runtime = super::handoff::runtime()?;
+    runtime.block_on(async {
+        let store = super::import::connect(db).await?;
+        let mut after = 0;
+        loop {
+            let page = store
+                .events_after(after, PAGE)
+                .await
+                .with_context(|| format!("cannot read the events of {db}"))?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            after = last.seq;
+            for stored in page {
+                // The log holds only messages that passed the checks at ingestion.
+                if let Ok(message) = Message::parse(&stored.message) {
+                    gathered.message(message, Timestamp::from_millis(stored.at_ms), active);
+                }
+            }
+        }
+        gathered.join();
+        for i in 0..gathered.leads.len() {
+            let id = gathered.leads[i].id.clone();
+            for row in store
+                .outcomes_of(&id)
+                .await
+                .with_context(|| format!("cannot read the outcomes of {db}"))?
+            {
+                gathered.outcome_rows += 1;
+                let at = Timestamp::from_millis(row.at_ms);
+                let kind = match row.kind.as_str() {
+                    "opportunity" => OutcomeKind::Opportunity,
+                    "won" => OutcomeKind::Won,
+                    _ => OutcomeKind::Lost,
+                };
+                gathered.leads[i].outcomes.push(Outcome { at, kind });
+            }
+        }
+        anyhow::Ok(())
+    })?;
+    let (activities, time_column) = gathered.finish(args.time_column.as_deref(), db)?;
+    let settings = history_settings(args, label, time_column)?;
+    let history = history::build(&gathered.leads, &gathered.actions, &settings)
+        .map_err(|e| located(db, e))?;
+    let counts = ReadCounts {
+        messages: gathered.messages,
+        outcomes: gathered.outcome_rows,
+        unmatched: 0,
+        activities: active.map(|_| activities),
+    };
+    Ok((history, gathered.leads, Rejections::new(false), counts))
+}
+
+/// An outcome from its type and date, or what is wrong with them.
+fn outcome(kind: &str, date: &str) -> Result<Outcome, String> {
+    let kind = match kind.to_lowercase().as_str() {
+        "opportunity" => OutcomeKind::Opportunity,
+        "won" => OutcomeKind::Won,
+        "lost" => OutcomeKind::Lost,
+        other => return Err(format!("`type`: `{other}` is not opportunity, won or lost")),
+    };
+    let at = Timestamp::parse(date).map_err(|e| format!("`date`: {e}"))?;
+    Ok(Outcome { at, kind })
+}
+
+/// The active model on the learner's rows: each lead scored just before its cut-off, with the
+/// traits it had by the end of its window, as the engine scores it.
+fn judge(
+    path: &Path,
+    model: &Model,
+    history: &history::History,
+    leads: &[LeadHistory],
+    activities: &[Activity],
+) -> Against {
+    let labels = &history.data.label;
+    let mut scores = Vec::with_capacity(labels.len());
+    let (mut qualified, mut hits) = (0usize, 0usize);
+    for (watched, &label) in history.rows.iter().zip(labels) {
+        let lead = &leads[watched.lead];
+        let attributes = lead.attributes_at(watched.window_end);
+        let profile = Profile {
+            lead: &attributes,
+            account: lead.account.as_ref(),
+        };
+        let as_of = Timestamp::from_millis(watched.cut_off.millis() - 1);
+        let score = model.score(profile, &activities[watched.lead], as_of);
+        let mql = score.qualification == Qualification::Mql;
+        qualified += usize::from(mql);
+        hits += usize::from(mql && label);
+        scores.push(score.score);
+    }
+    let positives = labels.iter().filter(|&&y| y).count();
+    Against {
+        file: path.display().to_string(),
+        model: format!("{} {}", model.name(), model.version()),
+        mql: model.thresholds().mql,
+        share: qualified as f64 / labels.len().max(1) as f64,
+        precision: hits as f64 / qualified.max(1) as f64,
+        recall: hits as f64 / positives.max(1) as f64,
+        roc_auc: sluice_learn::metrics::roc_auc(&scores, labels).unwrap_or(0.5),
+    }
+}
+
+/// The files learned from, for the suggested model's header: `leads.csv`, or `leads.csv,
+/// events.jsonl and outcomes.csv`.
+fn sources(args: &LearnArgs) -> String {
+    if let Some(db) = &args.db {
+        return format!("the history stored in {db}");
+    }
+    let files: Vec<String> = [
+        args.leads.as_ref(),
+        args.accounts.as_ref(),
+        args.events.as_ref(),
+        args.outcomes.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|p| file_name(p))
+    .collect();
+    match files.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => files.join(""),
+    }
 }
 
 /// A cell as text again (the reader types cells; the learner types columns).
@@ -204,14 +950,14 @@ fn text(value: &Value) -> String {
     }
 }
 
-/// A learner error as a user error naming the file (and line) when it is about the data.
-fn located(path: &Path, error: LearnError) -> UserError {
+/// A learner error as a user error naming the source (and line) when it is about the data.
+fn located(source: &str, error: LearnError) -> UserError {
     match (&error, error.line()) {
         (LearnError::Setting(_) | LearnError::InvalidSuggestion(_), _) => {
             UserError(error.to_string())
         }
-        (_, Some(line)) => UserError(format!("{}:{line}: {error}", path.display())),
-        (_, None) => UserError(format!("{}: {error}", path.display())),
+        (_, Some(line)) => UserError(format!("{source}:{line}: {error}")),
+        (_, None) => UserError(format!("{source}: {error}")),
     }
 }
 
@@ -240,6 +986,68 @@ fn model_name(label: &str) -> String {
 fn print_table(out: &mut impl Write, doc: &Output<'_>) -> anyhow::Result<()> {
     let report = doc.report;
     let data = &report.data;
+    if let Some(h) = &doc.history {
+        let s = h.summary;
+        let accounts = h
+            .accounts
+            .as_ref()
+            .map(|a| format!(", accounts from {a}"))
+            .unwrap_or_default();
+        let log = h
+            .events
+            .as_deref()
+            .or(h.database.as_ref().map(|_| "its event log"));
+        let events = log
+            .map(|e| format!(", {} messages from {e}", thousands(h.messages as usize)))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "history: {} leads from {}{accounts}{events}, {} outcome rows from {} ({} naming no known lead)",
+            thousands(s.leads),
+            doc.file,
+            thousands(h.outcome_rows as usize),
+            h.outcomes.as_deref().unwrap_or(&doc.file),
+            thousands(h.unmatched_outcomes as usize)
+        )?;
+        let window = if s.horizon == "none" {
+            "up to the end of the data".to_string()
+        } else {
+            format!("{} after creation", s.horizon)
+        };
+        writeln!(
+            out,
+            "window: {window} (half-life {}); read at: {}",
+            s.half_life, s.cut_off
+        )?;
+        writeln!(
+            out,
+            "rows: {} leads, {} with `{}`; left out: {} undecided, {} open, {} without any time; {} events before the cut-offs, {} at or after (not used); {} actions with columns, {} too rare",
+            thousands(s.rows),
+            thousands(s.positives),
+            s.label.as_str(),
+            thousands(s.left_out.undecided),
+            thousands(s.left_out.open),
+            thousands(s.left_out.no_time),
+            thousands(s.touches_used),
+            thousands(s.touches_after_cut_off),
+            s.actions.len(),
+            s.rare_actions
+        )?;
+        if let Some(a) = h.against {
+            writeln!(
+                out,
+                "against {} ({}, MQL at {}): at the cut-offs it qualifies {:.1} % of the rows, {:.1} % of them converted (precision), holding {:.1} % of conversions (recall); its scores rank with ROC AUC {:.3}",
+                a.file,
+                a.model,
+                a.mql,
+                100.0 * a.share,
+                100.0 * a.precision,
+                100.0 * a.recall,
+                a.roc_auc
+            )?;
+        }
+        writeln!(out)?;
+    }
     writeln!(
         out,
         "{}: {} rows, {} with `{}` ({:.1} %)",
@@ -440,12 +1248,44 @@ fn print_table(out: &mut impl Write, doc: &Output<'_>) -> anyhow::Result<()> {
         )?;
     }
 
+    let ranked = &report.factors.ranked;
+    if !ranked.is_empty() {
+        let line = |f: &sluice_learn::learn::RankedFactor| {
+            format!(
+                "  {:>+6.2} {:>+6.2}  {} [{}] ({} rows, {:.1} % converted)",
+                f.weight,
+                f.llr,
+                f.feature,
+                f.kind,
+                thousands(f.leads),
+                100.0 * f.rate
+            )
+        };
+        writeln!(
+            out,
+            "Ranked factors (weight: log-odds in the points model's logistic regression; then the naive Bayes log-likelihood ratio), values of at least {min_rows} rows:"
+        )?;
+        let common: Vec<_> = ranked.iter().filter(|f| f.leads >= min_rows).collect();
+        let top = common.len().min(10);
+        for f in &common[..top] {
+            writeln!(out, "{}", line(f))?;
+        }
+        let bottom = common.len().saturating_sub(5).max(top);
+        if bottom > top {
+            writeln!(out, "  ...")?;
+        }
+        for f in &common[bottom..] {
+            writeln!(out, "{}", line(f))?;
+        }
+    }
+
     if let (Some(s), Some(file)) = (&report.suggestion, &doc.suggested_file) {
         writeln!(out)?;
         writeln!(
             out,
-            "Suggested points model: {file} ({} rules, MQL at {}). Out of fold it ranks with ROC AUC {:.3}; at the threshold {:.1} % of leads are MQLs, {:.1} % of them converted, holding {:.1} % of conversions. Check it with `sluice model check {file}`.",
+            "Suggested points model: {file} ({} fit and {} engagement rules, MQL at {}). Out of fold it ranks with ROC AUC {:.3}; at the threshold {:.1} % of leads are MQLs, {:.1} % of them converted, holding {:.1} % of conversions. Check it with `sluice model check {file}`.",
             s.rules,
+            s.engagement_rules,
             s.mql,
             s.roc_auc,
             100.0 * s.share,

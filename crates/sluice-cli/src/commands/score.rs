@@ -87,9 +87,9 @@ impl Events {
 /// The other names a lead is known by: its email in the leads file, anonymous ids it was
 /// identified from, earlier ids it was aliased from.
 #[derive(Default)]
-struct Identities {
+pub(crate) struct Identities {
     /// Lowercased email → lead id, from the leads file.
-    emails: HashMap<String, String>,
+    pub(crate) emails: HashMap<String, String>,
     /// Id → (when, the id it stands for), from `identify` and `alias` calls. When an id was
     /// linked twice, the latest link wins (at the same time, the greater id), whatever the
     /// order of the lines.
@@ -98,7 +98,7 @@ struct Identities {
 
 impl Identities {
     /// Records that `from` stands for `to` since `at`.
-    fn link(&mut self, from: &str, to: &str, at: Timestamp) {
+    pub(crate) fn link(&mut self, from: &str, to: &str, at: Timestamp) {
         if from == to {
             return;
         }
@@ -130,7 +130,11 @@ impl Identities {
 
     /// The lead an id stands for, following links to the end. A lead of the leads file ends
     /// the chain: the file says who its leads are, events only add names to them.
-    fn resolve<'a>(&'a self, id: &'a str, file_leads: &HashMap<String, usize>) -> &'a str {
+    pub(crate) fn resolve<'a>(
+        &'a self,
+        id: &'a str,
+        file_leads: &HashMap<String, usize>,
+    ) -> &'a str {
         let mut current = id;
         let mut path: Vec<&str> = Vec::new();
         while !file_leads.contains_key(current) {
@@ -487,7 +491,7 @@ struct EventStats {
 
 /// Sorts traits into the order they apply in: by time, and traits sent at the same time by
 /// their JSON text, so the order of the file's lines never decides which value wins.
-fn sort_by_time(traits: &mut [(Timestamp, Attributes)]) {
+pub(crate) fn sort_by_time(traits: &mut [(Timestamp, Attributes)]) {
     let text = |t: &Attributes| serde_json::to_string(t).expect("JSON values serialize");
     traits.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| text(&a.1).cmp(&text(&b.1))));
 }

@@ -171,6 +171,31 @@ impl Compiler<'_> {
         let grades = self.grades(raw.grades.as_ref(), thresholds.mql);
         let account = self.account(raw.account.as_ref(), &mut rule_ids, &group_index);
         let bant = raw.bant.as_ref().map(|b| self.bant(b));
+        let probability = raw.probability.as_ref().map(|p| {
+            let of = p.of.get_ref().trim().to_string();
+            if of.is_empty() {
+                self.error(
+                    p.of.span(),
+                    None,
+                    "probability.of: say what the probability is of (e.g. \"opportunity\")",
+                );
+            }
+            let intercept = *p.intercept.get_ref();
+            if !intercept.is_finite() {
+                self.error(
+                    p.intercept.span(),
+                    None,
+                    "probability.intercept must be a finite number",
+                );
+            }
+            let per_point = self.positive(&p.per_point, None, "probability.per_point");
+            Probability {
+                of,
+                intercept,
+                per_point,
+                description: p.description.clone(),
+            }
+        });
         let handoff = raw
             .handoff
             .as_ref()
@@ -212,6 +237,7 @@ impl Compiler<'_> {
             account,
             bant,
             handoff,
+            probability,
             by_event,
             any_event,
         }

@@ -31,6 +31,18 @@ pub(super) struct File {
     pub bant: Option<Bant>,
     #[serde(default)]
     pub handoff: Option<Handoff>,
+    #[serde(default)]
+    pub probability: Option<Probability>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Probability {
+    #[serde(default)]
+    pub description: Option<String>,
+    pub of: S<String>,
+    pub intercept: S<f64>,
+    pub per_point: S<f64>,
 }
 
 #[derive(Deserialize)]

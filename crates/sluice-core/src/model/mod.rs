@@ -32,10 +32,32 @@ pub struct Model {
     pub(crate) account: AccountModel,
     pub(crate) bant: Option<Bant>,
     pub(crate) handoff: crate::handoff::Policy,
+    pub(crate) probability: Option<Probability>,
     /// Engagement rules by event name, so most events touch few rules.
     pub(crate) by_event: FxHashMap<String, Vec<u32>>,
     /// Engagement rules for `event = "*"`.
     pub(crate) any_event: Vec<u32>,
+}
+
+/// A calibration of the score into a probability (fitted by `sluice learn`): the log-odds of
+/// `of` are `intercept + per_point * score`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Probability {
+    /// What the probability is of: `opportunity`, `won`, `converted`...
+    pub of: String,
+    /// Log-odds at a score of 0.
+    pub intercept: f64,
+    /// Log-odds per point.
+    pub per_point: f64,
+    /// Where the calibration comes from, for people.
+    pub description: Option<String>,
+}
+
+impl Probability {
+    /// The probability at a score.
+    pub fn at(&self, score: f64) -> f64 {
+        1.0 / (1.0 + (-(self.intercept + self.per_point * score)).exp())
+    }
 }
 
 /// When a lead is marketing-qualified.
@@ -445,6 +467,11 @@ impl Model {
     /// BANT criteria.
     pub fn bant(&self) -> Option<&Bant> {
         self.bant.as_ref()
+    }
+
+    /// The score's calibration into a probability, if the model has one.
+    pub fn probability(&self) -> Option<&Probability> {
+        self.probability.as_ref()
     }
 
     /// The hand-off policy: routing, rejection reasons, recycling, SLAs (defaults when the

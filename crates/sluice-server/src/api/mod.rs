@@ -20,6 +20,7 @@ use crate::state::{AppState, constant_time_eq, now, token};
 use crate::writer::{Job, MoveFailure};
 
 mod handoff;
+mod reports;
 mod webhooks;
 
 /// A JSON body whose rejection (malformed JSON, wrong content type) is an [`ApiError`].
@@ -64,12 +65,13 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestP
         webhooks::webhook_deliveries, webhooks::redeliver, webhooks::test_webhook,
         handoff::put_team, handoff::list_teams, handoff::get_team, handoff::put_rep, handoff::patch_rep, handoff::list_reps, handoff::get_rep,
         handoff::queue, handoff::assign_lead, handoff::accept_lead, handoff::reject_lead, handoff::add_activity, handoff::lead_activities,
-        handoff::add_activities, handoff::add_outcomes, handoff::set_account_owner, handoff::sla_report, handoff::run_sla),
+        handoff::add_activities, handoff::add_outcomes, handoff::set_account_owner, handoff::sla_report, handoff::run_sla,
+        reports::funnel, reports::attribution),
     components(schemas(MoveRequest, SourceRequest, webhooks::WebhookRequest,
         handoff::TeamRequest, handoff::RepRequest, handoff::RepPatch, handoff::AssignRequest, handoff::AcceptRequest, handoff::RejectRequest,
         handoff::ActivityRequest, handoff::ActivitiesRequest, handoff::OutcomesRequest, handoff::OwnerRequest)),
     modifiers(&Bearer),
-    tags((name = "leads"), (name = "accounts"), (name = "model"), (name = "sources"), (name = "webhooks"), (name = "hand-off"))
+    tags((name = "leads"), (name = "accounts"), (name = "model"), (name = "sources"), (name = "webhooks"), (name = "hand-off"), (name = "reports"))
 )]
 pub struct ApiDoc;
 
@@ -105,6 +107,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/api/v1/sources/{key}", delete(revoke_source))
         .merge(webhooks::routes())
         .merge(handoff::routes())
+        .merge(reports::routes())
         .layer(middleware::from_fn_with_state(state, authenticate));
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
 }

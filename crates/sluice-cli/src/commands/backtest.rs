@@ -1,0 +1,1119 @@
+//! `sluice backtest`: history replayed through one model, or two side by side, as of every
+//! moment: when each lead would have become an MQL, and how well those MQLs foretold the
+//! opportunities and wins that followed. Reads the files `sluice score` reads plus an outcomes
+//! file, or the stored history (`--db`); the replay itself is `sluice_core::backtest`.
+
+use std::collections::HashMap;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sluice_core::backtest::{
+    LeadHistory, Metrics, Outcome, OutcomeKind, Period, Replay, SweepPoint, Tally,
+    best_within_capacity, sweep_thresholds,
+};
+use sluice_core::{Activity, Attributes, Message, MessageKind, Model, Profile, Timestamp};
+
+use super::import::{OUTCOME_COLUMNS, created_at, time, time_error};
+use super::score::{Identities, sort_by_time};
+use crate::input::{self, Record, Rejections};
+use crate::{Format, UserError};
+
+#[derive(Debug, Args)]
+pub struct BacktestArgs {
+    /// The model file.
+    #[arg(long)]
+    model: PathBuf,
+    /// A second model file, replayed side by side with the first.
+    #[arg(long)]
+    against: Option<PathBuf>,
+    /// Leads: CSV or JSON Lines, as for `sluice score`.
+    #[arg(long, required_unless_present = "db")]
+    leads: Option<PathBuf>,
+    /// Accounts: CSV or JSON Lines with an `id` column; leads link to them by `account_id`.
+    #[arg(long, conflicts_with = "db")]
+    accounts: Option<PathBuf>,
+    /// Events: JSON Lines in the Segment message format.
+    #[arg(long, conflicts_with = "db")]
+    events: Option<PathBuf>,
+    /// Outcomes: CSV or JSON Lines with `lead_id` (or `email`, `crm_id`), `type` (opportunity,
+    /// won, lost), `amount`, `date`, as `sluice generate` writes them. With `--db`, instead of
+    /// the stored outcomes.
+    #[arg(long, required_unless_present = "db")]
+    outcomes: Option<PathBuf>,
+    /// Replay the stored history instead of files: the event log and the outcomes of the
+    /// database at this URL (`sqlite://PATH` or `postgres://...`).
+    #[arg(long, conflicts_with = "leads")]
+    db: Option<String>,
+    /// Start of the period reported on (RFC 3339 or a date; default: the first event).
+    #[arg(long)]
+    from: Option<String>,
+    /// End of the period reported on (default: --as-of).
+    #[arg(long)]
+    to: Option<String>,
+    /// What is known: events, traits and outcomes after it are left out (default: the latest
+    /// time in the data).
+    #[arg(long)]
+    as_of: Option<String>,
+    /// Sales development capacity, in leads a week: which MQL threshold captures the most
+    /// revenue within it.
+    #[arg(long)]
+    capacity: Option<u64>,
+    /// Output format (`jsonl` prints the JSON document on one line).
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+    /// Stop at the first bad row instead of reporting it and going on.
+    #[arg(long)]
+    strict: bool,
+}
+
+/// What the data says about one id (a `userId`, or an `anonymousId` without one). Kept apart
+/// until every line is read, because a later line may say which lead an id stands for.
+#[derive(Default)]
+struct Trail {
+    /// Whether the id was sent as a `userId`: then it is a lead even if no file lists it.
+    user: bool,
+    /// When a message first named it as a `userId`.
+    first_seen: Option<Timestamp>,
+    /// Its activity under each model.
+    activities: Vec<Activity>,
+    /// `identify` traits and when they were sent.
+    traits: Vec<(Timestamp, Attributes)>,
+    /// `group` calls: when, and the account's id.
+    groups: Vec<(Timestamp, String)>,
+}
+
+impl Trail {
+    /// Adds what another id of the same lead did.
+    fn merge(&mut self, other: Trail) {
+        self.user |= other.user;
+        self.first_seen = match (self.first_seen, other.first_seen) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if self.activities.is_empty() {
+            self.activities = other.activities;
+        } else {
+            for (mine, theirs) in self.activities.iter_mut().zip(other.activities) {
+                mine.extend(theirs.hits().iter().copied());
+            }
+        }
+        self.traits.extend(other.traits);
+        self.groups.extend(other.groups);
+    }
+}
+
+/// A lead being assembled.
+struct Lead {
+    id: String,
+    /// The leads file's columns.
+    attributes: Attributes,
+    /// The leads file's `account_id`, until a `group` call names the account.
+    account: Option<String>,
+    /// Its creation time, from the leads file.
+    created: Option<Timestamp>,
+    trail: Trail,
+    outcomes: Vec<Outcome>,
+}
+
+impl Lead {
+    fn new(id: String) -> Self {
+        Lead {
+            id,
+            attributes: Attributes::new(),
+            account: None,
+            created: None,
+            trail: Trail::default(),
+            outcomes: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Counts {
+    leads: usize,
+    leads_from_file: usize,
+    leads_from_events: usize,
+    messages_read: u64,
+    events_replayed: u64,
+    messages_after_as_of: u64,
+    anonymous_visitors: u64,
+    outcomes: u64,
+    outcomes_after_as_of: u64,
+    rejected_rows: u64,
+}
+
+/// The history read so far: leads, accounts, and what the messages say about each id.
+struct History<'m> {
+    models: &'m [Model],
+    as_of: Option<Timestamp>,
+    index: HashMap<String, usize>,
+    leads: Vec<Lead>,
+    identities: Identities,
+    accounts: HashMap<String, Attributes>,
+    account_traits: HashMap<String, Vec<(Timestamp, Attributes)>>,
+    by_id: HashMap<String, Trail>,
+    /// The earliest and latest message times.
+    span: Option<(Timestamp, Timestamp)>,
+    counts: Counts,
+}
+
+impl<'m> History<'m> {
+    fn new(models: &'m [Model], as_of: Option<Timestamp>) -> Self {
+        History {
+            models,
+            as_of,
+            index: HashMap::new(),
+            leads: Vec::new(),
+            identities: Identities::default(),
+            accounts: HashMap::new(),
+            account_traits: HashMap::new(),
+            by_id: HashMap::new(),
+            span: None,
+            counts: Counts::default(),
+        }
+    }
+
+    /// A row of the leads file.
+    fn lead(&mut self, record: Record) {
+        let account = record.attributes.get("account_id").and_then(|v| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        });
+        if let Some(email) = record.attributes.get("email").and_then(|e| e.as_str()) {
+            self.identities
+                .emails
+                .insert(email.trim().to_lowercase(), record.id.clone());
+        }
+        // An unreadable creation time is no creation time: the lead's first message is.
+        let created = created_at(&record.attributes).ok().flatten();
+        match self.index.get(&record.id) {
+            // A repeated id: the later row's values win, as in a CRM import.
+            Some(&i) => {
+                let lead = &mut self.leads[i];
+                lead.attributes.extend(record.attributes);
+                lead.account = account.or(lead.account.take());
+                lead.created = created.or(lead.created);
+            }
+            None => {
+                self.index.insert(record.id.clone(), self.leads.len());
+                let mut lead = Lead::new(record.id);
+                lead.attributes = record.attributes;
+                lead.account = account;
+                lead.created = created;
+                self.leads.push(lead);
+            }
+        }
+    }
+
+    /// A Segment message, at its event time.
+    fn message(&mut self, mut message: Message, at: Timestamp) {
+        self.counts.messages_read += 1;
+        if self.as_of.is_some_and(|as_of| at > as_of) {
+            self.counts.messages_after_as_of += 1;
+            return;
+        }
+        self.span = Some(self.span.map_or((at, at), |(a, b)| (a.min(at), b.max(at))));
+        let user = message.user_id.is_some();
+        let Some(id) = message.user_id.take().or(message.anonymous_id.take()) else {
+            return;
+        };
+        match (message.kind, &message.anonymous_id, &message.previous_id) {
+            (MessageKind::Identify, Some(anonymous_id), _) if user => {
+                self.identities.link(anonymous_id, &id, at);
+            }
+            (MessageKind::Alias, _, Some(previous_id)) => {
+                self.identities.link(previous_id, &id, at)
+            }
+            _ => {}
+        }
+        let models = self.models;
+        let trail = self.by_id.entry(id).or_insert_with(|| Trail {
+            activities: vec![Activity::new(); models.len()],
+            ..Trail::default()
+        });
+        if user {
+            trail.user = true;
+            trail.first_seen = Some(trail.first_seen.map_or(at, |t| t.min(at)));
+        }
+        match message.kind {
+            MessageKind::Identify => {
+                if !message.traits.is_empty() {
+                    trail.traits.push((at, std::mem::take(&mut message.traits)));
+                }
+            }
+            MessageKind::Alias => {}
+            MessageKind::Group => {
+                let Some(group) = message.group_id.take() else {
+                    return;
+                };
+                if !message.traits.is_empty() {
+                    self.account_traits
+                        .entry(group.clone())
+                        .or_default()
+                        .push((at, std::mem::take(&mut message.traits)));
+                }
+                trail.groups.push((at, group));
+            }
+            MessageKind::Track | MessageKind::Page | MessageKind::Screen => {
+                let Some(event) = message.into_event(at) else {
+                    return;
+                };
+                self.counts.events_replayed += 1;
+                for (activity, model) in trail.activities.iter_mut().zip(models) {
+                    activity.record(model, &event);
+                }
+            }
+        }
+    }
+
+    /// Joins each id to the lead it stands for (stitched as `sluice score` does, with every
+    /// link up to --as-of), and each account's `group` traits to the account.
+    fn stitch(&mut self) {
+        let by_id: Vec<(String, Trail)> = std::mem::take(&mut self.by_id).into_iter().collect();
+        let lead_ids: Vec<String> = by_id
+            .iter()
+            .map(|(id, _)| self.identities.resolve(id, &self.index).to_string())
+            .collect();
+        let from_file = self.leads.len();
+        for ((_, trail), lead_id) in by_id.iter().zip(&lead_ids) {
+            if trail.user && !self.index.contains_key(lead_id) {
+                self.index.insert(lead_id.clone(), self.leads.len());
+                self.leads.push(Lead::new(lead_id.clone()));
+            }
+        }
+        for ((_, trail), lead_id) in by_id.into_iter().zip(lead_ids) {
+            match self.index.get(&lead_id) {
+                Some(&i) => self.leads[i].trail.merge(trail),
+                None => self.counts.anonymous_visitors += 1,
+            }
+        }
+        for (id, traits) in &mut self.account_traits {
+            sort_by_time(traits);
+            let account = self.accounts.entry(id.clone()).or_default();
+            for (_, t) in traits.drain(..) {
+                account.extend(t);
+            }
+        }
+        self.counts.leads = self.leads.len();
+        self.counts.leads_from_file = from_file;
+        self.counts.leads_from_events = self.leads.len() - from_file;
+    }
+
+    /// Adds an outcome to its lead, unless it is after --as-of.
+    fn outcome(&mut self, lead: usize, outcome: Outcome) {
+        if self.as_of.is_some_and(|as_of| outcome.at > as_of) {
+            self.counts.outcomes_after_as_of += 1;
+            return;
+        }
+        self.counts.outcomes += 1;
+        self.leads[lead].outcomes.push(outcome);
+    }
+
+    /// The lead an outcome row names: by `lead_id` (or an id it stands for), else `email`,
+    /// else `crm_id` (a lead attribute).
+    fn find(&self, row: &Attributes, crm_ids: &HashMap<String, usize>) -> Result<usize, String> {
+        let text = |field: &str| match row.get(field) {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        let (lead_id, email, crm_id) = (text("lead_id"), text("email"), text("crm_id"));
+        let by_id = lead_id.as_deref().and_then(|id| {
+            let lead = self.identities.resolve(id, &self.index);
+            self.index.get(lead).copied()
+        });
+        let by_email = || {
+            let email = email.as_deref()?.to_lowercase();
+            let id = self.identities.emails.get(&email).unwrap_or(&email);
+            self.index
+                .get(self.identities.resolve(id, &self.index))
+                .copied()
+        };
+        let by_crm = || crm_ids.get(crm_id.as_deref()?).copied();
+        by_id
+            .or_else(by_email)
+            .or_else(by_crm)
+            .ok_or_else(|| match (lead_id, email, crm_id) {
+                (Some(id), _, _) => format!("`lead_id`: no lead `{id}`"),
+                (None, Some(email), _) => format!("`email`: no lead with email `{email}`"),
+                (None, None, Some(crm)) => format!("`crm_id`: no lead with crm_id `{crm}`"),
+                (None, None, None) => "no `lead_id`, `email` or `crm_id`".to_string(),
+            })
+    }
+}
+
+/// An outcomes file's row, checked as `sluice import outcomes` checks it: every problem is
+/// named by its field.
+fn outcome(row: &Attributes) -> Result<Outcome, String> {
+    let text = |field: &str| match row.get(field) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let mut problems = Vec::new();
+    let kind = match text("type").map(|t| t.to_lowercase()).as_deref() {
+        Some("opportunity") => Some(OutcomeKind::Opportunity),
+        Some("won") => Some(OutcomeKind::Won),
+        Some("lost") => Some(OutcomeKind::Lost),
+        Some(other) => {
+            problems.push(format!("`type`: `{other}` is not opportunity, won or lost"));
+            None
+        }
+        None => {
+            problems.push("`type` is missing (opportunity, won or lost)".to_string());
+            None
+        }
+    };
+    let amount = match row.get("amount") {
+        None => None,
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(value) => {
+            let number = match value {
+                Value::Number(n) => n.as_f64(),
+                Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
+                _ => None,
+            };
+            match number {
+                Some(n) if n < 0.0 => {
+                    problems.push(format!("`amount`: {n} is negative"));
+                    None
+                }
+                Some(n) => Some(n),
+                None => {
+                    problems.push(format!("`amount`: {value} is not a number"));
+                    None
+                }
+            }
+        }
+    };
+    let amount_bad = problems.iter().any(|p| p.starts_with("`amount`"));
+    if let (None, false, Some(k @ (OutcomeKind::Opportunity | OutcomeKind::Won))) =
+        (amount, amount_bad, kind)
+    {
+        let k = if k == OutcomeKind::Won {
+            "won"
+        } else {
+            "opportunity"
+        };
+        problems.push(format!("`amount` is required for `{k}`"));
+    }
+    let at = match row.get("date") {
+        None | Some(Value::Null) => {
+            problems.push("`date` is missing".to_string());
+            None
+        }
+        Some(value) => match time(value) {
+            Ok(t) => Some(t),
+            Err(text) => {
+                problems.push(format!("`date`: {}", time_error(&text)));
+                None
+            }
+        },
+    };
+    if text("reason").is_none() && kind == Some(OutcomeKind::Lost) {
+        problems.push("`reason` is required for `lost`".to_string());
+    }
+    match (kind, at) {
+        (Some(kind), Some(at)) if problems.is_empty() => Ok(Outcome {
+            kind,
+            at,
+            amount: amount.unwrap_or(0.0),
+        }),
+        _ => Err(problems.join("; ")),
+    }
+}
+
+/// The column an outcomes file's header names, as `sluice import outcomes` reads it.
+fn outcome_column(name: &str) -> String {
+    OUTCOME_COLUMNS
+        .into_iter()
+        .find(|c| c.eq_ignore_ascii_case(name))
+        .unwrap_or(name)
+        .to_string()
+}
+
+/// Refuses an outcomes file whose header lacks the columns every row needs.
+fn check_outcomes_header(path: &Path) -> anyhow::Result<()> {
+    if let Some(header) = input::csv_header(path)? {
+        let names: Vec<String> = header.iter().map(|h| outcome_column(h)).collect();
+        let has = |name: &str| names.iter().any(|n| n == name);
+        if !(has("lead_id") || has("email") || has("crm_id")) || !has("type") || !has("date") {
+            return Err(UserError(format!(
+                "{}:1: an outcomes file needs `lead_id`, `email` or `crm_id`, `type` and `date` columns (columns: {})",
+                path.display(),
+                header.join(", ")
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+fn read_outcomes(
+    path: &Path,
+    history: &mut History<'_>,
+    rejections: &mut Rejections,
+) -> anyhow::Result<()> {
+    let crm_ids: HashMap<String, usize> = history
+        .leads
+        .iter()
+        .enumerate()
+        .filter_map(|(i, lead)| {
+            let crm = lead.attributes.get("crm_id")?;
+            Some((
+                crm.as_str().map_or_else(|| crm.to_string(), str::to_string),
+                i,
+            ))
+        })
+        .collect();
+    input::read_rows(path, rejections, &outcome_column, |rejections, row| {
+        let found = history
+            .find(&row.columns, &crm_ids)
+            .and_then(|lead| outcome(&row.columns).map(|o| (lead, o)));
+        match found {
+            Ok((lead, outcome)) => {
+                history.outcome(lead, outcome);
+                Ok(())
+            }
+            Err(error) => rejections.reject(path, row.line, error),
+        }
+    })
+}
+
+fn read_files(
+    args: &BacktestArgs,
+    history: &mut History<'_>,
+    rejections: &mut Rejections,
+) -> anyhow::Result<()> {
+    let leads = args
+        .leads
+        .as_ref()
+        .expect("clap requires --leads without --db");
+    let outcomes = args
+        .outcomes
+        .as_ref()
+        .expect("clap requires --outcomes without --db");
+    // Checked first: a wrong outcomes file should not wait for the events file.
+    for path in [Some(leads), Some(outcomes), args.accounts.as_ref()]
+        .into_iter()
+        .chain([args.events.as_ref()])
+        .flatten()
+    {
+        std::fs::metadata(path)
+            .map_err(|e| UserError(format!("cannot open {}: {e}", path.display())))?;
+    }
+    check_outcomes_header(outcomes)?;
+    if let Some(events) = &args.events {
+        input::require_events_file(events)?;
+    }
+    input::read_records(leads, rejections, |record| history.lead(record))?;
+    if let Some(path) = &args.accounts {
+        input::read_records(path, rejections, |record| {
+            history
+                .accounts
+                .entry(record.id)
+                .or_default()
+                .extend(record.attributes);
+        })?;
+    }
+    if let Some(path) = &args.events {
+        let bar = spinner("{spinner} {pos} messages read ({per_sec})");
+        input::read_messages(path, rejections, |message, at| {
+            history.message(message, at);
+            if history.counts.messages_read.is_multiple_of(65_536) {
+                bar.set_position(history.counts.messages_read);
+            }
+        })?;
+        bar.finish_and_clear();
+    }
+    history.stitch();
+    read_outcomes(outcomes, history, rejections)
+}
+
+/// Events from the stored event log, page by page; outcomes from the database's outcomes
+/// table (or `outcomes`, a file).
+fn read_db(
+    db: &str,
+    outcomes: Option<&Path>,
+    history: &mut History<'_>,
+    rejections: &mut Rejections,
+) -> anyhow::Result<()> {
+    const PAGE: i64 = 10_000;
+    if let Some(path) = outcomes {
+        std::fs::metadata(path)
+            .map_err(|e| UserError(format!("cannot open {}: {e}", path.display())))?;
+        check_outcomes_header(path)?;
+    }
+    super::handoff::runtime()?.block_on(async {
+        let store = super::import::connect(db).await?;
+        let bar = spinner("{spinner} {pos} stored messages read ({per_sec})");
+        let mut after = 0;
+        loop {
+            let page = store
+                .events_after(after, PAGE)
+                .await
+                .context("cannot read the event log")?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            for stored in page {
+                // Stored messages passed every check when they came in.
+                if let Ok(message) = serde_json::from_str::<Message>(&stored.message) {
+                    history.message(message, Timestamp::from_millis(stored.at_ms));
+                }
+            }
+            bar.set_position(history.counts.messages_read);
+        }
+        bar.finish_and_clear();
+        history.stitch();
+        if outcomes.is_some() {
+            return Ok(());
+        }
+        for i in 0..history.leads.len() {
+            let rows = store
+                .outcomes_of(&history.leads[i].id)
+                .await
+                .context("cannot read the outcomes")?;
+            for row in rows {
+                let kind = match row.kind.as_str() {
+                    "opportunity" => OutcomeKind::Opportunity,
+                    "won" => OutcomeKind::Won,
+                    _ => OutcomeKind::Lost,
+                };
+                let outcome = Outcome {
+                    kind,
+                    at: Timestamp::from_millis(row.at_ms),
+                    amount: row.amount.unwrap_or(0.0),
+                };
+                history.outcome(i, outcome);
+            }
+        }
+        anyhow::Ok(())
+    })?;
+    match outcomes {
+        Some(path) => read_outcomes(path, history, rejections),
+        None => Ok(()),
+    }
+}
+
+/// One model's results, as printed.
+#[derive(Serialize)]
+struct ModelReport {
+    /// The model file.
+    file: String,
+    name: String,
+    version: String,
+    /// Its MQL threshold.
+    mql: f64,
+    #[serde(flatten)]
+    metrics: Metrics,
+    /// The model with its threshold at 10 %..300 % of `mql`.
+    sweep: Vec<SweepPoint>,
+    /// The sweep point that captures the most revenue within --capacity.
+    best_within_capacity: Option<SweepPoint>,
+}
+
+/// Runs `sluice backtest`.
+pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
+    if args.capacity == Some(0) {
+        return Err(UserError("--capacity must be at least 1 (leads a week)".into()).into());
+    }
+    let mut files = vec![args.model.clone()];
+    files.extend(args.against.clone());
+    let models: Vec<Model> = files
+        .iter()
+        .map(|path| super::model::load(path))
+        .collect::<anyhow::Result<_>>()?;
+    let time = |flag: &str, text: &Option<String>| {
+        text.as_deref()
+            .map(Timestamp::parse)
+            .transpose()
+            .map_err(|e| UserError(format!("{flag}: {e}")))
+    };
+    let (from, to, as_of) = (
+        time("--from", &args.from)?,
+        time("--to", &args.to)?,
+        time("--as-of", &args.as_of)?,
+    );
+
+    let mut rejections = Rejections::new(args.strict);
+    let mut history = History::new(&models, as_of);
+    match &args.db {
+        Some(db) => read_db(db, args.outcomes.as_deref(), &mut history, &mut rejections)?,
+        None => read_files(&args, &mut history, &mut rejections)?,
+    }
+    history.counts.rejected_rows = rejections.count;
+
+    let outcome_span = history
+        .leads
+        .iter()
+        .flat_map(|l| &l.outcomes)
+        .map(|o| o.at)
+        .fold(None, |span: Option<(Timestamp, Timestamp)>, at| {
+            Some(span.map_or((at, at), |(a, b)| (a.min(at), b.max(at))))
+        });
+    let Some((first, last)) = [history.span, outcome_span]
+        .into_iter()
+        .flatten()
+        .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
+    else {
+        return Err(UserError("nothing to replay: no events and no outcomes".into()).into());
+    };
+    // Without --as-of, everything read is known: up to the data's end, or --to if later.
+    let as_of = as_of.unwrap_or_else(|| to.map_or(last, |to| to.max(last)));
+    let to = to.unwrap_or(as_of);
+    let from = from.unwrap_or(history.span.map_or(first, |s| s.0));
+    if to > as_of {
+        return Err(UserError(format!("--to {to} is after --as-of {as_of}")).into());
+    }
+    if from >= to {
+        return Err(UserError(format!("--from {from} must be before --to {to}")).into());
+    }
+    let period = Period { from, to };
+
+    let reports = replay(&models, &files, &mut history, period, args.capacity);
+
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let doc = || {
+        json!({
+            "period": {"from": from, "to": to, "as_of": as_of, "weeks": (period.weeks() * 100.0).round() / 100.0},
+            "capacity": args.capacity,
+            "data": history.counts,
+            "models": reports,
+            "rejected": rejections.rows,
+        })
+    };
+    match args.format {
+        Format::Table => print_table(
+            &mut out,
+            &period,
+            as_of,
+            &history.counts,
+            &reports,
+            args.capacity,
+        )?,
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&doc())?)?,
+        Format::Jsonl => writeln!(out, "{}", serde_json::to_string(&doc())?)?,
+    }
+    out.flush()?;
+    drop(out);
+
+    if args.format == Format::Table || rejections.count > 0 {
+        for r in rejections.rows.iter().take(20) {
+            eprintln!("rejected {}:{}: {}", r.file, r.line, r.error);
+        }
+        if rejections.count > 20 {
+            eprintln!("... and {} more rejected rows", rejections.count - 20);
+        }
+        let c = &history.counts;
+        eprintln!(
+            "replayed {} leads, {} events and {} outcomes; {} messages after --as-of, {} anonymous visitors never identified; {} rows rejected",
+            c.leads,
+            c.events_replayed,
+            c.outcomes,
+            c.messages_after_as_of,
+            c.anonymous_visitors,
+            rejections.count
+        );
+    }
+    Ok(())
+}
+
+/// Replays every lead through every model (each with its threshold sweep, in one walk per lead
+/// and model) and adds up the results.
+fn replay(
+    models: &[Model],
+    files: &[PathBuf],
+    history: &mut History<'_>,
+    period: Period,
+    capacity: Option<u64>,
+) -> Vec<ModelReport> {
+    let (from, to) = (period.from, period.to);
+    let sweeps: Vec<Vec<(f64, f64)>> = models
+        .iter()
+        .map(|m| sweep_thresholds(m.thresholds().mql))
+        .collect();
+    let thresholds: Vec<Vec<f64>> = models
+        .iter()
+        .zip(&sweeps)
+        .map(|(m, sweep)| {
+            std::iter::once(m.thresholds().mql)
+                .chain(sweep.iter().map(|&(_, t)| t))
+                .collect()
+        })
+        .collect();
+    let replays: Vec<Replay<'_>> = models.iter().map(Replay::new).collect();
+    let mut tallies: Vec<Vec<Tally>> = models
+        .iter()
+        .zip(&thresholds)
+        .map(|(_, t)| vec![Tally::new(period); t.len()])
+        .collect();
+    let bar = if crate::interactive() {
+        let bar = ProgressBar::new(history.leads.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} leads replayed ({per_sec})")
+                .expect("valid template"),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let start_of_history = history.span.map_or(from, |s| s.0);
+    let no_activity = Activity::new();
+    let mut leads = std::mem::take(&mut history.leads);
+    for (n, lead) in leads.iter_mut().enumerate() {
+        if n.is_multiple_of(4096) {
+            bar.set_position(n as u64);
+        }
+        // A lead can be an MQL from the moment it is known: its creation, else its first
+        // message under its own id.
+        let known = [lead.created, lead.trail.first_seen]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(start_of_history);
+        let versions = versions(lead, known);
+        let accounts = &history.accounts;
+        let changes: Vec<(Timestamp, Profile<'_>)> = versions[1..]
+            .iter()
+            .map(|v| (v.at, v.profile(accounts)))
+            .collect();
+        for (m, replay) in replays.iter().enumerate() {
+            let lead_history = LeadHistory {
+                profile: versions[0].profile(accounts),
+                changes: &changes,
+                activity: lead.trail.activities.get(m).unwrap_or(&no_activity),
+            };
+            let found = replay.first_mqls(&lead_history, known, to, &thresholds[m]);
+            for (tally, mql) in tallies[m].iter_mut().zip(found) {
+                tally.add(mql, &lead.outcomes);
+            }
+        }
+    }
+    bar.finish_and_clear();
+
+    let reports: Vec<ModelReport> = models
+        .iter()
+        .zip(files)
+        .zip(tallies)
+        .zip(&sweeps)
+        .map(|(((model, file), tallies), thresholds)| {
+            let mql = model.thresholds().mql;
+            let mut tallies = tallies.into_iter();
+            let metrics = tallies.next().expect("one tally per threshold").finish();
+            let sweep: Vec<SweepPoint> = thresholds
+                .iter()
+                .zip(tallies)
+                .map(|(&(share, threshold), tally)| {
+                    SweepPoint::new(share, threshold, &tally.finish(), capacity)
+                })
+                .collect();
+            ModelReport {
+                file: file.display().to_string(),
+                name: model.name().to_string(),
+                version: model.version().to_string(),
+                mql,
+                metrics,
+                best_within_capacity: best_within_capacity(&sweep).cloned(),
+                sweep,
+            }
+        })
+        .collect();
+
+    reports
+}
+
+/// Who a lead is from a moment on: its attributes, and its account's id.
+struct Version {
+    at: Timestamp,
+    attributes: Attributes,
+    account: Option<String>,
+}
+
+impl Version {
+    fn profile<'a>(&'a self, accounts: &'a HashMap<String, Attributes>) -> Profile<'a> {
+        Profile {
+            lead: &self.attributes,
+            account: self.account.as_ref().and_then(|a| accounts.get(a)),
+        }
+    }
+}
+
+/// A lead's profile versions: the one it has when it becomes known (the leads file's columns,
+/// with every trait and `group` call up to then), then one for each later time its traits or
+/// account changed. Traits apply in time order (at the same time, by their text), as in
+/// `sluice score`; the latest `group` call names the account.
+fn versions(lead: &mut Lead, known: Timestamp) -> Vec<Version> {
+    let mut traits = std::mem::take(&mut lead.trail.traits);
+    sort_by_time(&mut traits);
+    let mut groups = std::mem::take(&mut lead.trail.groups);
+    groups.sort();
+    let mut times: Vec<Timestamp> = traits
+        .iter()
+        .map(|t| t.0)
+        .chain(groups.iter().map(|g| g.0))
+        .filter(|&t| t > known)
+        .collect();
+    times.sort_unstable();
+    times.dedup();
+    let (mut traits, mut groups) = (traits.into_iter().peekable(), groups.into_iter().peekable());
+    let mut attributes = lead.attributes.clone();
+    let mut account = lead.account.clone();
+    let mut versions = Vec::with_capacity(times.len() + 1);
+    for at in std::iter::once(known).chain(times) {
+        while let Some((_, t)) = traits.next_if(|t| t.0 <= at) {
+            attributes.extend(t);
+        }
+        while let Some((_, g)) = groups.next_if(|g| g.0 <= at) {
+            account = Some(g);
+        }
+        versions.push(Version {
+            at,
+            attributes: attributes.clone(),
+            account: account.clone(),
+        });
+    }
+    versions
+}
+
+fn spinner(template: &str) -> ProgressBar {
+    if !crate::interactive() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
+    bar
+}
+
+fn print_table(
+    out: &mut impl Write,
+    period: &Period,
+    as_of: Timestamp,
+    counts: &Counts,
+    reports: &[ModelReport],
+    capacity: Option<u64>,
+) -> anyhow::Result<()> {
+    let day = |t: Timestamp| t.to_string()[..10].to_string();
+    let first = &reports[0].metrics;
+    writeln!(
+        out,
+        "Backtest {} → {} ({:.1} weeks), as of {}: {} leads, {} events; {} opportunities ({} pipeline), {} wins ({} bookings)",
+        day(period.from),
+        day(period.to),
+        period.weeks(),
+        as_of,
+        counts.leads,
+        counts.events_replayed,
+        first.opportunities,
+        dollars(first.pipeline),
+        first.wins,
+        dollars(first.revenue),
+    )?;
+    let mut labels: Vec<String> = reports
+        .iter()
+        .map(|r| format!("{} {}", r.name, r.version))
+        .collect();
+    if labels.len() == 2 && labels[0] == labels[1] {
+        labels = reports.iter().map(|r| r.file.clone()).collect();
+    }
+    let width = labels
+        .iter()
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(22);
+    let row = |out: &mut dyn Write, name: &str, cells: Vec<String>| -> std::io::Result<()> {
+        write!(out, "{name:<34}")?;
+        for cell in cells {
+            write!(out, " {cell:>width$}")?;
+        }
+        writeln!(out)
+    };
+    writeln!(out)?;
+    row(out, "", labels.clone())?;
+    let cells = |f: &dyn Fn(&ModelReport) -> String| reports.iter().map(f).collect::<Vec<_>>();
+    row(out, "MQL threshold", cells(&|r| decimal(r.mql)))?;
+    row(out, "MQLs", cells(&|r| r.metrics.mqls.to_string()))?;
+    row(
+        out,
+        "MQLs a week (busiest week)",
+        cells(&|r| format!("{:.1} ({})", r.metrics.mqls_per_week, r.metrics.peak_week)),
+    )?;
+    let of = |part: u64, whole: u64, share: Option<f64>| {
+        format!("{part} of {whole}, {}", percent(share))
+    };
+    row(
+        out,
+        "recall: opportunities qualified",
+        cells(&|r| {
+            let m = &r.metrics;
+            of(
+                m.opportunities_captured,
+                m.opportunities,
+                m.recall_opportunities,
+            )
+        }),
+    )?;
+    row(
+        out,
+        "recall: wins qualified",
+        cells(&|r| {
+            let m = &r.metrics;
+            of(m.wins_captured, m.wins, m.recall_wins)
+        }),
+    )?;
+    row(
+        out,
+        "precision: MQLs to opportunity",
+        cells(&|r| {
+            let m = &r.metrics;
+            of(m.mqls_to_opportunity, m.mqls, m.precision_opportunities)
+        }),
+    )?;
+    row(
+        out,
+        "precision: MQLs won",
+        cells(&|r| {
+            let m = &r.metrics;
+            of(m.mqls_won, m.mqls, m.precision_wins)
+        }),
+    )?;
+    let captured = |part: f64, whole: f64| {
+        let share = (whole > 0.0).then(|| part / whole);
+        format!("{} ({})", dollars(part), percent(share))
+    };
+    row(
+        out,
+        "pipeline captured",
+        cells(&|r| captured(r.metrics.pipeline_captured, r.metrics.pipeline)),
+    )?;
+    row(
+        out,
+        "revenue captured (bookings)",
+        cells(&|r| captured(r.metrics.revenue_captured, r.metrics.revenue)),
+    )?;
+    row(
+        out,
+        "median days, MQL to opportunity",
+        cells(&|r| {
+            r.metrics
+                .median_days_to_opportunity
+                .map_or("-".to_string(), |d| format!("{d:.1}"))
+        }),
+    )?;
+
+    for (report, label) in reports.iter().zip(&labels) {
+        writeln!(out)?;
+        match capacity {
+            Some(c) => writeln!(
+                out,
+                "Capacity, {label}: {c} leads a week; the model's rules with the MQL threshold varied"
+            )?,
+            None => writeln!(
+                out,
+                "Thresholds, {label}: the model's rules with the MQL threshold varied (--capacity N says which fits)"
+            )?,
+        }
+        writeln!(
+            out,
+            "{:>6} {:>10} {:>6} {:>10} {:>8} {:>5} {:>16} {:>17} {:>7}",
+            "share",
+            "threshold",
+            "MQLs",
+            "a week",
+            "busiest",
+            "fits",
+            "revenue captured",
+            "pipeline captured",
+            "recall"
+        )?;
+        for p in &report.sweep {
+            let best = report
+                .best_within_capacity
+                .as_ref()
+                .is_some_and(|b| b.share == p.share);
+            writeln!(
+                out,
+                "{:>5.0}% {:>10} {:>6} {:>10.1} {:>8} {:>5} {:>16} {:>17} {:>7}{}",
+                p.share * 100.0,
+                decimal(p.threshold),
+                p.mqls,
+                p.mqls_per_week,
+                p.peak_week,
+                match p.fits {
+                    Some(true) => "yes",
+                    Some(false) => "no",
+                    None => "-",
+                },
+                dollars(p.revenue_captured),
+                dollars(p.pipeline_captured),
+                percent(p.recall_opportunities),
+                if best {
+                    "  ← best within capacity"
+                } else {
+                    ""
+                }
+            )?;
+        }
+        match (&report.best_within_capacity, capacity) {
+            (Some(b), Some(_)) => writeln!(
+                out,
+                "best within capacity: threshold {} ({:.0} % of {}): {:.1} MQLs a week, {} revenue captured",
+                decimal(b.threshold),
+                b.share * 100.0,
+                decimal(report.mql),
+                b.mqls_per_week,
+                dollars(b.revenue_captured)
+            )?,
+            (None, Some(c)) => writeln!(out, "no threshold tried keeps MQLs within {c} a week")?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Dollars with thousands separators, no cents.
+fn dollars(amount: f64) -> String {
+    let whole = amount.round() as i64;
+    let digits = whole.unsigned_abs().to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{}${grouped}", if whole < 0 { "-" } else { "" })
+}
+
+fn percent(share: Option<f64>) -> String {
+    share.map_or("-".to_string(), |s| format!("{:.1} %", s * 100.0))
+}
+
+/// A threshold as written: up to two decimals, none when whole.
+fn decimal(x: f64) -> String {
+    let text = format!("{x:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_read_as_money() {
+        assert_eq!(dollars(0.0), "$0");
+        assert_eq!(dollars(999.4), "$999");
+        assert_eq!(dollars(1_234_567.0), "$1,234,567");
+        assert_eq!(dollars(-1000.0), "-$1,000");
+        assert_eq!(decimal(100.0), "100");
+        assert_eq!(decimal(12.5), "12.5");
+        assert_eq!(decimal(110.00000000000001), "110");
+    }
+}

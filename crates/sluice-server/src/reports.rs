@@ -1,0 +1,440 @@
+//! The funnel and attribution reports: gathers each lead's facts from storage (stage moves,
+//! outcomes, activities) and from the event log replayed through the model; the counting is
+//! the core's ([`sluice_core::analytics`]).
+//!
+//! Ids are resolved as the live state resolves them: an event's `userId`, else its
+//! `anonymousId`, followed through the recorded aliases to the lead it finally names. The
+//! history of a lead merged into another (by `alias`) counts for the lead it joined.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+use sluice_core::analytics::{
+    AttributionReport, AttributionSettings, Cohort, Feature, FunnelReport, Journey, LeadFacts,
+    OutcomeKind, Utm, attribution, categorical, funnel,
+};
+use sluice_core::model::Vars;
+use sluice_core::{Attributes, Message, MessageKind, Model, Stage, Timestamp};
+use sluice_store::{Store, StoreError};
+
+/// Rows read per query.
+const PAGE: i64 = 5_000;
+
+/// Which leads a report covers: those first seen at or after `from` and before `to` (either
+/// open).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Period {
+    /// From (inclusive).
+    pub from: Option<Timestamp>,
+    /// To (exclusive).
+    pub to: Option<Timestamp>,
+}
+
+impl Period {
+    fn contains(&self, ms: i64) -> bool {
+        self.from.is_none_or(|f| ms >= f.millis()) && self.to.is_none_or(|t| ms < t.millis())
+    }
+}
+
+/// The funnel of the leads first seen in `period`.
+pub async fn funnel_report(
+    store: &Store,
+    period: Period,
+    cohort: Cohort,
+) -> Result<FunnelReport, StoreError> {
+    let facts = gather(store, None, period, 0).await?;
+    Ok(funnel(&facts.leads, cohort))
+}
+
+/// What the leads first seen in `period` did and were, against their conversion.
+pub async fn attribution_report(
+    store: &Store,
+    model: &Model,
+    period: Period,
+    settings: &AttributionSettings,
+) -> Result<AttributionReport, StoreError> {
+    let facts = gather(store, Some(model), period, settings.max_values).await?;
+    Ok(attribution(&facts.features, &facts.leads, settings))
+}
+
+/// Both reports from one pass over the history (for the dashboard).
+pub async fn both_reports(
+    store: &Store,
+    model: &Model,
+    period: Period,
+    cohort: Cohort,
+    settings: &AttributionSettings,
+) -> Result<(FunnelReport, AttributionReport), StoreError> {
+    let facts = gather(store, Some(model), period, settings.max_values).await?;
+    Ok((
+        funnel(&facts.leads, cohort),
+        attribution(&facts.features, &facts.leads, settings),
+    ))
+}
+
+/// Whole dollars with thousands separators, for people: `$1,234,567`.
+pub fn dollars(amount: f64) -> String {
+    let digits = (amount.round().abs() as u64).to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    let sign = if amount <= -0.5 { "-" } else { "" };
+    format!("{sign}${out}")
+}
+
+/// Every lead's facts, and the features their indices point to.
+pub struct Facts {
+    /// One per lead first seen in the period.
+    pub leads: Vec<LeadFacts>,
+    /// What [`LeadFacts::features`] indexes: the model's engagement rules (in its order), its
+    /// fit rules, then event names and attribute values as they were met.
+    pub features: Vec<Feature>,
+}
+
+/// Features met during the replay, each given an index once.
+struct Catalogue {
+    features: Vec<Feature>,
+    events: HashMap<String, u32>,
+    attributes: HashMap<(String, String), u32>,
+    /// Distinct values seen per attribute, up to one more than the report keeps.
+    values: HashMap<String, usize>,
+    max_values: usize,
+}
+
+impl Catalogue {
+    fn new(model: &Model, max_values: usize) -> Catalogue {
+        Catalogue {
+            features: Feature::rules_of(model),
+            events: HashMap::new(),
+            attributes: HashMap::new(),
+            values: HashMap::new(),
+            max_values,
+        }
+    }
+
+    fn event(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.events.get(name) {
+            return i;
+        }
+        let i = self.features.len() as u32;
+        self.features.push(Feature::event(name));
+        self.events.insert(name.to_string(), i);
+        i
+    }
+
+    /// The index of an attribute value; none once the attribute has more values than the
+    /// report keeps (the core then leaves the attribute out), so ids and emails cost nothing.
+    fn attribute(&mut self, name: String, value: String) -> Option<u32> {
+        let key = (name, value);
+        if let Some(&i) = self.attributes.get(&key) {
+            return Some(i);
+        }
+        let seen = self.values.entry(key.0.clone()).or_default();
+        if *seen > self.max_values {
+            return None;
+        }
+        *seen += 1;
+        let i = self.features.len() as u32;
+        self.features.push(Feature::attribute(&key.0, &key.1));
+        self.attributes.insert(key, i);
+        Some(i)
+    }
+}
+
+/// A lead while its facts are gathered.
+struct Gathering {
+    facts: LeadFacts,
+    account: Option<String>,
+    /// When its first-touch UTM fields were sent.
+    first_touch_ms: Option<i64>,
+    /// For a lead with a cut-off: its traits as of then (value, time set), from the log.
+    traits: Option<HashMap<String, (Value, i64)>>,
+}
+
+/// Follows aliases to the lead an id finally names (as the live state does).
+fn target<'a>(aliases: &'a HashMap<String, String>, id: &'a str) -> &'a str {
+    let mut current = id;
+    // Chains are short; the bound guards against a cycle in bad data.
+    for _ in 0..32 {
+        match aliases.get(current) {
+            Some(next) if next != current => current = next,
+            _ => break,
+        }
+    }
+    current
+}
+
+/// Reads the history of the leads first seen in `period`. With a model, replays their events
+/// through it for attribution: engagement rules hit, event names, and (as of each lead's
+/// cut-off) fit rules and attribute values; without one, only for the first touch.
+pub async fn gather(
+    store: &Store,
+    model: Option<&Model>,
+    period: Period,
+    max_values: usize,
+) -> Result<Facts, StoreError> {
+    let aliases: HashMap<String, String> = store.identities().await?.into_iter().collect();
+    let resolve = |id: &str| target(&aliases, id).to_string();
+
+    let mut moves: HashMap<String, Vec<sluice_store::StageMove>> = HashMap::new();
+    let mut after = 0;
+    loop {
+        let page = store.stage_moves_after(after, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for m in page {
+            moves.entry(resolve(&m.lead_id)).or_default().push(m);
+        }
+    }
+    let mut outcomes: HashMap<String, Vec<sluice_store::ReportOutcome>> = HashMap::new();
+    let mut after = 0;
+    loop {
+        let page = store.outcomes_after(after, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for o in page {
+            outcomes.entry(resolve(&o.lead_id)).or_default().push(o);
+        }
+    }
+    let contacted: HashSet<String> = store
+        .contacted_leads()
+        .await?
+        .into_iter()
+        .map(|(lead, _)| resolve(&lead))
+        .collect();
+    let mut accounts: HashMap<String, Attributes> = HashMap::new();
+    if model.is_some() {
+        let mut after = String::new();
+        loop {
+            let page = store.accounts_after(&after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.id.clone();
+            accounts.extend(page.into_iter().map(|a| (a.id, a.attributes)));
+        }
+    }
+
+    let mut catalogue = model.map(|m| Catalogue::new(m, max_values));
+    let mut leads: Vec<Gathering> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut after = String::new();
+    loop {
+        let page = store.report_leads_after(&after, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id.clone();
+        for row in page {
+            if !period.contains(row.created_ms) {
+                continue;
+            }
+            let mut facts = LeadFacts::new(Timestamp::from_millis(row.created_ms));
+            facts.journey = journey(
+                row.created_ms,
+                moves.get(&row.id).map(Vec::as_slice).unwrap_or_default(),
+                outcomes.get(&row.id).map(Vec::as_slice).unwrap_or_default(),
+            );
+            if let Some(first) = moves
+                .get(&row.id)
+                .into_iter()
+                .flatten()
+                .filter(|m| m.to == Stage::Mql)
+                .min_by_key(|m| (m.at_ms, m.seq))
+            {
+                facts.grade = first.grade.clone();
+                facts.model_version = first.model_version.clone();
+            }
+            for o in outcomes.get(&row.id).into_iter().flatten() {
+                match o.kind.parse::<OutcomeKind>() {
+                    Ok(OutcomeKind::Opportunity) => facts.pipeline += o.amount.unwrap_or(0.0),
+                    Ok(OutcomeKind::Won) => facts.bookings += o.amount.unwrap_or(0.0),
+                    _ => {}
+                }
+            }
+            facts.source = match row.attributes.get("lead_source") {
+                Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+                _ => None,
+            };
+            facts.contacted = contacted.contains(&row.id);
+            let mut lead = Gathering {
+                facts,
+                account: row.account_id,
+                first_touch_ms: None,
+                traits: None,
+            };
+            if let (Some(model), Some(catalogue)) = (model, catalogue.as_mut()) {
+                if lead.facts.journey.cutoff().is_some() {
+                    // Its traits as of the cut-off are rebuilt from the log below.
+                    lead.traits = Some(HashMap::new());
+                } else {
+                    let account = lead.account.as_ref().and_then(|a| accounts.get(a));
+                    who_it_is(model, catalogue, &mut lead.facts, &row.attributes, account);
+                }
+            }
+            index.insert(row.id, leads.len());
+            leads.push(lead);
+        }
+    }
+
+    let mut after = 0;
+    loop {
+        let page = store.events_after(after, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for stored in page {
+            let Ok(message) = serde_json::from_str::<Message>(&stored.message) else {
+                continue;
+            };
+            if message.kind == MessageKind::Alias {
+                continue;
+            }
+            let Some(id) = message
+                .user_id
+                .as_deref()
+                .or(message.anonymous_id.as_deref())
+            else {
+                continue;
+            };
+            let Some(&i) = index.get(target(&aliases, id)) else {
+                continue;
+            };
+            let lead = &mut leads[i];
+            let at_ms = stored.at_ms;
+            if let Some(utm) = Utm::from_context(&message.context)
+                && lead.first_touch_ms.is_none_or(|t| at_ms < t)
+            {
+                lead.facts.first_touch = Some(utm);
+                lead.first_touch_ms = Some(at_ms);
+            }
+            let (Some(model), Some(catalogue)) = (model, catalogue.as_mut()) else {
+                continue;
+            };
+            if lead
+                .facts
+                .journey
+                .cutoff()
+                .is_some_and(|cutoff| at_ms >= cutoff.millis())
+            {
+                continue;
+            }
+            match message.kind {
+                MessageKind::Identify => {
+                    if let Some(traits) = &mut lead.traits {
+                        for (key, value) in &message.traits {
+                            // The latest set wins, whatever order the log holds them in.
+                            if traits.get(key).is_none_or(|(_, set)| *set <= at_ms) {
+                                traits.insert(key.clone(), (value.clone(), at_ms));
+                            }
+                        }
+                    }
+                }
+                MessageKind::Track | MessageKind::Page | MessageKind::Screen => {
+                    let Some(event) = message.into_event(Timestamp::from_millis(at_ms)) else {
+                        continue;
+                    };
+                    let features = &mut lead.facts.features;
+                    // Engagement rules come first in the catalogue: a hit's rule is its index.
+                    model.match_event(&event, |hit| features.push(hit.rule));
+                    features.push(catalogue.event(&event.name));
+                }
+                MessageKind::Group | MessageKind::Alias => {}
+            }
+        }
+    }
+
+    if let (Some(model), Some(catalogue)) = (model, catalogue.as_mut()) {
+        for lead in &mut leads {
+            if let Some(traits) = lead.traits.take() {
+                let attributes: Attributes = traits.into_iter().map(|(k, (v, _))| (k, v)).collect();
+                let account = lead.account.as_ref().and_then(|a| accounts.get(a));
+                who_it_is(model, catalogue, &mut lead.facts, &attributes, account);
+            }
+        }
+    }
+    let leads = leads
+        .into_iter()
+        .map(|mut lead| {
+            lead.facts.features.sort_unstable();
+            lead.facts.features.dedup();
+            lead.facts
+        })
+        .collect();
+    Ok(Facts {
+        leads,
+        features: catalogue.map(|c| c.features).unwrap_or_default(),
+    })
+}
+
+/// A lead's journey from its creation, its stage moves and its outcomes.
+fn journey(
+    created_ms: i64,
+    moves: &[sluice_store::StageMove],
+    outcomes: &[sluice_store::ReportOutcome],
+) -> Journey {
+    let mut journey = Journey::new(Timestamp::from_millis(created_ms));
+    for m in moves {
+        journey.moved(m.to, Timestamp::from_millis(m.at_ms));
+    }
+    for o in outcomes {
+        if let Ok(kind) = o.kind.parse() {
+            journey.outcome(kind, Timestamp::from_millis(o.at_ms));
+        }
+    }
+    journey
+}
+
+/// Records the fit rules that hold for a lead and its categorical attribute values (its own,
+/// and its account's as `account.<name>`).
+fn who_it_is(
+    model: &Model,
+    catalogue: &mut Catalogue,
+    facts: &mut LeadFacts,
+    lead: &Attributes,
+    account: Option<&Attributes>,
+) {
+    let engagement_rules = model.engagement().rules.len();
+    let vars = Vars {
+        lead: Some(lead),
+        account,
+        event: None,
+    };
+    for (i, rule) in model.fit().rules.iter().enumerate() {
+        if rule.when.matches(vars) {
+            facts.features.push((engagement_rules + i) as u32);
+        }
+    }
+    let empty = Attributes::new();
+    let values = categorical(lead, "").chain(categorical(account.unwrap_or(&empty), "account."));
+    for (name, value) in values {
+        if let Some(i) = catalogue.attribute(name, value) {
+            facts.features.push(i);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dollars_are_grouped() {
+        assert_eq!(dollars(0.0), "$0");
+        assert_eq!(dollars(999.4), "$999");
+        assert_eq!(dollars(1234.0), "$1,234");
+        assert_eq!(dollars(1_234_567.0), "$1,234,567");
+        assert_eq!(dollars(-2500.0), "-$2,500");
+    }
+
+    #[test]
+    fn aliases_are_followed_to_the_end() {
+        let aliases: HashMap<String, String> = [("anon", "old"), ("old", "new"), ("loop", "loop")]
+            .into_iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        assert_eq!(target(&aliases, "anon"), "new");
+        assert_eq!(target(&aliases, "new"), "new");
+        assert_eq!(target(&aliases, "loop"), "loop");
+        assert_eq!(target(&aliases, "stranger"), "stranger");
+    }
+}
