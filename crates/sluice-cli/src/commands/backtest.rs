@@ -18,7 +18,7 @@ use sluice_core::backtest::{
 };
 use sluice_core::{Activity, Attributes, Message, MessageKind, Model, Profile, Timestamp};
 
-use super::import::{OUTCOME_COLUMNS, created_at, time, time_error};
+use super::import::{OUTCOME_COLUMNS, created_at};
 use super::score::{Identities, sort_by_time};
 use crate::input::{self, Record, Rejections};
 use crate::{Format, UserError};
@@ -351,81 +351,18 @@ impl<'m> History<'m> {
 /// An outcomes file's row, checked as `sluice import outcomes` checks it: every problem is
 /// named by its field.
 fn outcome(row: &Attributes) -> Result<Outcome, String> {
-    let text = |field: &str| match row.get(field) {
-        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    };
     let mut problems = Vec::new();
-    let kind = match text("type").map(|t| t.to_lowercase()).as_deref() {
-        Some("opportunity") => Some(OutcomeKind::Opportunity),
-        Some("won") => Some(OutcomeKind::Won),
-        Some("lost") => Some(OutcomeKind::Lost),
-        Some(other) => {
-            problems.push(format!("`type`: `{other}` is not opportunity, won or lost"));
-            None
-        }
-        None => {
-            problems.push("`type` is missing (opportunity, won or lost)".to_string());
-            None
-        }
-    };
-    let amount = match row.get("amount") {
-        None => None,
-        Some(Value::String(s)) if s.trim().is_empty() => None,
-        Some(value) => {
-            let number = match value {
-                Value::Number(n) => n.as_f64(),
-                Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
-                _ => None,
-            };
-            match number {
-                Some(n) if n < 0.0 => {
-                    problems.push(format!("`amount`: {n} is negative"));
-                    None
-                }
-                Some(n) => Some(n),
-                None => {
-                    problems.push(format!("`amount`: {value} is not a number"));
-                    None
-                }
-            }
-        }
-    };
-    let amount_bad = problems.iter().any(|p| p.starts_with("`amount`"));
-    if let (None, false, Some(k @ (OutcomeKind::Opportunity | OutcomeKind::Won))) =
-        (amount, amount_bad, kind)
-    {
-        let k = if k == OutcomeKind::Won {
-            "won"
-        } else {
-            "opportunity"
-        };
-        problems.push(format!("`amount` is required for `{k}`"));
-    }
-    let at = match row.get("date") {
-        None | Some(Value::Null) => {
-            problems.push("`date` is missing".to_string());
-            None
-        }
-        Some(value) => match time(value) {
-            Ok(t) => Some(t),
-            Err(text) => {
-                problems.push(format!("`date`: {}", time_error(&text)));
-                None
-            }
-        },
-    };
-    if text("reason").is_none() && kind == Some(OutcomeKind::Lost) {
-        problems.push("`reason` is required for `lost`".to_string());
-    }
-    match (kind, at) {
-        (Some(kind), Some(at)) if problems.is_empty() => Ok(Outcome {
-            kind,
-            at,
-            amount: amount.unwrap_or(0.0),
+    match super::import::outcome_fields(row, &mut problems) {
+        Some(fields) => Ok(Outcome {
+            kind: match fields.kind.as_str() {
+                "won" => OutcomeKind::Won,
+                "lost" => OutcomeKind::Lost,
+                _ => OutcomeKind::Opportunity,
+            },
+            at: fields.at,
+            amount: fields.amount.unwrap_or(0.0),
         }),
-        _ => Err(problems.join("; ")),
+        None => Err(problems.join("; ")),
     }
 }
 

@@ -736,7 +736,7 @@ pub(crate) fn created_at(traits: &Attributes) -> Result<Option<Timestamp>, Strin
 
 /// A time cell: RFC 3339, a date, or `YYYY-MM-DD HH:MM[:SS]` (as CRMs export them, read as
 /// UTC). The error is the cell's text.
-pub(crate) fn time(value: &Value) -> Result<Timestamp, String> {
+fn time(value: &Value) -> Result<Timestamp, String> {
     let text = match value {
         Value::String(s) => s.trim().to_string(),
         other => return Err(other.to_string()),
@@ -760,7 +760,7 @@ pub(crate) fn time(value: &Value) -> Result<Timestamp, String> {
     Err(text)
 }
 
-pub(crate) fn time_error(text: &str) -> String {
+fn time_error(text: &str) -> String {
     format!("`{text}` is not a time (use RFC 3339, YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS] in UTC)")
 }
 
@@ -820,6 +820,42 @@ fn outcome(
         }
     };
 
+    match (lead, outcome_fields(row, &mut problems)) {
+        (Some(lead_id), Some(fields)) if problems.is_empty() => Ok(OutcomeRow {
+            lead_id,
+            kind: fields.kind,
+            amount: fields.amount,
+            at_ms: fields.at.millis(),
+            reason: fields.reason,
+        }),
+        _ => Err(problems.join("; ")),
+    }
+}
+
+/// An outcome row's own fields, checked.
+pub(crate) struct OutcomeFields {
+    /// `opportunity`, `won` or `lost`.
+    pub kind: String,
+    /// Pipeline or booking amount (required for opportunity and won, never negative).
+    pub amount: Option<f64>,
+    /// When.
+    pub at: Timestamp,
+    /// Why (required for lost).
+    pub reason: Option<String>,
+}
+
+/// Checks an outcomes row's `type`, `amount`, `date` and `reason` (shared by `sluice import
+/// outcomes` and `sluice backtest`); each problem is added to `problems`, named by its field.
+pub(crate) fn outcome_fields(
+    row: &Attributes,
+    problems: &mut Vec<String>,
+) -> Option<OutcomeFields> {
+    let before = problems.len();
+    let text = |field: &str| match row.get(field) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
     let kind = text("type").map(|t| t.to_lowercase());
     let kind = match kind.as_deref() {
         Some(k @ ("opportunity" | "won" | "lost")) => Some(k.to_string()),
@@ -855,7 +891,7 @@ fn outcome(
             }
         }
     };
-    let amount_bad = problems.iter().any(|p| p.starts_with("`amount`"));
+    let amount_bad = problems[before..].iter().any(|p| p.starts_with("`amount`"));
     if let (None, false, Some(k @ ("opportunity" | "won"))) = (amount, amount_bad, kind.as_deref())
     {
         problems.push(format!("`amount` is required for `{k}`"));
@@ -879,16 +915,14 @@ fn outcome(
     if reason.is_none() && kind.as_deref() == Some("lost") {
         problems.push("`reason` is required for `lost`".to_string());
     }
-
-    match (lead, kind, at) {
-        (Some(lead_id), Some(kind), Some(at)) if problems.is_empty() => Ok(OutcomeRow {
-            lead_id,
+    match (kind, at) {
+        (Some(kind), Some(at)) if problems.len() == before => Some(OutcomeFields {
             kind,
             amount,
-            at_ms: at.millis(),
+            at,
             reason,
         }),
-        _ => Err(problems.join("; ")),
+        _ => None,
     }
 }
 
