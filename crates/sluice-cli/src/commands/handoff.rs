@@ -152,12 +152,7 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 pub(crate) fn date(flag: &str, text: &str) -> Result<Timestamp, UserError> {
-    let full = if text.trim().len() == 10 {
-        format!("{}T00:00:00Z", text.trim())
-    } else {
-        text.trim().to_string()
-    };
-    Timestamp::parse(&full).map_err(|_| {
+    Timestamp::parse(text).map_err(|_| {
         UserError(format!(
             "{flag}: `{text}` is not a date (YYYY-MM-DD or RFC 3339)"
         ))

@@ -13,7 +13,7 @@ use sluice_store::{ActivityRow, OutcomeRow, RepRow, TeamRow};
 use tokio::sync::oneshot;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiJson, ApiQuery, run_move};
+use super::{ApiJson, ApiQuery, run_move, timestamp};
 use crate::error::ApiError;
 use crate::handoff::{Roster, queue_clocks};
 use crate::state::{AppState, now};
@@ -76,20 +76,6 @@ fn calendar(
     WorkingHours::parse(time_zone, &hours, &holidays)
         .map(|_| ())
         .map_err(|e| ApiError::unprocessable(format!("{field}: {e}")))
-}
-
-fn timestamp(field: &str, text: &str) -> Result<Timestamp, ApiError> {
-    let text = text.trim();
-    let full = if text.len() == 10 {
-        format!("{text}T00:00:00Z")
-    } else {
-        text.to_string()
-    };
-    Timestamp::parse(&full).map_err(|_| {
-        ApiError::unprocessable(format!(
-            "{field}: `{text}` is not a date (RFC 3339, e.g. 2026-11-02T09:30:00Z, or YYYY-MM-DD)"
-        ))
-    })
 }
 
 /// A team, created or replaced.

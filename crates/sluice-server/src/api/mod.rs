@@ -375,6 +375,16 @@ pub(crate) async fn run_move(
     }
 }
 
+/// A date or time given in a request (RFC 3339 or `YYYY-MM-DD`); 422 naming `field` if not.
+pub(crate) fn timestamp(field: &str, text: &str) -> Result<Timestamp, ApiError> {
+    Timestamp::parse(text).map_err(|_| {
+        ApiError::unprocessable(format!(
+            "{field}: `{}` is not a date (RFC 3339, e.g. 2026-11-02T09:30:00Z, or YYYY-MM-DD)",
+            text.trim()
+        ))
+    })
+}
+
 impl ApiError {
     pub(crate) fn from_unavailable() -> ApiError {
         ApiError::new(

@@ -25,13 +25,7 @@ pub fn routes() -> Router<AppState> {
 fn date(field: &str, text: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
     text.map(str::trim)
         .filter(|t| !t.is_empty())
-        .map(|t| {
-            Timestamp::parse(t).map_err(|_| {
-                ApiError::unprocessable(format!(
-                    "{field}: `{t}` is not a date (RFC 3339, e.g. 2026-11-02T09:30:00Z, or YYYY-MM-DD)"
-                ))
-            })
-        })
+        .map(|t| super::timestamp(field, t))
         .transpose()
 }
 
