@@ -4,7 +4,8 @@
 //! checked through the management API.
 //!
 //! The SDKs are installed by `.ci/run` (a venv in `.ci/venv`, `npm ci --prefix tests/sdks`).
-//! Without them these tests print why they skip, unless `SLUICE_TEST_SDKS=1` requires them.
+//! Without them these tests say why they skip, unless `SLUICE_TEST_SDKS=1` or `CI=true`
+//! requires them.
 //! `SLUICE_SDK_PYTHON` names the Python interpreter that has the SDK (default `python3`).
 
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::Value;
 use sluice_server::{Config, Running};
+use sluice_store::testing::skip_or_fail;
 
 const WRITE_KEY: &str = "wk_sdk";
 const ADMIN_TOKEN: &str = "t";
@@ -23,11 +25,8 @@ fn sdk_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/sdks")
 }
 
-fn required() -> bool {
-    std::env::var("SLUICE_TEST_SDKS").is_ok_and(|v| v == "1")
-}
-
-/// Whether the SDK can run here; when not, fails if required, else says why it skips.
+/// Whether the SDK can run here; when not, fails if required (`SLUICE_TEST_SDKS=1` or CI),
+/// else says why it skips.
 fn available(sdk: &str, probe: &mut Command) -> bool {
     let ok = probe
         .stdout(Stdio::null())
@@ -35,13 +34,13 @@ fn available(sdk: &str, probe: &mut Command) -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        assert!(
-            !required(),
-            "{sdk} is not installed (probe {probe:?} failed), and SLUICE_TEST_SDKS=1 requires \
-             it: run the SDK install steps of .ci/run (a venv with segment-analytics-python, \
-             `npm ci --prefix tests/sdks`), and set SLUICE_SDK_PYTHON to the venv's python"
+        skip_or_fail(
+            &format!("the {sdk} test"),
+            &format!("{sdk} is not installed (probe {probe:?} failed)"),
+            "run the SDK install steps of .ci/run (a venv with segment-analytics-python, \
+             `npm ci --prefix tests/sdks`), and set SLUICE_SDK_PYTHON to the venv's python",
+            Some("SLUICE_TEST_SDKS"),
         );
-        println!("skipping: {sdk} not installed (set SLUICE_TEST_SDKS=1 to require it)");
     }
     ok
 }

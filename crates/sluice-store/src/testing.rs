@@ -1,5 +1,33 @@
 //! Test support, shared by the crates' tests (feature `testing`).
 
+use std::io::Write;
+
+/// Whether this run requires every test service: `CI` is `true` or `1`, as CI systems set it.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+}
+
+/// The one rule for a test whose service (a database, an SDK) is missing. Under CI, or when
+/// `required_by` (a variable that requires this service, such as `SLUICE_TEST_SDKS`) is `1`,
+/// it fails the test: a run that requires the service must not pass on tests that did not run.
+/// Elsewhere it says that `part` skips and returns, and the caller skips it. `why` says what
+/// is missing, `fix` how to provide it.
+#[track_caller]
+pub fn skip_or_fail(part: &str, why: &str, fix: &str, required_by: Option<&str>) {
+    let required = required_by
+        .filter(|name| std::env::var(name).is_ok_and(|v| v == "1"))
+        .map(|name| format!("{name}=1"))
+        .or_else(|| in_ci().then(|| format!("CI={}", std::env::var("CI").unwrap_or_default())));
+    if let Some(required) = required {
+        panic!("cannot do {part}: {why}, and {required} requires it: {fix}");
+    }
+    // Straight to stderr: the test harness captures `eprintln!`, which would hide the skip.
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipping {part}: {why} (with CI=true this fails)"
+    );
+}
+
 /// A fresh, empty database on the PostgreSQL server named by `SLUICE_TEST_POSTGRES_URL`,
 /// dropped when this value is.
 pub struct PgDatabase {
@@ -10,12 +38,18 @@ pub struct PgDatabase {
 }
 
 impl PgDatabase {
-    /// Creates one, or returns `None` (saying so) when `SLUICE_TEST_POSTGRES_URL` is not set.
-    /// Panics if it is set and the server cannot be reached: a configured server that is down
-    /// must fail the tests, not skip them.
+    /// Creates one, or returns `None` when `SLUICE_TEST_POSTGRES_URL` is not set (failing
+    /// instead under CI: see [`skip_or_fail`]). Panics if it is set and the server cannot be
+    /// reached: a configured server that is down must fail the tests, not skip them.
     pub async fn create() -> Option<PgDatabase> {
         let Ok(admin) = std::env::var("SLUICE_TEST_POSTGRES_URL") else {
-            eprintln!("SLUICE_TEST_POSTGRES_URL is not set: skipping the PostgreSQL run");
+            skip_or_fail(
+                "the PostgreSQL run",
+                "SLUICE_TEST_POSTGRES_URL is not set",
+                "set it to a PostgreSQL server where the tests may create databases, e.g. \
+                 postgres://postgres@127.0.0.1:5432/test (.ci/run does)",
+                None,
+            );
             return None;
         };
         sqlx::any::install_default_drivers();

@@ -1,6 +1,6 @@
 //! One storage scenario, run against every backend: SQLite always, PostgreSQL when
 //! `SLUICE_TEST_POSTGRES_URL` is set (`.ci/run` sets it; without it the PostgreSQL run is
-//! skipped, and says so).
+//! skipped, and says so, or fails under `CI=true`).
 
 use serde_json::json;
 use sluice_core::{Actor, Stage};
