@@ -10,6 +10,7 @@ pub mod business_time;
 pub mod engine;
 pub mod event;
 pub mod handoff;
+pub mod history;
 pub mod lifecycle;
 pub mod model;
 pub mod time;

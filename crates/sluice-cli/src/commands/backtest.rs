@@ -16,10 +16,10 @@ use sluice_core::backtest::{
     LeadHistory, Metrics, Outcome, OutcomeKind, Period, Replay, SweepPoint, Tally,
     best_within_capacity, sweep_thresholds,
 };
-use sluice_core::{Activity, Attributes, Message, MessageKind, Model, Profile, Timestamp};
+use sluice_core::history;
+use sluice_core::{Activity, Attributes, Message, Model, Profile, Timestamp};
 
 use super::import::{OUTCOME_COLUMNS, created_at};
-use super::score::{Identities, sort_by_time};
 use crate::input::{self, Record, Rejections};
 use crate::{Format, UserError};
 
@@ -71,66 +71,22 @@ pub struct BacktestArgs {
     strict: bool,
 }
 
-/// What the data says about one id (a `userId`, or an `anonymousId` without one). Kept apart
-/// until every line is read, because a later line may say which lead an id stands for.
-#[derive(Default)]
-struct Trail {
-    /// Whether the id was sent as a `userId`: then it is a lead even if no file lists it.
-    user: bool,
-    /// When a message first named it as a `userId`.
-    first_seen: Option<Timestamp>,
-    /// Its activity under each model.
-    activities: Vec<Activity>,
-    /// `identify` traits and when they were sent.
-    traits: Vec<(Timestamp, Attributes)>,
-    /// `group` calls: when, and the account's id.
-    groups: Vec<(Timestamp, String)>,
-}
-
-impl Trail {
-    /// Adds what another id of the same lead did.
-    fn merge(&mut self, other: Trail) {
-        self.user |= other.user;
-        self.first_seen = match (self.first_seen, other.first_seen) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        if self.activities.is_empty() {
-            self.activities = other.activities;
-        } else {
-            for (mine, theirs) in self.activities.iter_mut().zip(other.activities) {
-                mine.extend(theirs.hits().iter().copied());
-            }
-        }
-        self.traits.extend(other.traits);
-        self.groups.extend(other.groups);
-    }
-}
-
-/// A lead being assembled.
+/// A lead being replayed: what its ids said, and its outcomes.
 struct Lead {
     id: String,
-    /// The leads file's columns.
-    attributes: Attributes,
-    /// The leads file's `account_id`, until a `group` call names the account.
-    account: Option<String>,
     /// Its creation time, from the leads file.
     created: Option<Timestamp>,
-    trail: Trail,
+    /// When a message first named one of its ids as a `userId`.
+    first_seen: Option<Timestamp>,
+    /// Its trait sets in the order they apply (the leads file's row among them).
+    traits: Vec<(Timestamp, Attributes)>,
+    /// Its `group` calls (and the leads file's `account_id`) in time order.
+    groups: Vec<(Timestamp, String)>,
+    /// Its attributes at the end of what is known (for `crm_id`).
+    attributes: Attributes,
+    /// Its activity under each model.
+    activities: Vec<Activity>,
     outcomes: Vec<Outcome>,
-}
-
-impl Lead {
-    fn new(id: String) -> Self {
-        Lead {
-            id,
-            attributes: Attributes::new(),
-            account: None,
-            created: None,
-            trail: Trail::default(),
-            outcomes: Vec::new(),
-        }
-    }
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -147,16 +103,15 @@ struct Counts {
     rejected_rows: u64,
 }
 
-/// The history read so far: leads, accounts, and what the messages say about each id.
+/// The history read so far (through the shared pipeline, `sluice_core::history`), then its
+/// leads once every id is joined to the lead it stands for.
 struct History<'m> {
     models: &'m [Model],
     as_of: Option<Timestamp>,
-    index: HashMap<String, usize>,
+    reading: history::History<Vec<Activity>>,
     leads: Vec<Lead>,
-    identities: Identities,
+    stitched: Option<history::Stitched<Vec<Activity>>>,
     accounts: HashMap<String, Attributes>,
-    account_traits: HashMap<String, Vec<(Timestamp, Attributes)>>,
-    by_id: HashMap<String, Trail>,
     /// The earliest and latest message times.
     span: Option<(Timestamp, Timestamp)>,
     counts: Counts,
@@ -167,12 +122,10 @@ impl<'m> History<'m> {
         History {
             models,
             as_of,
-            index: HashMap::new(),
+            reading: history::History::new(),
             leads: Vec::new(),
-            identities: Identities::default(),
+            stitched: None,
             accounts: HashMap::new(),
-            account_traits: HashMap::new(),
-            by_id: HashMap::new(),
             span: None,
             counts: Counts::default(),
         }
@@ -180,129 +133,58 @@ impl<'m> History<'m> {
 
     /// A row of the leads file.
     fn lead(&mut self, record: Record) {
-        let account = record.attributes.get("account_id").and_then(|v| match v {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        });
-        if let Some(email) = record.attributes.get("email").and_then(|e| e.as_str()) {
-            self.identities
-                .emails
-                .insert(email.trim().to_lowercase(), record.id.clone());
-        }
         // An unreadable creation time is no creation time: the lead's first message is.
         let created = created_at(&record.attributes).ok().flatten();
-        match self.index.get(&record.id) {
-            // A repeated id: the later row's values win, as in a CRM import.
-            Some(&i) => {
-                let lead = &mut self.leads[i];
-                lead.attributes.extend(record.attributes);
-                lead.account = account.or(lead.account.take());
-                lead.created = created.or(lead.created);
-            }
-            None => {
-                self.index.insert(record.id.clone(), self.leads.len());
-                let mut lead = Lead::new(record.id);
-                lead.attributes = record.attributes;
-                lead.account = account;
-                lead.created = created;
-                self.leads.push(lead);
-            }
-        }
+        self.reading.lead(record.id, record.attributes, created);
     }
 
     /// A Segment message, at its event time.
-    fn message(&mut self, mut message: Message, at: Timestamp) {
+    fn message(&mut self, message: Message, at: Timestamp) {
         self.counts.messages_read += 1;
         if self.as_of.is_some_and(|as_of| at > as_of) {
             self.counts.messages_after_as_of += 1;
             return;
         }
         self.span = Some(self.span.map_or((at, at), |(a, b)| (a.min(at), b.max(at))));
-        let user = message.user_id.is_some();
-        let Some(id) = message.user_id.take().or(message.anonymous_id.take()) else {
-            return;
-        };
-        match (message.kind, &message.anonymous_id, &message.previous_id) {
-            (MessageKind::Identify, Some(anonymous_id), _) if user => {
-                self.identities.link(anonymous_id, &id, at);
-            }
-            (MessageKind::Alias, _, Some(previous_id)) => {
-                self.identities.link(previous_id, &id, at)
-            }
-            _ => {}
-        }
         let models = self.models;
-        let trail = self.by_id.entry(id).or_insert_with(|| Trail {
-            activities: vec![Activity::new(); models.len()],
-            ..Trail::default()
-        });
-        if user {
-            trail.user = true;
-            trail.first_seen = Some(trail.first_seen.map_or(at, |t| t.min(at)));
-        }
-        match message.kind {
-            MessageKind::Identify => {
-                if !message.traits.is_empty() {
-                    trail.traits.push((at, std::mem::take(&mut message.traits)));
-                }
+        if let Some((event, activities)) = self.reading.message(message, at) {
+            self.counts.events_replayed += 1;
+            if activities.is_empty() {
+                *activities = vec![Activity::new(); models.len()];
             }
-            MessageKind::Alias => {}
-            MessageKind::Group => {
-                let Some(group) = message.group_id.take() else {
-                    return;
-                };
-                if !message.traits.is_empty() {
-                    self.account_traits
-                        .entry(group.clone())
-                        .or_default()
-                        .push((at, std::mem::take(&mut message.traits)));
-                }
-                trail.groups.push((at, group));
-            }
-            MessageKind::Track | MessageKind::Page | MessageKind::Screen => {
-                let Some(event) = message.into_event(at) else {
-                    return;
-                };
-                self.counts.events_replayed += 1;
-                for (activity, model) in trail.activities.iter_mut().zip(models) {
-                    activity.record(model, &event);
-                }
+            for (activity, model) in activities.iter_mut().zip(models) {
+                activity.record(model, &event);
             }
         }
     }
 
-    /// Joins each id to the lead it stands for (stitched as `sluice score` does, with every
-    /// link up to --as-of), and each account's `group` traits to the account.
+    /// Joins each id to the lead it stands for, as every reader of history does.
     fn stitch(&mut self) {
-        let by_id: Vec<(String, Trail)> = std::mem::take(&mut self.by_id).into_iter().collect();
-        let lead_ids: Vec<String> = by_id
-            .iter()
-            .map(|(id, _)| self.identities.resolve(id, &self.index).to_string())
+        let mut stitched = std::mem::take(&mut self.reading).finish();
+        self.accounts = std::mem::take(&mut stitched.accounts);
+        self.counts.anonymous_visitors = stitched.visitors as u64;
+        self.counts.leads = stitched.leads.len();
+        self.counts.leads_from_file = stitched.listed;
+        self.counts.leads_from_events = stitched.leads.len() - stitched.listed;
+        let models = self.models.len();
+        self.leads = std::mem::take(&mut stitched.leads)
+            .into_iter()
+            .map(|trail| Lead {
+                id: trail.id,
+                created: trail.created,
+                first_seen: trail.first_seen,
+                traits: trail.traits,
+                groups: trail.groups,
+                attributes: trail.attributes,
+                activities: if trail.data.is_empty() {
+                    vec![Activity::new(); models]
+                } else {
+                    trail.data
+                },
+                outcomes: Vec::new(),
+            })
             .collect();
-        let from_file = self.leads.len();
-        for ((_, trail), lead_id) in by_id.iter().zip(&lead_ids) {
-            if trail.user && !self.index.contains_key(lead_id) {
-                self.index.insert(lead_id.clone(), self.leads.len());
-                self.leads.push(Lead::new(lead_id.clone()));
-            }
-        }
-        for ((_, trail), lead_id) in by_id.into_iter().zip(lead_ids) {
-            match self.index.get(&lead_id) {
-                Some(&i) => self.leads[i].trail.merge(trail),
-                None => self.counts.anonymous_visitors += 1,
-            }
-        }
-        for (id, traits) in &mut self.account_traits {
-            sort_by_time(traits);
-            let account = self.accounts.entry(id.clone()).or_default();
-            for (_, t) in traits.drain(..) {
-                account.extend(t);
-            }
-        }
-        self.counts.leads = self.leads.len();
-        self.counts.leads_from_file = from_file;
-        self.counts.leads_from_events = self.leads.len() - from_file;
+        self.stitched = Some(stitched);
     }
 
     /// Adds an outcome to its lead, unless it is after --as-of.
@@ -324,19 +206,11 @@ impl<'m> History<'m> {
             _ => None,
         };
         let (lead_id, email, crm_id) = (text("lead_id"), text("email"), text("crm_id"));
-        let by_id = lead_id.as_deref().and_then(|id| {
-            let lead = self.identities.resolve(id, &self.index);
-            self.index.get(lead).copied()
-        });
-        let by_email = || {
-            let email = email.as_deref()?.to_lowercase();
-            let id = self.identities.emails.get(&email).unwrap_or(&email);
-            self.index
-                .get(self.identities.resolve(id, &self.index))
-                .copied()
-        };
+        let stitched = self.stitched.as_ref().expect("stitched before outcomes");
+        let by_id = || stitched.find(lead_id.as_deref()?);
+        let by_email = || stitched.find(&email.as_deref()?.to_lowercase());
         let by_crm = || crm_ids.get(crm_id.as_deref()?).copied();
-        by_id
+        by_id()
             .or_else(by_email)
             .or_else(by_crm)
             .ok_or_else(|| match (lead_id, email, crm_id) {
@@ -452,11 +326,7 @@ fn read_files(
     input::read_records(leads, rejections, |record| history.lead(record))?;
     if let Some(path) = &args.accounts {
         input::read_records(path, rejections, |record| {
-            history
-                .accounts
-                .entry(record.id)
-                .or_default()
-                .extend(record.attributes);
+            history.reading.account(record.id, &record.attributes);
         })?;
     }
     if let Some(path) = &args.events {
@@ -710,7 +580,7 @@ fn replay(
         }
         // A lead can be an MQL from the moment it is known: its creation, else its first
         // message under its own id.
-        let known = [lead.created, lead.trail.first_seen]
+        let known = [lead.created, lead.first_seen]
             .into_iter()
             .flatten()
             .min()
@@ -725,7 +595,7 @@ fn replay(
             let lead_history = LeadHistory {
                 profile: versions[0].profile(accounts),
                 changes: &changes,
-                activity: lead.trail.activities.get(m).unwrap_or(&no_activity),
+                activity: lead.activities.get(m).unwrap_or(&no_activity),
             };
             let found = replay.first_mqls(&lead_history, known, to, &thresholds[m]);
             for (tally, mql) in tallies[m].iter_mut().zip(found) {
@@ -782,15 +652,13 @@ impl Version {
     }
 }
 
-/// A lead's profile versions: the one it has when it becomes known (the leads file's columns,
-/// with every trait and `group` call up to then), then one for each later time its traits or
-/// account changed. Traits apply in time order (at the same time, by their text), as in
-/// `sluice score`; the latest `group` call names the account.
+/// A lead's profile versions: the one it has when it becomes known (every trait set and
+/// `group` call up to then, the leads file's row among them), then one for each later time its
+/// traits or account changed. Trait sets come in the order they apply
+/// (`sluice_core::history::timeline`); the latest `group` call names the account.
 fn versions(lead: &mut Lead, known: Timestamp) -> Vec<Version> {
-    let mut traits = std::mem::take(&mut lead.trail.traits);
-    sort_by_time(&mut traits);
-    let mut groups = std::mem::take(&mut lead.trail.groups);
-    groups.sort();
+    let traits = std::mem::take(&mut lead.traits);
+    let groups = std::mem::take(&mut lead.groups);
     let mut times: Vec<Timestamp> = traits
         .iter()
         .map(|t| t.0)
@@ -800,8 +668,8 @@ fn versions(lead: &mut Lead, known: Timestamp) -> Vec<Version> {
     times.sort_unstable();
     times.dedup();
     let (mut traits, mut groups) = (traits.into_iter().peekable(), groups.into_iter().peekable());
-    let mut attributes = lead.attributes.clone();
-    let mut account = lead.account.clone();
+    let mut attributes = Attributes::new();
+    let mut account = None;
     let mut versions = Vec::with_capacity(times.len() + 1);
     for at in std::iter::once(known).chain(times) {
         while let Some((_, t)) = traits.next_if(|t| t.0 <= at) {

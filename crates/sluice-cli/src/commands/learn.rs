@@ -12,8 +12,7 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 use serde_json::Value;
 use sluice_core::{
-    Activity, Attributes, HalfLife, Message, MessageKind, Model, Profile, Qualification, Span,
-    Timestamp,
+    Activity, Attributes, HalfLife, Message, Model, Profile, Qualification, Span, Timestamp,
 };
 use sluice_learn::gbm::GbmParams;
 use sluice_learn::history::{
@@ -24,7 +23,6 @@ use sluice_learn::{
     Dataset, HistorySettings, LearnError, ModelKind, RawTable, Report, Roles, Settings,
 };
 
-use super::score::{Identities, sort_by_time};
 use crate::input::{self, Rejected, Rejections};
 use crate::{Format, UserError};
 
@@ -378,61 +376,35 @@ struct ReadCounts {
     activities: Option<Vec<Activity>>,
 }
 
-/// What the events file says about one id (a `userId`, or an `anonymousId` without one). Kept
-/// apart until the whole file is read, because a later line may say which lead an id stands
-/// for (as in `sluice score`).
+/// What one id's events gather for learning (merged when ids join one lead).
 #[derive(Default)]
 struct Seen {
-    /// Whether the id was sent as a `userId`: then it is a lead even if no file lists it.
-    user: bool,
-    /// Its first message sent with it as the `userId`.
-    first_identified: Option<Timestamp>,
     touches: Vec<Touch>,
-    traits: Vec<(Timestamp, Attributes)>,
-    groups: Vec<(Timestamp, String)>,
     /// What the active model's engagement rules matched (with `--against`).
     activity: Activity,
 }
 
-impl Seen {
-    /// Adds what another id of the same lead did.
-    fn merge(&mut self, other: Seen) {
-        self.first_identified = match (self.first_identified, other.first_identified) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+impl sluice_core::history::Gather for Seen {
+    fn absorb(&mut self, other: Seen) {
         self.touches.extend(other.touches);
-        self.traits.extend(other.traits);
-        self.groups.extend(other.groups);
-        if self.activity.is_empty() {
-            self.activity = other.activity;
-        } else {
-            self.activity.extend(other.activity.hits().iter().copied());
-        }
+        self.activity.absorb(other.activity);
     }
 }
 
 /// The columns of an outcomes file (matched ignoring case), as `sluice import outcomes` reads it.
 const OUTCOME_COLUMNS: [&str; 6] = ["lead_id", "email", "type", "amount", "date", "reason"];
 
-/// The history as read so far: leads, accounts, and what each id did.
+/// The history as read so far, through the shared pipeline (`sluice_core::history`); then one
+/// row per lead once every id is joined to the lead it stands for.
 #[derive(Default)]
 struct Gathered {
-    /// Lead id → index in `leads`.
-    index: HashMap<String, usize>,
+    reading: sluice_core::history::History<Seen>,
+    stitched: Option<sluice_core::history::Stitched<Seen>>,
     leads: Vec<LeadHistory>,
-    /// Per lead, the account the leads file names.
-    account_of: Vec<Option<String>>,
-    identities: Identities,
-    accounts: HashMap<String, Attributes>,
-    /// By the id each message names; which lead that is, is only known once every
-    /// `identify` and `alias` has been read.
-    by_id: HashMap<String, Seen>,
     actions: Vec<Action>,
     action_index: HashMap<Action, u32>,
-    account_traits: HashMap<String, Vec<(Timestamp, Attributes)>>,
-    /// Per lead once ids are joined.
-    seen: Vec<Seen>,
+    /// Per lead once ids are joined: its trail.
+    trails: Vec<sluice_core::history::LeadTrail<Seen>>,
     messages: u64,
     outcome_rows: u64,
     unmatched: u64,
@@ -441,144 +413,56 @@ struct Gathered {
 impl Gathered {
     /// A lead of the leads file.
     fn lead(&mut self, id: String, attributes: Attributes) {
-        let account = attributes.get("account_id").and_then(|v| match v {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        });
-        if let Some(email) = attributes.get("email").and_then(|e| e.as_str()) {
-            self.identities
-                .emails
-                .insert(email.trim().to_lowercase(), id.clone());
-        }
-        match self.index.get(&id) {
-            // A repeated id: the later row's values win, as in a CRM import.
-            Some(&i) => {
-                self.leads[i].attributes.extend(attributes);
-                self.account_of[i] = account.or(self.account_of[i].take());
-            }
-            None => {
-                self.index.insert(id.clone(), self.leads.len());
-                self.leads.push(LeadHistory {
-                    id,
-                    attributes,
-                    ..LeadHistory::default()
-                });
-                self.account_of.push(account);
-            }
-        }
+        let created = super::import::created_at(&attributes).ok().flatten();
+        self.reading.lead(id, attributes, created);
     }
 
-    /// One Segment message, as `sluice score` reads it.
-    fn message(&mut self, mut message: Message, at: Timestamp, active: Option<&Model>) {
+    /// One Segment message, as every reader of history folds it.
+    fn message(&mut self, message: Message, at: Timestamp, active: Option<&Model>) {
         self.messages += 1;
-        let user = message.user_id.is_some();
-        let id = match message.user_id.take() {
-            Some(user_id) => user_id,
-            None => message
-                .anonymous_id
-                .take()
-                .expect("Message::parse requires an id"),
+        let Some((event, seen)) = self.reading.message(message, at) else {
+            return;
         };
-        match (message.kind, &message.anonymous_id, &message.previous_id) {
-            (MessageKind::Identify, Some(anonymous_id), _) if user => {
-                self.identities.link(anonymous_id, &id, at);
-            }
-            (MessageKind::Alias, _, Some(previous_id)) => {
-                self.identities.link(previous_id, &id, at)
-            }
-            _ => {}
+        if let Some(model) = active {
+            seen.activity.record(model, &event);
         }
-        let seen = self.by_id.entry(id).or_default();
-        if user {
-            seen.user = true;
-            seen.first_identified = Some(seen.first_identified.map_or(at, |t| t.min(at)));
-        }
-        match message.kind {
-            MessageKind::Identify => {
-                if !message.traits.is_empty() {
-                    seen.traits.push((at, std::mem::take(&mut message.traits)));
-                }
-            }
-            MessageKind::Alias => {}
-            MessageKind::Group => {
-                let group = message.group_id.take().expect("checked by Message::parse");
-                if !message.traits.is_empty() {
-                    self.account_traits
-                        .entry(group.clone())
-                        .or_default()
-                        .push((at, std::mem::take(&mut message.traits)));
-                }
-                seen.groups.push((at, group));
-            }
-            MessageKind::Track | MessageKind::Page | MessageKind::Screen => {
-                let Some(event) = message.into_event(at) else {
-                    return;
-                };
-                if let Some(model) = active {
-                    seen.activity.record(model, &event);
-                }
-                let Some(action) = Action::of(&event) else {
-                    return;
-                };
-                let next = self.actions.len() as u32;
-                let actions = &mut self.actions;
-                let action = *self
-                    .action_index
-                    .entry(action)
-                    .or_insert_with_key(|action| {
-                        actions.push(action.clone());
-                        next
-                    });
-                seen.touches.push(Touch { at, action });
-            }
-        }
+        let Some(action) = Action::of(&event) else {
+            return;
+        };
+        let next = self.actions.len() as u32;
+        let actions = &mut self.actions;
+        let action = *self
+            .action_index
+            .entry(action)
+            .or_insert_with_key(|action| {
+                actions.push(action.clone());
+                next
+            });
+        seen.touches.push(Touch { at, action });
     }
 
-    /// Each id joins the lead it stands for, in id order so that the rows are the same
-    /// whatever the order of the messages. A `userId` no file lists is a lead of its own; an
+    /// Each id joins the lead it stands for. A `userId` no file lists is a lead of its own; an
     /// anonymous id never identified is only a visitor.
     fn join(&mut self) {
-        let mut by_id: Vec<(String, Seen)> = std::mem::take(&mut self.by_id).into_iter().collect();
-        by_id.sort_by(|a, b| a.0.cmp(&b.0));
-        let lead_ids: Vec<String> = by_id
+        let mut stitched = std::mem::take(&mut self.reading).finish();
+        self.trails = std::mem::take(&mut stitched.leads);
+        self.leads = self
+            .trails
             .iter()
-            .map(|(id, _)| self.identities.resolve(id, &self.index).to_string())
+            .map(|trail| LeadHistory {
+                id: trail.id.clone(),
+                ..LeadHistory::default()
+            })
             .collect();
-        for ((_, seen), lead_id) in by_id.iter().zip(&lead_ids) {
-            if seen.user && !self.index.contains_key(lead_id) {
-                self.index.insert(lead_id.clone(), self.leads.len());
-                self.leads.push(LeadHistory {
-                    id: lead_id.clone(),
-                    ..LeadHistory::default()
-                });
-                self.account_of.push(None);
-            }
-        }
-        self.seen = self.leads.iter().map(|_| Seen::default()).collect();
-        for ((_, seen), lead_id) in by_id.into_iter().zip(lead_ids) {
-            if let Some(&i) = self.index.get(&lead_id) {
-                self.seen[i].merge(seen);
-            }
-        }
-        for (id, traits) in &mut self.account_traits {
-            sort_by_time(traits);
-            let account = self.accounts.entry(id.clone()).or_default();
-            for (_, t) in traits.drain(..) {
-                account.extend(t);
-            }
-        }
+        self.stitched = Some(stitched);
     }
 
     /// The lead an outcome names, by its id (or an id it stands for), else by its email.
     fn lead_of(&self, lead_id: Option<&str>, email: Option<&str>) -> Option<usize> {
-        let by_id = lead_id.and_then(|id| self.index.get(self.identities.resolve(id, &self.index)));
-        let by_email = || {
-            email
-                .and_then(|e| self.identities.emails.get(&e.to_lowercase()))
-                .and_then(|id| self.index.get(id))
-        };
-        by_id.or_else(by_email).copied()
+        let stitched = self.stitched.as_ref()?;
+        lead_id
+            .and_then(|id| stitched.find(id))
+            .or_else(|| stitched.find(&email?.to_lowercase()))
     }
 
     /// Finishes each lead: its creation time (the attribute `time_column`, by default
@@ -590,29 +474,35 @@ impl Gathered {
         time_column: Option<&str>,
         source: &str,
     ) -> anyhow::Result<(Vec<Activity>, Option<String>)> {
-        let seen = std::mem::take(&mut self.seen);
-        let has = |leads: &[LeadHistory], seen: &[Seen], column: &str| {
-            leads.iter().any(|l| l.attributes.contains_key(column))
-                || seen
-                    .iter()
-                    .any(|s| s.traits.iter().any(|(_, t)| t.contains_key(column)))
+        let trails = std::mem::take(&mut self.trails);
+        let accounts = self
+            .stitched
+            .as_mut()
+            .map(|s| std::mem::take(&mut s.accounts))
+            .unwrap_or_default();
+        let has = |trails: &[sluice_core::history::LeadTrail<Seen>], column: &str| {
+            trails
+                .iter()
+                .any(|t| t.traits.iter().any(|(_, set)| set.contains_key(column)))
         };
         let time_column = match time_column {
-            Some(column) if !has(&self.leads, &seen, column) => {
+            Some(column) if !has(&trails, column) => {
                 return Err(UserError(format!(
                     "--time-column: no lead in {source} has `{column}`"
                 ))
                 .into());
             }
             Some(column) => Some(column.to_string()),
-            None => has(&self.leads, &seen, "created_at").then(|| "created_at".to_string()),
+            None => has(&trails, "created_at").then(|| "created_at".to_string()),
         };
         let mut activities = Vec::with_capacity(self.leads.len());
-        for ((lead, mut seen), account) in self.leads.iter_mut().zip(seen).zip(&self.account_of) {
-            sort_by_time(&mut seen.traits);
+        for (lead, trail) in self.leads.iter_mut().zip(trails) {
             let created = time_column.as_deref().and_then(|c| {
-                let from_traits = || seen.traits.iter().find_map(|(_, t)| t.get(c));
-                lead.attributes.get(c).or_else(from_traits).map(|v| (c, v))
+                trail
+                    .traits
+                    .iter()
+                    .find_map(|(_, set)| set.get(c))
+                    .map(|v| (c, v))
             });
             lead.created = match created {
                 Some((column, Value::String(text))) => {
@@ -627,20 +517,14 @@ impl Gathered {
                     ))
                     .into());
                 }
-                None => seen.first_identified,
+                None => trail.first_seen,
             };
-            lead.traits = seen.traits;
+            lead.traits = trail.traits;
+            let mut seen = trail.data;
             seen.touches.sort_unstable();
             lead.touches = seen.touches;
             activities.push(seen.activity);
-            // The latest `group` call names the account (at the same time, the greater id).
-            let account = seen
-                .groups
-                .into_iter()
-                .max()
-                .map(|(_, g)| g)
-                .or_else(|| account.clone());
-            lead.account = account.and_then(|a| self.accounts.get(&a).cloned());
+            lead.account = trail.account.and_then(|a| accounts.get(&a).cloned());
         }
         Ok((activities, time_column))
     }
@@ -726,11 +610,7 @@ fn read_history(args: &LearnArgs, label: &str, active: Option<&Model>) -> anyhow
     })?;
     if let Some(path) = &args.accounts {
         input::read_records(path, &mut rejections, |record| {
-            gathered
-                .accounts
-                .entry(record.id)
-                .or_default()
-                .extend(record.attributes);
+            gathered.reading.account(record.id, &record.attributes);
         })?;
     }
     if let Some(path) = &args.events {

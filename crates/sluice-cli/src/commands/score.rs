@@ -9,7 +9,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde_json::json;
 use sluice_core::engine::{AccountScore, BantStatus, Explanation, round3};
-use sluice_core::{Activity, Attributes, LeadScore, MessageKind, Model, Profile, Timestamp};
+use sluice_core::history::History;
+use sluice_core::{Activity, Attributes, LeadScore, Model, Profile, Timestamp};
 
 use crate::input::{self, Rejections};
 use crate::{Format, UserError};
@@ -45,111 +46,10 @@ pub struct ScoreArgs {
     strict: bool,
 }
 
-/// A lead being assembled from the files.
-#[derive(Default)]
+/// A lead, scored: its id, attributes and account.
 struct Lead {
-    /// The leads file's columns.
     attributes: Attributes,
-    /// The leads file's `account_id`, until a `group` call names the account.
     account: Option<String>,
-    /// What the events say about it, under every id it is known by.
-    events: Events,
-}
-
-/// What the events file says about one id (a `userId`, or an `anonymousId` without one), and
-/// once ids are resolved, about one lead. Kept apart until the whole file is read, because a
-/// later line may say which lead an id stands for.
-#[derive(Default)]
-struct Events {
-    /// Whether the id was sent as a `userId`: then it is a lead even if no file lists it.
-    user: bool,
-    activity: Activity,
-    /// `identify` traits and when they were sent.
-    traits: Vec<(Timestamp, Attributes)>,
-    /// `group` calls: when, and the account's id.
-    groups: Vec<(Timestamp, String)>,
-}
-
-impl Events {
-    /// Adds what another id of the same lead did.
-    fn merge(&mut self, other: Events) {
-        self.user |= other.user;
-        if self.activity.is_empty() {
-            self.activity = other.activity;
-        } else {
-            self.activity.extend(other.activity.hits().iter().copied());
-        }
-        self.traits.extend(other.traits);
-        self.groups.extend(other.groups);
-    }
-}
-
-/// The other names a lead is known by: its email in the leads file, anonymous ids it was
-/// identified from, earlier ids it was aliased from.
-#[derive(Default)]
-pub(crate) struct Identities {
-    /// Lowercased email → lead id, from the leads file.
-    pub(crate) emails: HashMap<String, String>,
-    /// Id → (when, the id it stands for), from `identify` and `alias` calls. When an id was
-    /// linked twice, the latest link wins (at the same time, the greater id), whatever the
-    /// order of the lines.
-    links: HashMap<String, (Timestamp, String)>,
-}
-
-impl Identities {
-    /// Records that `from` stands for `to` since `at`.
-    pub(crate) fn link(&mut self, from: &str, to: &str, at: Timestamp) {
-        if from == to {
-            return;
-        }
-        match self.links.get_mut(from) {
-            Some(link) => {
-                if (at, to) > (link.0, link.1.as_str()) {
-                    *link = (at, to.to_string());
-                }
-            }
-            None => {
-                self.links.insert(from.to_string(), (at, to.to_string()));
-            }
-        }
-    }
-
-    /// The id `id` directly stands for, if any. Emails match in any case, and the leads
-    /// file's email → lead link wins over links from events.
-    fn next(&self, id: &str) -> Option<&str> {
-        let email = self.emails.get(id).or_else(|| {
-            id.chars()
-                .any(char::is_uppercase)
-                .then(|| self.emails.get(&id.to_lowercase()))
-                .flatten()
-        });
-        email
-            .or_else(|| self.links.get(id).map(|(_, to)| to))
-            .map(String::as_str)
-    }
-
-    /// The lead an id stands for, following links to the end. A lead of the leads file ends
-    /// the chain: the file says who its leads are, events only add names to them.
-    pub(crate) fn resolve<'a>(
-        &'a self,
-        id: &'a str,
-        file_leads: &HashMap<String, usize>,
-    ) -> &'a str {
-        let mut current = id;
-        let mut path: Vec<&str> = Vec::new();
-        while !file_leads.contains_key(current) {
-            let Some(next) = self.next(current).filter(|next| *next != current) else {
-                break;
-            };
-            path.push(current);
-            if let Some(start) = path.iter().position(|id| *id == next) {
-                // A cycle in bad data: every id on it stands for the same lead, the least id.
-                return path[start..].iter().min().copied().unwrap_or(current);
-            }
-            current = next;
-        }
-        current
-    }
 }
 
 /// One scored lead, as printed.
@@ -180,59 +80,21 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     let as_of = Timestamp::parse(&args.as_of).map_err(|e| UserError(format!("--as-of: {e}")))?;
     let mut rejections = Rejections::new(args.strict);
 
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let mut leads: Vec<(String, Lead)> = Vec::new();
-    let mut identities = Identities::default();
+    let mut history: History<Activity> = History::new();
     input::read_records(&args.leads, &mut rejections, |record| {
-        let account = record.attributes.get("account_id").and_then(|v| match v {
-            serde_json::Value::String(s) => Some(s.clone()),
-            serde_json::Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        });
-        if let Some(email) = record.attributes.get("email").and_then(|e| e.as_str()) {
-            identities
-                .emails
-                .insert(email.trim().to_lowercase(), record.id.clone());
-        }
-        match index.get(&record.id) {
-            // A repeated id: the later row's values win, as in a CRM import.
-            Some(&i) => {
-                leads[i].1.attributes.extend(record.attributes);
-                leads[i].1.account = account.or(leads[i].1.account.take());
-            }
-            None => {
-                index.insert(record.id.clone(), leads.len());
-                leads.push((
-                    record.id,
-                    Lead {
-                        attributes: record.attributes,
-                        account,
-                        ..Lead::default()
-                    },
-                ));
-            }
-        }
+        let created = super::import::created_at(&record.attributes).ok().flatten();
+        history.lead(record.id, record.attributes, created);
     })?;
-    let n_from_file = leads.len();
-
-    let mut accounts: HashMap<String, Attributes> = HashMap::new();
-    let mut account_traits: HashMap<String, Vec<(Timestamp, Attributes)>> = HashMap::new();
     if let Some(path) = &args.accounts {
         input::read_records(path, &mut rejections, |record| {
-            accounts
-                .entry(record.id)
-                .or_default()
-                .extend(record.attributes);
+            history.account(record.id, &record.attributes);
         })?;
     }
 
     let bar = progress();
     let mut stats = EventStats::default();
-    // By the id each message names; which lead that is, is only known once every
-    // `identify` and `alias` up to --as-of has been read.
-    let mut by_id: HashMap<String, Events> = HashMap::new();
     if let Some(path) = &args.events {
-        input::read_messages(path, &mut rejections, |mut message, at| {
+        input::read_messages(path, &mut rejections, |message, at| {
             stats.read += 1;
             if stats.read % 65_536 == 0 {
                 bar.set_position(stats.read);
@@ -241,104 +103,33 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
                 stats.later += 1;
                 return;
             }
-            let user = message.user_id.is_some();
-            let id = match message.user_id.take() {
-                Some(user_id) => user_id,
-                None => message
-                    .anonymous_id
-                    .take()
-                    .expect("Message::parse requires an id"),
-            };
-            match (message.kind, &message.anonymous_id, &message.previous_id) {
-                (MessageKind::Identify, Some(anonymous_id), _) if user => {
-                    identities.link(anonymous_id, &id, at);
-                }
-                (MessageKind::Alias, _, Some(previous_id)) => identities.link(previous_id, &id, at),
-                _ => {}
-            }
-            let events = by_id.entry(id).or_default();
-            events.user |= user;
-            match message.kind {
-                MessageKind::Identify => {
-                    if !message.traits.is_empty() {
-                        events
-                            .traits
-                            .push((at, std::mem::take(&mut message.traits)));
-                    }
-                }
-                MessageKind::Alias => {}
-                MessageKind::Group => {
-                    let group = message.group_id.take().expect("checked by Message::parse");
-                    if !message.traits.is_empty() {
-                        account_traits
-                            .entry(group.clone())
-                            .or_default()
-                            .push((at, std::mem::take(&mut message.traits)));
-                    }
-                    events.groups.push((at, group));
-                }
-                MessageKind::Track | MessageKind::Page | MessageKind::Screen => {
-                    let Some(event) = message.to_event(at) else {
-                        return;
-                    };
-                    stats.scored += 1;
-                    events.activity.record(&model, &event);
-                }
+            if let Some((event, activity)) = history.message(message, at) {
+                stats.scored += 1;
+                activity.record(&model, &event);
             }
         })?;
     }
     bar.finish_and_clear();
 
-    // Each id joins the lead it stands for. A `userId` no file lists is a lead of its own;
-    // an anonymous id that was never identified is only a visitor.
-    let by_id: Vec<(String, Events)> = by_id.into_iter().collect();
-    let lead_ids: Vec<String> = by_id
-        .iter()
-        .map(|(id, _)| identities.resolve(id, &index).to_string())
-        .collect();
-    for ((_, events), lead_id) in by_id.iter().zip(&lead_ids) {
-        if events.user && !index.contains_key(lead_id) {
-            index.insert(lead_id.clone(), leads.len());
-            leads.push((lead_id.clone(), Lead::default()));
-        }
-    }
-    for ((_, events), lead_id) in by_id.into_iter().zip(lead_ids) {
-        match index.get(&lead_id) {
-            Some(&i) => leads[i].1.events.merge(events),
-            None => stats.anonymous += 1,
-        }
-    }
-    for (id, traits) in &mut account_traits {
-        sort_by_time(traits);
-        let account = accounts.entry(id.clone()).or_default();
-        for (_, t) in traits.drain(..) {
-            account.extend(t);
-        }
-    }
-
-    let mut scored: Vec<(String, Lead, LeadScore, Explanation)> = Vec::with_capacity(leads.len());
-    for (id, mut lead) in leads {
-        let Events {
-            activity,
-            mut traits,
-            groups,
-            ..
-        } = std::mem::take(&mut lead.events);
-        sort_by_time(&mut traits);
-        for (_, t) in traits {
-            lead.attributes.extend(t);
-        }
-        // The latest `group` call names the account (at the same time, the greater id).
-        if let Some((_, group)) = groups.into_iter().max() {
-            lead.account = Some(group);
-        }
+    // Each id joins the lead it stands for; an anonymous id never identified is a visitor.
+    let stitched = history.finish();
+    stats.anonymous = stitched.visitors as u64;
+    let n_from_file = stitched.listed;
+    let accounts = stitched.accounts;
+    let mut scored: Vec<(String, Lead, LeadScore, Explanation)> =
+        Vec::with_capacity(stitched.leads.len());
+    for trail in stitched.leads {
+        let lead = Lead {
+            attributes: trail.attributes,
+            account: trail.account,
+        };
         let account = lead.account.as_ref().and_then(|a| accounts.get(a));
         let profile = Profile {
             lead: &lead.attributes,
             account,
         };
-        let (score, explanation) = model.explain(profile, &activity, as_of);
-        scored.push((id, lead, score, explanation));
+        let (score, explanation) = model.explain(profile, &trail.data, as_of);
+        scored.push((trail.id, lead, score, explanation));
     }
     scored.sort_by(|a, b| b.2.score.total_cmp(&a.2.score).then_with(|| a.0.cmp(&b.0)));
 
@@ -487,13 +278,6 @@ struct EventStats {
     scored: u64,
     later: u64,
     anonymous: u64,
-}
-
-/// Sorts traits into the order they apply in: by time, and traits sent at the same time by
-/// their JSON text, so the order of the file's lines never decides which value wins.
-pub(crate) fn sort_by_time(traits: &mut [(Timestamp, Attributes)]) {
-    let text = |t: &Attributes| serde_json::to_string(t).expect("JSON values serialize");
-    traits.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| text(&a.1).cmp(&text(&b.1))));
 }
 
 fn top_contributions(explanation: &Explanation, n: usize) -> Vec<Contribution> {
