@@ -23,7 +23,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::engine::Activity;
@@ -45,7 +45,7 @@ fn value_text(value: &Value) -> String {
 }
 
 /// Attributes with the time each was set (last-writer-wins by event time, ties by value).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Traits(BTreeMap<String, (Timestamp, Value)>);
 
 impl Traits {
@@ -93,6 +93,11 @@ impl Traits {
     /// The value of one trait.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.0.get(key).map(|(_, v)| v)
+    }
+
+    /// Every trait: its name, when it was set, its value.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Timestamp, &Value)> {
+        self.0.iter().map(|(k, (at, v))| (k.as_str(), *at, v))
     }
 
     /// Whether no trait is set.
@@ -196,6 +201,11 @@ impl Links {
             }
             current = next;
         }
+    }
+
+    /// Forgets the link of `from` (a cache letting an id go).
+    pub fn remove(&mut self, from: &str) {
+        self.links.remove(from);
     }
 
     /// Every link, as (from, at, to).

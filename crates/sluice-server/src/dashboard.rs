@@ -655,15 +655,12 @@ async fn lead_page(
     Path(id): Path<String>,
 ) -> Result<Response, Failure> {
     let at = now();
-    let (lead_id, scored, bant) = {
-        let live = state.live.read().expect("live state lock");
-        let lead_id = live.resolve(&id).map_or_else(|| id.clone(), str::to_string);
-        let scored = live.explain(&lead_id, at);
-        let bant = live
-            .attributes(&lead_id)
-            .and_then(|a| live.model().bant_status(a));
-        (lead_id, scored, bant)
-    };
+    let view = crate::live::view(&state.store, &state.live, &[&id]).await?;
+    let lead_id = view.resolve(&id).map_or_else(|| id.clone(), str::to_string);
+    let scored = view.explain(&lead_id, at);
+    let bant = view
+        .attributes(&lead_id)
+        .and_then(|a| view.model().bant_status(&a));
     let row = state
         .store
         .lead(&lead_id)

@@ -114,9 +114,17 @@ pub async fn start_with(
     }
     let store = Store::connect(&config.database_url).await?;
     let (model, version) = choose_model(&store, config.model.as_ref()).await?;
-    let live = Live::load(&store, Arc::new(model), version.clone()).await?;
-    let leads = live.lead_count();
-    let live = Arc::new(RwLock::new(live));
+    let model = Arc::new(model);
+    // A database written before the durable scoring state existed gets it once, from its log.
+    let backfilled = live::backfill(&store, Arc::clone(&model), version.clone()).await?;
+    if backfilled > 0 {
+        tracing::info!(trails = backfilled, "built the durable scoring state from the event log");
+    }
+    let leads = store.lead_count().await?.max(0) as usize;
+    // Leads last scored by another model (a new one given at start, or a pass cut short) are
+    // rescored in the background.
+    let stale = store.leads_scored_by_other(&version).await? > 0;
+    let live = Arc::new(RwLock::new(Live::new(model, version.clone())));
 
     let mut keys = store.write_keys().await?;
     let write_key = match &config.write_key {
@@ -183,6 +191,15 @@ pub async fn start_with(
         addr: config.bind,
         source,
     })?;
+    if stale {
+        let _ = state
+            .writer
+            .send(writer::Job::RescoreAll {
+                reason: "activation",
+                reply: None,
+            })
+            .await;
+    }
     if let Some(every) = config.rescore_every {
         let writer = state.writer.clone();
         tokio::spawn(async move {
@@ -191,7 +208,10 @@ pub async fn start_with(
             loop {
                 ticks.tick().await;
                 if writer
-                    .send(writer::Job::RescoreAll { reply: None })
+                    .send(writer::Job::RescoreAll {
+                        reason: "decay",
+                        reply: None,
+                    })
                     .await
                     .is_err()
                 {

@@ -1,90 +1,123 @@
-//! The live scoring state: every lead's traits, account and activity, kept in memory so that an
-//! event is scored the moment it is committed. It is derived state: [`Live::load`] rebuilds it
-//! from the event log (the source of truth), and the lifecycle stages recorded in the database.
+//! The live scoring state: a bounded cache over the durable scoring state in the database.
+//!
+//! What the event log says about each id (a `userId`, an `anonymousId`, an email) is a *trail*:
+//! its link to another id, its traits with their set times, its latest `group` call and the
+//! engagement rules its events matched. Trails follow the rules of the one history pipeline
+//! (`sluice_core::history`): the later link wins whatever the arrival order, a cycle resolves to
+//! its least id, traits are last-writer-wins by event time. A lead is the root its ids resolve
+//! to; its score is computed from the union of its ids' trails.
+//!
+//! The writer keeps trails in the database in the same transaction as the events
+//! ([`Changes::trails`]), so nothing replays the log: before it applies messages it loads what
+//! they touch ([`preload`]); readers load what they show ([`view`]). The cache holds whole
+//! leads (every id of a root, or none), at most [`Live::capacity`] of them.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, RwLock};
 
+use base64::Engine as _;
 use serde_json::{Value, json};
-use sluice_core::engine::{LeadScore, round3};
+use sluice_core::engine::{Hit, LeadScore, round3};
+use sluice_core::history::{Links, Traits, message_links};
 use sluice_core::lifecycle::{self, TransitionError};
 use sluice_core::{
     Activity, Actor, Attributes, Message, MessageKind, Model, Profile, Qualification, Stage,
     Timestamp,
 };
-use sluice_store::{AccountRow, LeadRow, Store, StoreError, TransitionRow};
+use sluice_store::{AccountRow, LeadRow, Store, StoreError, TrailRow, TransitionRow};
 
-/// Attributes with the time each was last set, so late-arriving old traits never overwrite
-/// newer ones.
-#[derive(Debug, Default, Clone)]
-struct Traits {
-    values: Attributes,
-    set_at: HashMap<String, i64>,
-}
+/// Leads kept in memory by default.
+pub const DEFAULT_CAPACITY: usize = 100_000;
 
-impl Traits {
-    fn merge(&mut self, traits: &Attributes, at_ms: i64) {
-        for (key, value) in traits {
-            if self.set_at.get(key).is_none_or(|&t| t <= at_ms) {
-                self.values.insert(key.clone(), value.clone());
-                self.set_at.insert(key.clone(), at_ms);
-            }
-        }
-    }
-
-    fn absorb(&mut self, other: Traits) {
-        for (key, value) in other.values {
-            let at = other.set_at.get(&key).copied().unwrap_or(i64::MIN);
-            self.merge(&Attributes::from_iter([(key, value)]), at);
-        }
-    }
-}
-
-/// A lead, live.
+/// What the messages say about one id.
 #[derive(Debug, Clone)]
-struct LiveLead {
+struct Trail {
+    root: String,
+    user: bool,
+    first_seen: Option<i64>,
+    last_event: Option<i64>,
     traits: Traits,
-    /// The account and when the lead was put in it.
-    account: Option<(String, i64)>,
+    group: Option<(Timestamp, String)>,
     activity: Activity,
+}
+
+impl Trail {
+    fn new(id: &str) -> Self {
+        Trail {
+            root: id.to_string(),
+            user: false,
+            first_seen: None,
+            last_event: None,
+            traits: Traits::new(),
+            group: None,
+            activity: Activity::new(),
+        }
+    }
+}
+
+/// What the lifecycle and the last scoring recorded about a lead.
+#[derive(Debug, Clone)]
+struct LeadMeta {
     stage: Stage,
     owner: Option<String>,
     /// Qualification at the last scoring: stage changes happen when it changes.
     qualification: Qualification,
     engagement: f64,
     created_ms: i64,
-    last_event_ms: Option<i64>,
+    /// The account it was last scored in.
+    account: Option<String>,
+    /// Engagement before this time is forgotten (a recycle that resets engagement).
+    reset: Option<Timestamp>,
+    /// When the cache last used it.
+    used: u64,
 }
 
-impl LiveLead {
+impl LeadMeta {
     fn new(created_ms: i64) -> Self {
-        LiveLead {
-            traits: Traits::default(),
-            account: None,
-            activity: Activity::new(),
+        LeadMeta {
             stage: Stage::Lead,
             owner: None,
             qualification: Qualification::Lead,
             engagement: 0.0,
             created_ms,
-            last_event_ms: None,
+            account: None,
+            reset: None,
+            used: 0,
+        }
+    }
+
+    fn from_row(row: &LeadRow) -> Self {
+        LeadMeta {
+            stage: row.stage,
+            owner: row.owner.clone(),
+            qualification: match row.qualification.as_str() {
+                "mql" => Qualification::Mql,
+                "disqualified" => Qualification::Disqualified,
+                _ => Qualification::Lead,
+            },
+            engagement: row.engagement,
+            created_ms: row.created_ms,
+            account: row.account_id.clone(),
+            reset: None,
+            used: 0,
         }
     }
 }
 
-/// A visitor known only by an anonymous id, until an `identify` or `alias` names them.
-#[derive(Debug, Default, Clone)]
-struct Visitor {
-    activity: Activity,
+/// An account: its traits, and the engagement of each of its leads (all of them, loaded whole).
+#[derive(Debug, Clone, Default)]
+struct AccountState {
     traits: Traits,
-    groups: Vec<(String, Attributes, i64)>,
-    last_event_ms: Option<i64>,
+    leads: BTreeMap<String, f64>,
 }
 
-#[derive(Debug, Default, Clone)]
-struct LiveAccount {
-    traits: Traits,
-    leads: BTreeSet<String>,
+/// A lead as its ids add up.
+struct Merged {
+    attributes: Attributes,
+    activity: Activity,
+    account: Option<String>,
+    first_seen: Option<i64>,
+    last_event: Option<i64>,
 }
 
 /// What a group of messages changed, to be written in the same transaction as the messages.
@@ -106,6 +139,10 @@ pub struct Changes {
     pub account_owners: Vec<(String, String)>,
     /// Webhook events beyond the stage changes (assignments, SLA warnings, outcomes...).
     pub webhooks: Vec<sluice_store::OutboundEvent>,
+    /// Trails to upsert (the durable scoring state).
+    pub trails: Vec<TrailRow>,
+    /// Account traits to upsert: (account, traits with their set times as JSON).
+    pub account_traits: Vec<(String, String)>,
 }
 
 impl Changes {
@@ -119,6 +156,14 @@ impl Changes {
         for account in other.accounts {
             self.accounts.retain(|a| a.id != account.id);
             self.accounts.push(account);
+        }
+        for trail in other.trails {
+            self.trails.retain(|t| t.id != trail.id);
+            self.trails.push(trail);
+        }
+        for traits in other.account_traits {
+            self.account_traits.retain(|t| t.0 != traits.0);
+            self.account_traits.push(traits);
         }
         self.identities.extend(other.identities);
         self.transitions.extend(other.transitions);
@@ -160,88 +205,76 @@ pub enum MoveError {
     },
 }
 
-/// The live state of every lead and account under one model.
+/// The live state of the leads in the cache, under one model.
 #[derive(Debug)]
 pub struct Live {
     model: Arc<Model>,
     version: String,
-    leads: HashMap<String, LiveLead>,
-    accounts: HashMap<String, LiveAccount>,
-    aliases: HashMap<String, String>,
-    visitors: HashMap<String, Visitor>,
-    /// Accounts that lost a lead since the last scoring.
+    links: Links,
+    trails: HashMap<String, Trail>,
+    /// Root → its ids (for every cached root, complete).
+    members: HashMap<String, BTreeSet<String>>,
+    /// Roots that are leads.
+    leads: HashMap<String, LeadMeta>,
+    accounts: HashMap<String, AccountState>,
+    /// Accounts whose leads or traits changed since the last scoring.
     stale_accounts: BTreeSet<String>,
+    /// Trails and account traits changed since they were last written.
+    dirty: HashSet<String>,
+    dirty_accounts: HashSet<String>,
+    tick: u64,
+    capacity: usize,
+    rescoring: Rescoring,
 }
 
-/// Events replayed per page at start-up.
-const REPLAY_PAGE: i64 = 5_000;
+/// A pass that rescores every lead from its stored state, in batches between other work
+/// (after a model is put in force, or for decay).
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
+pub struct Rescoring {
+    /// `activation` or `decay`; empty before the first pass.
+    pub reason: String,
+    /// The model version the pass scores with.
+    pub model_version: String,
+    /// Leads to rescore (counted when the pass began).
+    pub total: u64,
+    /// Leads rescored so far.
+    pub done: u64,
+    /// When the pass began.
+    #[schema(value_type = Option<String>)]
+    pub started_at: Option<Timestamp>,
+    /// When it ended (`null` while it runs).
+    #[schema(value_type = Option<String>)]
+    pub finished_at: Option<Timestamp>,
+}
 
 impl Live {
-    /// An empty state.
+    /// An empty cache.
     pub fn new(model: Arc<Model>, version: String) -> Live {
         Live {
             model,
             version,
+            links: Links::new(),
+            trails: HashMap::new(),
+            members: HashMap::new(),
             leads: HashMap::new(),
             accounts: HashMap::new(),
-            aliases: HashMap::new(),
-            visitors: HashMap::new(),
             stale_accounts: BTreeSet::new(),
+            dirty: HashSet::new(),
+            dirty_accounts: HashSet::new(),
+            tick: 0,
+            capacity: DEFAULT_CAPACITY,
+            rescoring: Rescoring::default(),
         }
     }
 
-    /// Rebuilds the state from the event log, then restores the stages, owners and last
-    /// qualifications recorded for each lead.
-    pub async fn load(
-        store: &Store,
-        model: Arc<Model>,
-        version: String,
-    ) -> Result<Live, StoreError> {
-        let mut live = Live::new(model, version);
-        let mut after = 0;
-        loop {
-            let page = store.events_after(after, REPLAY_PAGE).await?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            let messages: Vec<(Message, Timestamp)> = page
-                .iter()
-                .filter_map(|e| {
-                    let message = serde_json::from_str::<Message>(&e.message).ok()?;
-                    Some((message, Timestamp::from_millis(e.at_ms)))
-                })
-                .collect();
-            live.absorb(messages, &mut Changes::default(), &mut HashSet::new());
-        }
-        for (lead, at_ms) in store.recycle_resets().await? {
-            if let Some(lead) = live.leads.get_mut(&lead) {
-                lead.activity.forget_before(Timestamp::from_millis(at_ms));
-            }
-        }
-        let mut after = String::new();
-        loop {
-            let page = store.leads_after(&after, REPLAY_PAGE).await?;
-            let Some(last) = page.last() else { break };
-            after = last.id.clone();
-            for row in page {
-                let lead = live
-                    .leads
-                    .entry(row.id.clone())
-                    .or_insert_with(|| LiveLead::new(row.created_ms));
-                lead.stage = row.stage;
-                lead.owner = row.owner;
-                lead.created_ms = row.created_ms;
-                lead.engagement = row.engagement;
-                lead.qualification = match row.qualification.as_str() {
-                    "mql" => Qualification::Mql,
-                    "disqualified" => Qualification::Disqualified,
-                    _ => Qualification::Lead,
-                };
-                if lead.traits.values.is_empty() {
-                    lead.traits.merge(&row.attributes, row.created_ms);
-                }
-            }
-        }
-        Ok(live)
+    /// The latest rescoring pass.
+    pub fn rescoring(&self) -> &Rescoring {
+        &self.rescoring
+    }
+
+    /// The latest rescoring pass, to update.
+    pub fn rescoring_mut(&mut self) -> &mut Rescoring {
+        &mut self.rescoring
     }
 
     /// The model in force.
@@ -254,46 +287,100 @@ impl Live {
         &self.version
     }
 
-    /// How many leads are known.
-    pub fn lead_count(&self) -> usize {
+    /// Leads kept in memory at most.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Sets how many leads the cache keeps.
+    pub fn set_capacity(&mut self, capacity: usize) {
+        self.capacity = capacity.max(1);
+    }
+
+    /// How many leads are in memory.
+    pub fn cached_leads(&self) -> usize {
         self.leads.len()
     }
 
-    /// The lead an id (lead id, email, anonymous id, earlier id) names, if any.
+    /// Puts another model in force. Every trail's hits were matched under the old one, so the
+    /// cache starts empty: trails are matched again as they are loaded.
+    pub fn set_model(&mut self, model: Arc<Model>, version: String) {
+        let capacity = self.capacity;
+        let rescoring = std::mem::take(&mut self.rescoring);
+        *self = Live::new(model, version);
+        self.capacity = capacity;
+        self.rescoring = rescoring;
+    }
+
+    /// Forgets everything (after a failed commit: the database is the truth).
+    pub fn clear(&mut self) {
+        let (model, version) = (Arc::clone(&self.model), self.version.clone());
+        self.set_model(model, version);
+    }
+
+    /// Lets the least recently used leads go when the cache holds more than its capacity.
+    /// Only call it when everything changed was written.
+    pub fn trim(&mut self) {
+        debug_assert!(self.dirty.is_empty(), "trim after the changes are written");
+        if self.members.len() <= self.capacity {
+            return;
+        }
+        let keep = self.capacity - self.capacity / 10;
+        let mut roots: Vec<(u64, String)> = self
+            .members
+            .keys()
+            .map(|r| (self.leads.get(r).map_or(0, |l| l.used), r.clone()))
+            .collect();
+        roots.sort_unstable();
+        let evict = roots.len().saturating_sub(keep);
+        for (_, root) in roots.into_iter().take(evict) {
+            if let Some(ids) = self.members.remove(&root) {
+                for id in ids {
+                    self.trails.remove(&id);
+                    self.links.remove(&id);
+                }
+            }
+            self.leads.remove(&root);
+        }
+        if self.accounts.len() > self.capacity {
+            self.accounts.clear();
+        }
+    }
+
+    /// Whether an id's trail is in memory.
+    fn cached(&self, id: &str) -> bool {
+        self.trails.contains_key(id)
+    }
+
+    /// The root an id stands for, in the cache.
+    fn root_of(&self, id: &str) -> Option<&str> {
+        self.trails.get(id).map(|t| t.root.as_str())
+    }
+
+    /// The lead an id (lead id, email, anonymous id, earlier id) names, if it is in memory.
     pub fn resolve(&self, id: &str) -> Option<&str> {
-        // Emails are stored lower-cased; any other id as given.
+        // Emails are linked lower-cased; any other id as given.
         let lower = id.to_lowercase();
         [id, lower.as_str()]
             .into_iter()
-            .find_map(|candidate| self.leads.get_key_value(self.target(candidate)))
+            .filter_map(|candidate| self.root_of(candidate))
+            .find_map(|root| self.leads.get_key_value(root))
             .map(|(k, _)| k.as_str())
-    }
-
-    /// Follows aliases (anonymous id → user id → later user id) to the id they finally name.
-    fn target<'a>(&'a self, id: &'a str) -> &'a str {
-        let mut current = id;
-        // Chains are short; the bound guards against a cycle in bad data.
-        for _ in 0..32 {
-            match self.aliases.get(current) {
-                Some(next) if next != current => current = next,
-                _ => break,
-            }
-        }
-        current
     }
 
     /// A lead's attributes, and its account's id and attributes (for routing).
     pub fn context(&self, id: &str) -> Option<(Attributes, Option<(String, Attributes)>)> {
-        let lead = self.leads.get(self.resolve(id)?)?;
-        let account = lead.account.as_ref().map(|(a, _)| {
+        let root = self.resolve(id)?;
+        let merged = self.merged(root)?;
+        let account = merged.account.map(|a| {
             let traits = self
                 .accounts
-                .get(a)
-                .map(|acc| acc.traits.values.clone())
+                .get(&a)
+                .map(|acc| acc.traits.values())
                 .unwrap_or_default();
-            (a.clone(), traits)
+            (a, traits)
         });
-        Some((lead.traits.values.clone(), account))
+        Some((merged.attributes, account))
     }
 
     /// A lead's stage and owner.
@@ -309,19 +396,9 @@ impl Live {
         }
     }
 
-    /// Every lead's id and attributes (for matching outcomes by CRM id).
-    pub fn leads_with_attribute<'a>(
-        &'a self,
-        key: &'a str,
-    ) -> impl Iterator<Item = (&'a str, &'a serde_json::Value)> + 'a {
-        self.leads
-            .iter()
-            .filter_map(move |(id, l)| Some((id.as_str(), l.traits.values.get(key)?)))
-    }
-
     /// A lead's attributes.
-    pub fn attributes(&self, id: &str) -> Option<&Attributes> {
-        self.leads.get(self.resolve(id)?).map(|l| &l.traits.values)
+    pub fn attributes(&self, id: &str) -> Option<Attributes> {
+        self.merged(self.resolve(id)?).map(|m| m.attributes)
     }
 
     /// The lead's score now, with its explanation.
@@ -330,28 +407,45 @@ impl Live {
         id: &str,
         now: Timestamp,
     ) -> Option<(LeadScore, sluice_core::engine::Explanation)> {
-        let lead = self.leads.get(self.resolve(id)?)?;
-        Some(self.model.explain(self.profile(lead), &lead.activity, now))
+        let root = self.resolve(id)?;
+        let merged = self.merged(root)?;
+        let account = merged
+            .account
+            .as_ref()
+            .and_then(|a| self.accounts.get(a))
+            .map(|a| a.traits.values());
+        let profile = Profile {
+            lead: &merged.attributes,
+            account: account.as_ref(),
+        };
+        Some(self.model.explain(profile, &merged.activity, now))
     }
 
     /// Applies a group of new (deduplicated) messages and returns the rows they change,
-    /// scored as of `now`.
+    /// scored as of `now`. What they touch must have been loaded ([`preload`]).
     pub fn apply(&mut self, messages: Vec<(Message, Timestamp)>, now: Timestamp) -> Changes {
         let mut changes = Changes::default();
-        let mut touched = HashSet::new();
+        let mut touched = BTreeSet::new();
         self.absorb(messages, &mut changes, &mut touched);
-        let mut touched: Vec<String> = touched.into_iter().collect();
-        touched.sort();
+        let touched: Vec<String> = touched.into_iter().collect();
         self.rescore(&touched, now, &mut changes);
+        self.flush(&mut changes);
+        // A lead merged into another in this group is deleted, not written.
+        changes.deleted.retain(|d| !self.leads.contains_key(d));
+        changes.leads.retain(|l| self.leads.contains_key(&l.id));
         changes
     }
 
-    /// Rescores every lead (after a model change, or for decay).
-    pub fn rescore_all(&mut self, now: Timestamp) -> Changes {
+    /// Rescores these leads (for decay, or under a new model). They must have been loaded.
+    pub fn rescore_leads(&mut self, ids: &[String], now: Timestamp) -> Changes {
         let mut changes = Changes::default();
-        let mut ids: Vec<String> = self.leads.keys().cloned().collect();
-        ids.sort();
-        self.rescore(&ids, now, &mut changes);
+        let roots: BTreeSet<String> = ids
+            .iter()
+            .filter_map(|id| self.resolve(id).map(str::to_string))
+            .collect();
+        let roots: Vec<String> = roots.into_iter().collect();
+        self.rescore(&roots, now, &mut changes);
+        self.flush(&mut changes);
         changes
     }
 
@@ -382,12 +476,12 @@ impl Live {
             .resolve(id)
             .ok_or_else(|| MoveError::NoLead(id.to_string()))?
             .to_string();
-        let lead = &self.leads[&id];
-        lifecycle::check(lead.stage, to, actor, reason)?;
+        let stage = self.leads[&id].stage;
+        lifecycle::check(stage, to, actor, reason)?;
         let policy = self.model.handoff();
         // Sales' rejections are feedback the closed loop counts: only the agreed reasons.
         if actor == Actor::Sales
-            && matches!(lead.stage, Stage::Mql | Stage::Sal)
+            && matches!(stage, Stage::Mql | Stage::Sal)
             && matches!(to, Stage::Recycled | Stage::Disqualified)
             && let Some(reason) = reason.map(str::trim)
             && !policy.reject_reasons.iter().any(|r| r == reason)
@@ -397,29 +491,30 @@ impl Live {
                 allowed: policy.reject_reasons.join(", "),
             });
         }
-        if to == Stage::Sql
-            && let Some(bant) = self.model.bant_status(&lead.traits.values)
-            && !bant.meets_sql
-        {
-            let missing: Vec<&str> = bant
-                .criteria
-                .iter()
-                .filter(|c| c.credit < 1.0)
-                .map(|c| c.id)
-                .collect();
-            return Err(MoveError::Bant {
-                needed: self.model.bant().map_or(0.0, |b| b.sql_min),
-                has: round3(bant.completeness),
-                missing: missing.join(", "),
-            });
+        if to == Stage::Sql {
+            let attributes = self.merged(&id).map(|m| m.attributes).unwrap_or_default();
+            if let Some(bant) = self.model.bant_status(&attributes)
+                && !bant.meets_sql
+            {
+                let missing: Vec<&str> = bant
+                    .criteria
+                    .iter()
+                    .filter(|c| c.credit < 1.0)
+                    .map(|c| c.id)
+                    .collect();
+                return Err(MoveError::Bant {
+                    needed: self.model.bant().map_or(0.0, |b| b.sql_min),
+                    has: round3(bant.completeness),
+                    missing: missing.join(", "),
+                });
+            }
         }
-        let from = lead.stage;
         let reset = to == Stage::Recycled
             && self.model.handoff().recycle_reset == sluice_core::handoff::RecycleReset::Engagement;
         let mut changes = Changes::default();
         changes.transitions.push(TransitionRow {
             lead_id: id.clone(),
-            from,
+            from: stage,
             to,
             at_ms: at.millis(),
             actor,
@@ -430,241 +525,230 @@ impl Live {
         let lead = self.leads.get_mut(&id).expect("resolved above");
         lead.stage = to;
         if reset {
-            lead.activity.forget_before(at);
+            lead.reset = Some(lead.reset.map_or(at, |r| r.max(at)));
         }
         self.rescore(std::slice::from_ref(&id), now, &mut changes);
+        self.flush(&mut changes);
         Ok(changes)
     }
 
-    /// Folds messages into the state (no scoring); records what they touched.
+    /// The trail of an id, created (standing for itself) if new.
+    fn trail_mut(&mut self, id: &str) -> &mut Trail {
+        if !self.trails.contains_key(id) {
+            self.trails.insert(id.to_string(), Trail::new(id));
+            self.members
+                .entry(id.to_string())
+                .or_default()
+                .insert(id.to_string());
+        }
+        self.trails.get_mut(id).expect("inserted above")
+    }
+
+    /// Folds messages into the trails (no scoring); records the roots they touched.
     fn absorb(
         &mut self,
         messages: Vec<(Message, Timestamp)>,
         changes: &mut Changes,
-        touched: &mut HashSet<String>,
+        touched: &mut BTreeSet<String>,
     ) {
-        for (message, at) in messages {
+        for (mut message, at) in messages {
+            for (from, to) in message_links(&message) {
+                self.link(&from, &to, at, changes, touched);
+            }
+            let user = message.user_id.is_some();
+            let Some(id) = message.user_id.take().or(message.anonymous_id.take()) else {
+                continue;
+            };
             let at_ms = at.millis();
+            self.dirty.insert(id.clone());
+            let model = Arc::clone(&self.model);
+            let trail = self.trail_mut(&id);
+            if user {
+                trail.user = true;
+                trail.first_seen = Some(trail.first_seen.map_or(at_ms, |t| t.min(at_ms)));
+            }
             match message.kind {
-                MessageKind::Identify => {
-                    let Some(user) = &message.user_id else {
-                        // Traits of a visitor already linked to a lead go to that lead.
-                        match self.known(&message, at_ms) {
-                            Some(lead) => {
-                                let live = self.leads.get_mut(&lead).expect("known");
-                                live.traits.merge(&message.traits, at_ms);
-                                touched.insert(lead);
-                            }
-                            None => {
-                                if let Some(anonymous) = &message.anonymous_id {
-                                    self.visitors
-                                        .entry(anonymous.clone())
-                                        .or_default()
-                                        .traits
-                                        .merge(&message.traits, at_ms);
-                                }
-                            }
-                        }
-                        continue;
-                    };
-                    let lead = self.lead_for(user, at_ms);
-                    if let Some(anonymous) = &message.anonymous_id {
-                        self.link(anonymous, &lead, at_ms, changes, touched);
-                    }
-                    if let Some(Value::String(email)) = message.traits.get("email") {
-                        let email = email.trim().to_lowercase();
-                        if !email.is_empty()
-                            && email != lead
-                            && !self.aliases.contains_key(&email)
-                            && !self.leads.contains_key(&email)
-                        {
-                            self.link(&email, &lead, at_ms, changes, touched);
-                        }
-                    }
-                    self.leads
-                        .get_mut(&lead)
-                        .expect("created")
-                        .traits
-                        .merge(&message.traits, at_ms);
-                    touched.insert(lead);
-                }
-                MessageKind::Alias => {
-                    let (Some(previous), Some(user)) = (&message.previous_id, &message.user_id)
-                    else {
-                        continue;
-                    };
-                    let lead = self.lead_for(user, at_ms);
-                    self.link(previous, &lead, at_ms, changes, touched);
-                    touched.insert(lead);
-                }
+                MessageKind::Identify => trail.traits.set(&message.traits, at),
+                MessageKind::Alias => {}
                 MessageKind::Group => {
-                    let Some(group) = message.group_id.clone() else {
+                    let Some(group) = message.group_id.take() else {
                         continue;
                     };
+                    let candidate = Some((at, group.clone()));
+                    if candidate > trail.group {
+                        trail.group = candidate;
+                    }
                     let account = self.accounts.entry(group.clone()).or_default();
-                    account.traits.merge(&message.traits, at_ms);
-                    match self.known(&message, at_ms) {
-                        Some(lead) => {
-                            self.join_account(&lead, &group, at_ms);
-                            touched.insert(lead);
-                        }
-                        None => {
-                            if let Some(anonymous) = &message.anonymous_id {
-                                let visitor = self.visitors.entry(anonymous.clone()).or_default();
-                                visitor.groups.push((group, message.traits.clone(), at_ms));
-                            }
-                        }
+                    if !message.traits.is_empty() {
+                        account.traits.set(&message.traits, at);
+                        self.dirty_accounts.insert(group.clone());
+                        // Account traits feed the fit of every lead of the account.
+                        touched.extend(account.leads.keys().cloned());
                     }
-                    // Every lead of the account is rescored: account traits feed their fit.
-                    if let Some(account) = self
-                        .accounts
-                        .get(&message.group_id.clone().unwrap_or_default())
-                    {
-                        touched.extend(account.leads.iter().cloned());
-                    }
+                    self.stale_accounts.insert(group);
                 }
                 MessageKind::Track | MessageKind::Page | MessageKind::Screen => {
-                    let known = self.known(&message, at_ms);
-                    let anonymous = message.anonymous_id.clone();
                     let Some(event) = message.into_event(at) else {
                         continue;
                     };
-                    match known {
-                        Some(lead) => {
-                            let live = self.leads.get_mut(&lead).expect("known");
-                            live.activity.record(&self.model, &event);
-                            live.last_event_ms = live.last_event_ms.max(Some(at_ms));
-                            touched.insert(lead);
-                        }
-                        None => {
-                            let Some(anonymous) = anonymous else { continue };
-                            let visitor = self.visitors.entry(anonymous).or_default();
-                            visitor.activity.record(&self.model, &event);
-                            visitor.last_event_ms = visitor.last_event_ms.max(Some(at_ms));
-                        }
-                    }
+                    trail.activity.record(&model, &event);
+                    trail.last_event = trail.last_event.max(Some(at_ms));
                 }
             }
+            let root = self.trails[&id].root.clone();
+            touched.insert(root);
         }
     }
 
-    /// The lead a message is about, creating it for a new `userId`; `None` for a visitor.
-    fn known(&mut self, message: &Message, at_ms: i64) -> Option<String> {
-        if let Some(user) = &message.user_id {
-            return Some(self.lead_for(user, at_ms));
-        }
-        let target = self.target(message.anonymous_id.as_ref()?);
-        self.leads.contains_key(target).then(|| target.to_string())
-    }
-
-    /// The lead a user id names (through its aliases), created if new.
-    fn lead_for(&mut self, user: &str, at_ms: i64) -> String {
-        let id = self.target(user).to_string();
-        self.leads
-            .entry(id.clone())
-            .or_insert_with(|| LiveLead::new(at_ms));
-        id
-    }
-
-    /// Makes `alias` name `lead`, bringing along what was known under it.
+    /// Records that `from` stands for `to` since `at`; when that changes what `from` stands
+    /// for, the ids that reach the lead through it follow.
     fn link(
         &mut self,
-        alias: &str,
-        lead: &str,
-        at_ms: i64,
+        from: &str,
+        to: &str,
+        at: Timestamp,
         changes: &mut Changes,
-        touched: &mut HashSet<String>,
+        touched: &mut BTreeSet<String>,
     ) {
-        if alias == lead || self.aliases.get(alias).is_some_and(|l| l == lead) {
+        if from == to {
             return;
         }
-        self.aliases.insert(alias.to_string(), lead.to_string());
+        self.trail_mut(to);
+        let old_root = self.trail_mut(from).root.clone();
+        let target_root = self.trails[to].root.clone();
+        let before = self.links.get(from).map(|(at, to)| (at, to.to_string()));
+        let changed = self.links.link(from, to, at);
+        if self.links.get(from).map(|(at, to)| (at, to.to_string())) == before {
+            return;
+        }
+        self.dirty.insert(from.to_string());
+        if !changed {
+            return;
+        }
+        // Every id that may route through `from` stood for its old root (or the target's,
+        // when the new link closes a cycle): their roots are recomputed.
+        let mut affected: BTreeSet<String> = BTreeSet::new();
+        for root in [&old_root, &target_root] {
+            if let Some(ids) = self.members.get(root) {
+                affected.extend(ids.iter().cloned());
+            }
+        }
+        let mut moved_from: BTreeSet<String> = BTreeSet::new();
+        for id in affected {
+            let new_root = self.links.resolve(&id).to_string();
+            let trail = self.trails.get_mut(&id).expect("a member is cached");
+            if trail.root == new_root {
+                continue;
+            }
+            let old = std::mem::replace(&mut trail.root, new_root.clone());
+            self.dirty.insert(id.clone());
+            if let Some(ids) = self.members.get_mut(&old) {
+                ids.remove(&id);
+            }
+            self.members.entry(new_root.clone()).or_default().insert(id);
+            moved_from.insert(old);
+            touched.insert(new_root);
+        }
+        let root = self.trails[from].root.clone();
         changes
             .identities
-            .push((alias.to_string(), lead.to_string(), at_ms));
-        // The alias was a lead of its own (an earlier user id): it becomes part of `lead`.
-        if let Some(old) = self.leads.remove(alias) {
-            let live = self.leads.get_mut(lead).expect("linked to a live lead");
-            live.activity.extend(old.activity.hits().iter().copied());
-            live.traits.absorb(old.traits);
-            live.last_event_ms = live.last_event_ms.max(old.last_event_ms);
-            live.created_ms = live.created_ms.min(old.created_ms);
-            if let Some((account, since)) = old.account {
-                if let Some(a) = self.accounts.get_mut(&account) {
-                    a.leads.remove(alias);
+            .push((from.to_string(), root, at.millis()));
+        for old in moved_from {
+            let gone = self.members.get(&old).is_none_or(BTreeSet::is_empty);
+            if !gone {
+                touched.insert(old);
+                continue;
+            }
+            self.members.remove(&old);
+            touched.remove(&old);
+            // The root was a lead of its own: it is now part of another.
+            if let Some(meta) = self.leads.remove(&old) {
+                let new_root = self.links.resolve(&old).to_string();
+                match self.leads.get_mut(&new_root) {
+                    Some(survivor) => {
+                        survivor.created_ms = survivor.created_ms.min(meta.created_ms);
+                    }
+                    None => {
+                        self.leads.insert(new_root, meta.clone());
+                    }
                 }
-                self.stale_accounts.insert(account.clone());
-                self.join_account(lead, &account, since);
-            }
-            touched.remove(alias);
-            changes.deleted.push(alias.to_string());
-        }
-        if let Some(visitor) = self.visitors.remove(alias) {
-            let live = self.leads.get_mut(lead).expect("linked to a live lead");
-            live.activity
-                .extend(visitor.activity.hits().iter().copied());
-            live.traits.absorb(visitor.traits);
-            live.last_event_ms = live.last_event_ms.max(visitor.last_event_ms);
-            for (group, traits, at) in visitor.groups {
-                self.accounts
-                    .entry(group.clone())
-                    .or_default()
-                    .traits
-                    .merge(&traits, at);
-                self.join_account(lead, &group, at);
+                if let Some(account) = &meta.account
+                    && let Some(state) = self.accounts.get_mut(account)
+                {
+                    state.leads.remove(&old);
+                    self.stale_accounts.insert(account.clone());
+                }
+                changes.deleted.push(old);
             }
         }
-        touched.insert(lead.to_string());
     }
 
-    fn join_account(&mut self, lead: &str, group: &str, at_ms: i64) {
-        let live = self.leads.get_mut(lead).expect("live lead");
-        if live
-            .account
-            .as_ref()
-            .is_some_and(|(_, since)| *since > at_ms)
-        {
-            return;
+    /// The lead a root stands for, as its ids add up; `None` for an anonymous visitor.
+    fn merged(&self, root: &str) -> Option<Merged> {
+        let ids = self.members.get(root)?;
+        let trails: Vec<&Trail> = ids.iter().filter_map(|id| self.trails.get(id)).collect();
+        if !trails.iter().any(|t| t.user) {
+            return None;
         }
-        if let Some((old, _)) = live.account.replace((group.to_string(), at_ms))
-            && let Some(account) = self.accounts.get_mut(&old)
-        {
-            account.leads.remove(lead);
-            // The account it left loses its engagement: rescore it too.
-            self.stale_accounts.insert(old);
+        let mut traits = Traits::new();
+        let mut hits: Vec<Hit> = Vec::new();
+        let mut group = None;
+        let (mut first_seen, mut last_event) = (None::<i64>, None::<i64>);
+        for t in &trails {
+            traits.absorb(&t.traits);
+            hits.extend_from_slice(t.activity.hits());
+            group = group.max(t.group.clone());
+            first_seen = match (first_seen, t.first_seen) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            last_event = last_event.max(t.last_event);
         }
-        self.accounts
-            .entry(group.to_string())
-            .or_default()
-            .leads
-            .insert(lead.to_string());
-    }
-
-    fn profile<'a>(&'a self, lead: &'a LiveLead) -> Profile<'a> {
-        let account = lead
-            .account
-            .as_ref()
-            .and_then(|(id, _)| self.accounts.get(id))
-            .map(|a| &a.traits.values);
-        Profile {
-            lead: &lead.traits.values,
+        let mut activity = Activity::new();
+        activity.extend(hits);
+        if let Some(reset) = self.leads.get(root).and_then(|l| l.reset) {
+            activity.forget_before(reset);
+        }
+        let account = group
+            .map(|(_, g)| g)
+            .or_else(|| self.leads.get(root).and_then(|l| l.account.clone()));
+        Some(Merged {
+            attributes: traits.values(),
+            activity,
             account,
-        }
+            first_seen,
+            last_event,
+        })
     }
 
     /// Scores leads, moves their stages where the score says so, and writes their rows.
-    fn rescore(&mut self, ids: &[String], now: Timestamp, changes: &mut Changes) {
-        let mut accounts = std::mem::take(&mut self.stale_accounts);
-        for id in ids {
-            let Some(lead) = self.leads.get(id) else {
+    fn rescore(&mut self, roots: &[String], now: Timestamp, changes: &mut Changes) {
+        self.tick += 1;
+        for root in roots {
+            let Some(merged) = self.merged(root) else {
                 continue;
             };
-            let profile = self.profile(lead);
-            let score = self.model.score(profile, &lead.activity, now);
-            let mut stage = lead.stage;
+            let tick = self.tick;
+            let meta = self.leads.entry(root.clone()).or_insert_with(|| {
+                LeadMeta::new(merged.first_seen.unwrap_or_else(|| now.millis()))
+            });
+            meta.used = tick;
+            let (stage_before, qualification_before) = (meta.stage, meta.qualification);
+            let account_before = meta.account.clone();
+            let account_traits = merged
+                .account
+                .as_ref()
+                .and_then(|a| self.accounts.get(a))
+                .map(|a| a.traits.values());
+            let profile = Profile {
+                lead: &merged.attributes,
+                account: account_traits.as_ref(),
+            };
+            let score = self.model.score(profile, &merged.activity, now);
+            let mut stage = stage_before;
             // The system moves a lead when its qualification changes, so a person's decision
             // (reopening a disqualified lead, recycling an MQL) stands until the data changes.
-            if score.qualification != lead.qualification {
+            if score.qualification != qualification_before {
                 let (to, reason) = match score.qualification {
                     Qualification::Mql => (Stage::Mql, None),
                     Qualification::Disqualified => {
@@ -681,11 +765,11 @@ impl Live {
                     && lifecycle::check(stage, to, Actor::System, reason.as_deref()).is_ok()
                 {
                     let detail = (to == Stage::Mql).then(|| {
-                        let (_, explanation) = self.model.explain(profile, &lead.activity, now);
+                        let (_, explanation) = self.model.explain(profile, &merged.activity, now);
                         json!({"score": score, "explanation": explanation})
                     });
                     changes.transitions.push(TransitionRow {
-                        lead_id: id.clone(),
+                        lead_id: root.clone(),
                         from: stage,
                         to,
                         at_ms: now.millis(),
@@ -697,12 +781,17 @@ impl Live {
                     stage = to;
                 }
             }
+            let meta = self.leads.get_mut(root).expect("inserted above");
+            meta.stage = stage;
+            meta.qualification = score.qualification;
+            meta.engagement = score.engagement;
+            meta.account = merged.account.clone();
             let row = LeadRow {
-                id: id.clone(),
-                attributes: lead.traits.values.clone(),
-                account_id: lead.account.as_ref().map(|(a, _)| a.clone()),
+                id: root.clone(),
+                attributes: merged.attributes,
+                account_id: merged.account.clone(),
                 stage,
-                owner: lead.owner.clone(),
+                owner: meta.owner.clone(),
                 score: round3(score.score),
                 fit: round3(score.fit),
                 engagement: round3(score.engagement),
@@ -710,35 +799,40 @@ impl Live {
                 qualification: score.qualification.as_str().to_string(),
                 scored: serde_json::to_value(&score).unwrap_or(Value::Null),
                 model_version: self.version.clone(),
-                created_ms: lead.created_ms,
+                created_ms: meta.created_ms,
                 updated_ms: now.millis(),
-                last_event_ms: lead.last_event_ms,
+                last_event_ms: merged.last_event,
             };
-            if let Some((account, _)) = &lead.account {
-                accounts.insert(account.clone());
+            if account_before != merged.account
+                && let Some(old) = account_before
+            {
+                if let Some(state) = self.accounts.get_mut(&old) {
+                    state.leads.remove(root);
+                }
+                self.stale_accounts.insert(old);
             }
-            let lead = self.leads.get_mut(id).expect("present");
-            lead.stage = stage;
-            lead.qualification = score.qualification;
-            lead.engagement = score.engagement;
+            if let Some(account) = &merged.account {
+                self.accounts
+                    .entry(account.clone())
+                    .or_default()
+                    .leads
+                    .insert(root.clone(), score.engagement);
+                self.stale_accounts.insert(account.clone());
+            }
+            changes.leads.retain(|l| l.id != *root);
             changes.leads.push(row);
         }
-        for id in accounts {
+        for id in std::mem::take(&mut self.stale_accounts) {
             let Some(account) = self.accounts.get(&id) else {
                 continue;
             };
-            let engagement: Vec<f64> = account
-                .leads
-                .iter()
-                .filter_map(|l| self.leads.get(l))
-                .map(|l| l.engagement)
-                .collect();
-            let score = self
-                .model
-                .score_account(&account.traits.values, &engagement);
+            let engagement: Vec<f64> = account.leads.values().copied().collect();
+            let attributes = account.traits.values();
+            let score = self.model.score_account(&attributes, &engagement);
+            changes.accounts.retain(|a| a.id != id);
             changes.accounts.push(AccountRow {
                 id: id.clone(),
-                attributes: account.traits.values.clone(),
+                attributes,
                 score: round3(score.score),
                 fit: round3(score.fit),
                 engagement: round3(score.engagement),
@@ -747,5 +841,467 @@ impl Live {
                 updated_ms: now.millis(),
             });
         }
+    }
+
+    /// Moves the changed trails and account traits into `changes`, to be written.
+    fn flush(&mut self, changes: &mut Changes) {
+        let mut ids: Vec<String> = self.dirty.drain().collect();
+        ids.sort();
+        for id in ids {
+            if let Some(trail) = self.trails.get(&id) {
+                let row = self.trail_row(&id, trail);
+                changes.trails.retain(|t| t.id != id);
+                changes.trails.push(row);
+            }
+        }
+        let mut accounts: Vec<String> = self.dirty_accounts.drain().collect();
+        accounts.sort();
+        for id in accounts {
+            if let Some(state) = self.accounts.get(&id) {
+                changes.account_traits.retain(|t| t.0 != id);
+                changes
+                    .account_traits
+                    .push((id.clone(), encode_traits(&state.traits)));
+            }
+        }
+    }
+
+    fn trail_row(&self, id: &str, trail: &Trail) -> TrailRow {
+        TrailRow {
+            id: id.to_string(),
+            root: trail.root.clone(),
+            link: self
+                .links
+                .get(id)
+                .map(|(at, to)| (to.to_string(), at.millis())),
+            user: trail.user,
+            first_seen: trail.first_seen,
+            last_event: trail.last_event,
+            traits: encode_traits(&trail.traits),
+            group: trail.group.as_ref().map(|(at, g)| (g.clone(), at.millis())),
+            hits: encode_hits(trail.activity.hits()),
+            model_version: self.version.clone(),
+        }
+    }
+
+    /// Takes in what [`load`] read; what is already cached stays as it is.
+    fn insert(&mut self, loaded: Loaded) {
+        for row in loaded.trails {
+            if self.trails.contains_key(&row.id) {
+                continue;
+            }
+            if let Some((to, at)) = &row.link {
+                self.links.link(&row.id, to, Timestamp::from_millis(*at));
+            }
+            self.members
+                .entry(row.root.clone())
+                .or_default()
+                .insert(row.id.clone());
+            let activity = match loaded.rematched.get(&row.id) {
+                Some(activity) => activity.clone(),
+                None => {
+                    let mut activity = Activity::new();
+                    activity.extend(decode_hits(&row.hits));
+                    activity
+                }
+            };
+            if loaded.rematched.contains_key(&row.id) {
+                self.dirty.insert(row.id.clone());
+            }
+            self.trails.insert(
+                row.id.clone(),
+                Trail {
+                    root: row.root,
+                    user: row.user,
+                    first_seen: row.first_seen,
+                    last_event: row.last_event,
+                    traits: decode_traits(&row.traits),
+                    group: row.group.map(|(g, at)| (Timestamp::from_millis(at), g)),
+                    activity,
+                },
+            );
+        }
+        for row in loaded.leads {
+            if self.leads.contains_key(&row.id) {
+                continue;
+            }
+            let mut meta = LeadMeta::from_row(&row);
+            meta.reset = loaded.resets.get(&row.id).copied();
+            meta.used = self.tick;
+            self.leads.insert(row.id, meta);
+        }
+        for (id, state) in loaded.accounts {
+            self.accounts.entry(id).or_insert(state);
+        }
+    }
+}
+
+/// What [`load`] read from the database.
+#[derive(Debug, Default)]
+struct Loaded {
+    trails: Vec<TrailRow>,
+    leads: Vec<LeadRow>,
+    resets: HashMap<String, Timestamp>,
+    accounts: HashMap<String, AccountState>,
+    /// Trails whose hits were matched under another model, matched again from their events.
+    rematched: HashMap<String, Activity>,
+}
+
+/// Reads what scoring the ids and accounts named needs: every id of the leads they stand
+/// for, the leads' stages, the accounts (with the engagement of all their leads), and, for
+/// accounts named, their leads too. `known` says what the cache holds already.
+async fn load(
+    store: &Store,
+    model: &Model,
+    version: &str,
+    ids: Vec<String>,
+    accounts: Vec<String>,
+    known: &(dyn Fn(&str) -> bool + Sync),
+    known_account: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<Loaded, StoreError> {
+    let mut loaded = Loaded::default();
+    let mut seen_roots: HashSet<String> = HashSet::new();
+    let mut wanted: Vec<String> = ids.into_iter().filter(|id| !known(id)).collect();
+    wanted.sort();
+    wanted.dedup();
+    let mut accounts: Vec<String> = accounts
+        .into_iter()
+        .filter(|a| !known_account(a))
+        .collect();
+    // Two rounds: the leads named, then the leads of the accounts named.
+    for round in 0..2 {
+        if !wanted.is_empty() {
+            let direct = if round == 0 {
+                store.trails(&wanted).await?
+            } else {
+                Vec::new()
+            };
+            let mut roots: Vec<String> = direct
+                .iter()
+                .map(|t| t.root.clone())
+                .chain((round == 1).then(|| wanted.clone()).into_iter().flatten())
+                .filter(|r| !known(r) && seen_roots.insert(r.clone()))
+                .collect();
+            roots.sort();
+            roots.dedup();
+            if !roots.is_empty() {
+                let trails = store.trails_of_roots(&roots).await?;
+                let leads = store.leads_by_id(&roots).await?;
+                for (lead, at) in store.recycle_resets_of(&roots).await? {
+                    loaded.resets.insert(lead, Timestamp::from_millis(at));
+                }
+                for t in &trails {
+                    if let Some((g, _)) = &t.group {
+                        accounts.push(g.clone());
+                    }
+                }
+                for l in &leads {
+                    if let Some(a) = &l.account_id {
+                        accounts.push(a.clone());
+                    }
+                }
+                loaded.trails.extend(trails);
+                loaded.leads.extend(leads);
+            }
+        }
+        accounts.sort();
+        accounts.dedup();
+        accounts.retain(|a| !known_account(a) && !loaded.accounts.contains_key(a));
+        if accounts.is_empty() {
+            break;
+        }
+        let named = std::mem::take(&mut accounts);
+        for (id, traits) in store.account_traits(&named).await? {
+            loaded.accounts.entry(id).or_default().traits = decode_traits(&traits);
+        }
+        let mut members = Vec::new();
+        for (account, lead, engagement) in store.account_members(&named).await? {
+            loaded
+                .accounts
+                .entry(account)
+                .or_default()
+                .leads
+                .insert(lead.clone(), engagement);
+            members.push(lead);
+        }
+        for id in named {
+            loaded.accounts.entry(id).or_default();
+        }
+        wanted = members;
+    }
+    let stale: Vec<String> = loaded
+        .trails
+        .iter()
+        .filter(|t| t.model_version != version)
+        .map(|t| t.id.clone())
+        .collect();
+    if !stale.is_empty() {
+        for id in &stale {
+            loaded.rematched.insert(id.clone(), Activity::new());
+        }
+        for stored in store.events_of_trails(&stale).await? {
+            let Ok(message) = serde_json::from_str::<Message>(&stored.message) else {
+                continue;
+            };
+            let id = message.user_id.clone().or(message.anonymous_id.clone());
+            let at = Timestamp::from_millis(stored.at_ms);
+            if let (Some(id), Some(event)) = (id, message.into_event(at))
+                && let Some(activity) = loaded.rematched.get_mut(&id)
+            {
+                activity.record(model, &event);
+            }
+        }
+    }
+    Ok(loaded)
+}
+
+/// Loads into the shared cache what applying these messages needs. Only the writer calls it
+/// (it is the only one changing the cache, so what it read stays true until it writes).
+pub async fn preload(
+    store: &Store,
+    live: &RwLock<Live>,
+    ids: Vec<String>,
+    accounts: Vec<String>,
+) -> Result<(), StoreError> {
+    let (model, version) = {
+        let live = live.read().expect("live state lock");
+        (Arc::clone(live.model()), live.version().to_string())
+    };
+    // The leads of an account whose traits may change are rescored: load them too.
+    let mut ids = ids;
+    {
+        let live = live.read().expect("live state lock");
+        for a in &accounts {
+            if let Some(state) = live.accounts.get(a) {
+                ids.extend(state.leads.keys().cloned());
+            }
+        }
+    }
+    let known = |id: &str| live.read().expect("live state lock").cached(id);
+    let known_account = |a: &str| {
+        live.read()
+            .expect("live state lock")
+            .accounts
+            .contains_key(a)
+    };
+    let loaded = load(
+        store,
+        &model,
+        &version,
+        ids,
+        accounts,
+        &known,
+        &known_account,
+    )
+    .await?;
+    live.write().expect("live state lock").insert(loaded);
+    Ok(())
+}
+
+/// The ids and accounts a group of messages names, for [`preload`].
+pub fn named_by(messages: &[&Message]) -> (Vec<String>, Vec<String>) {
+    let mut ids = Vec::new();
+    let mut accounts = Vec::new();
+    for m in messages {
+        ids.extend(m.user_id.iter().cloned());
+        ids.extend(m.anonymous_id.iter().cloned());
+        for (from, to) in message_links(m) {
+            ids.push(from);
+            ids.push(to);
+        }
+        accounts.extend(m.group_id.iter().cloned());
+    }
+    ids.sort();
+    ids.dedup();
+    accounts.sort();
+    accounts.dedup();
+    (ids, accounts)
+}
+
+/// The lead an id (lead id, email, anonymous id, earlier id) names: from the cache, else from
+/// the durable state.
+pub async fn resolve(
+    store: &Store,
+    live: &RwLock<Live>,
+    id: &str,
+) -> Result<Option<String>, StoreError> {
+    if let Some(lead) = live.read().expect("live state lock").resolve(id) {
+        return Ok(Some(lead.to_string()));
+    }
+    let mut ids = vec![id.to_string()];
+    let lower = id.to_lowercase();
+    if lower != id {
+        ids.push(lower);
+    }
+    let mut roots: Vec<String> = Vec::new();
+    for candidate in &ids {
+        if let Some(t) = store.trails(std::slice::from_ref(candidate)).await?.pop() {
+            roots.push(t.root);
+        }
+    }
+    // A lead stored before the durable state existed has no trail: its id is its own.
+    roots.extend(ids);
+    for root in roots {
+        if store.lead(&root).await?.is_some() {
+            return Ok(Some(root));
+        }
+    }
+    Ok(None)
+}
+
+/// Every id that stands for a lead (its own among them).
+pub async fn ids_of(store: &Store, lead: &str) -> Result<Vec<String>, StoreError> {
+    let mut ids: Vec<String> = store
+        .trails_of_roots(&[lead.to_string()])
+        .await?
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    ids.extend(store.aliases_of(lead).await?);
+    ids.push(lead.to_string());
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// A detached state holding just the leads these ids name, read from the database (for
+/// readers: the API and the dashboard).
+pub async fn view(store: &Store, live: &RwLock<Live>, ids: &[&str]) -> Result<Live, StoreError> {
+    let (model, version) = {
+        let live = live.read().expect("live state lock");
+        (Arc::clone(live.model()), live.version().to_string())
+    };
+    let mut wanted: Vec<String> = Vec::new();
+    for id in ids {
+        wanted.push(id.to_string());
+        let lower = id.to_lowercase();
+        if lower != *id {
+            wanted.push(lower);
+        }
+    }
+    let loaded = load(
+        store,
+        &model,
+        &version,
+        wanted,
+        Vec::new(),
+        &|_| false,
+        &|_| false,
+    )
+    .await?;
+    let mut fresh = Live::new(model, version);
+    fresh.insert(loaded);
+    fresh.dirty.clear();
+    Ok(fresh)
+}
+
+/// Builds the durable state of a database written before it existed, from its event log (once:
+/// afterwards the writer keeps it). Returns how many trails were written.
+pub async fn backfill(store: &Store, model: Arc<Model>, version: String) -> Result<usize, StoreError> {
+    const PAGE: i64 = 5_000;
+    if store.trail_count().await? > 0 || store.event_count().await? == 0 {
+        return Ok(0);
+    }
+    let mut live = Live::new(model, version);
+    live.set_capacity(usize::MAX);
+    let mut after = 0;
+    let mut changes = Changes::default();
+    let mut touched = BTreeSet::new();
+    loop {
+        let page = store.events_after(after, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        let messages: Vec<(Message, Timestamp)> = page
+            .iter()
+            .filter_map(|e| {
+                let message = serde_json::from_str::<Message>(&e.message).ok()?;
+                Some((message, Timestamp::from_millis(e.at_ms)))
+            })
+            .collect();
+        live.absorb(messages, &mut changes, &mut touched);
+    }
+    let mut state = Changes::default();
+    live.flush(&mut state);
+    let n = state.trails.len();
+    let mut tx = store.begin().await?;
+    tx.upsert_trails(&state.trails).await?;
+    tx.upsert_account_traits(&state.account_traits).await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+fn encode_traits(traits: &Traits) -> String {
+    let map: serde_json::Map<String, Value> = traits
+        .iter()
+        .map(|(k, at, v)| (k.to_string(), json!([at.millis(), v])))
+        .collect();
+    Value::Object(map).to_string()
+}
+
+fn decode_traits(text: &str) -> Traits {
+    let mut traits = Traits::new();
+    if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text) {
+        for (key, pair) in map {
+            if let Value::Array(pair) = pair
+                && let [at, value] = pair.as_slice()
+                && let Some(at) = at.as_i64()
+            {
+                traits.set_one(&key, value, Timestamp::from_millis(at));
+            }
+        }
+    }
+    traits
+}
+
+/// 20 bytes a hit: time (ms), rule index, `once_per` key; base64.
+fn encode_hits(hits: &[Hit]) -> String {
+    let mut bytes = Vec::with_capacity(hits.len() * 20);
+    for h in hits {
+        bytes.extend_from_slice(&h.at.millis().to_le_bytes());
+        bytes.extend_from_slice(&h.rule.to_le_bytes());
+        bytes.extend_from_slice(&h.key.to_le_bytes());
+    }
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
+}
+
+fn decode_hits(text: &str) -> Vec<Hit> {
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD_NO_PAD.decode(text) else {
+        return Vec::new();
+    };
+    bytes
+        .chunks_exact(20)
+        .map(|c| Hit {
+            at: Timestamp::from_millis(i64::from_le_bytes(c[0..8].try_into().expect("8 bytes"))),
+            rule: u32::from_le_bytes(c[8..12].try_into().expect("4 bytes")),
+            key: u64::from_le_bytes(c[12..20].try_into().expect("8 bytes")),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hits_and_traits_survive_storage() {
+        let hits = vec![
+            Hit {
+                at: Timestamp::from_millis(-5),
+                rule: 3,
+                key: u64::MAX,
+            },
+            Hit {
+                at: Timestamp::from_millis(1_700_000_000_000),
+                rule: 0,
+                key: 0,
+            },
+        ];
+        assert_eq!(decode_hits(&encode_hits(&hits)), hits);
+        let mut traits = Traits::new();
+        traits.set(
+            &json!({"title": "CTO", "n": 3}).as_object().cloned().unwrap(),
+            Timestamp::from_millis(7),
+        );
+        assert_eq!(decode_traits(&encode_traits(&traits)), traits);
     }
 }

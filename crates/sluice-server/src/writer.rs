@@ -87,13 +87,25 @@ pub enum Job {
         /// What it did, or why not.
         reply: Option<oneshot::Sender<Result<crate::handoff::TickReport, String>>>,
     },
-    /// Rescore every lead at the current time, so stored scores show decay.
+    /// Rescore every lead at the current time, so stored scores show decay: a pass of
+    /// batches between other work.
     RescoreAll {
+        /// `decay`, or `activation` (leads last scored by another model).
+        reason: &'static str,
         /// Done (with how many leads were rescored), or why not.
         reply: Option<oneshot::Sender<Result<usize, String>>>,
     },
-    /// Put a model in force: replay the log through it, rescore every lead, and store the model
-    /// as the active one in the same transaction as the new scores.
+    /// One batch of a rescoring pass: the leads after `after`, in id order.
+    RescoreBatch {
+        /// The last lead id of the batch before.
+        after: String,
+        /// Leads rescored so far in this pass.
+        done: usize,
+        /// Told when the pass ends.
+        reply: Option<oneshot::Sender<Result<usize, String>>>,
+    },
+    /// Put a model in force: store it as the active one, then rescore every lead under it
+    /// from its stored state, in batches between other work (ingestion goes on).
     SetModel {
         /// The model.
         model: Arc<Model>,
@@ -139,11 +151,19 @@ const GROUP_LIMIT: usize = 20_000;
 /// Starts the writer; returns the queue to submit to.
 pub fn spawn(store: Store, live: Arc<RwLock<Live>>) -> mpsc::Sender<Job> {
     let (tx, rx) = mpsc::channel(4096);
-    tokio::spawn(run(rx, store, live));
+    tokio::spawn(run(rx, tx.downgrade(), store, live));
     tx
 }
 
-async fn run(mut rx: mpsc::Receiver<Job>, store: Store, live: Arc<RwLock<Live>>) {
+/// Leads per batch of a rescoring pass.
+const RESCORE_BATCH: i64 = 1_000;
+
+async fn run(
+    mut rx: mpsc::Receiver<Job>,
+    queue: mpsc::WeakSender<Job>,
+    store: Store,
+    live: Arc<RwLock<Live>>,
+) {
     let mut pending: Option<Job> = None;
     // After a storage failure the live state may hold what was not stored: it is rebuilt from
     // the database before any further work, and work is refused until that succeeds.
@@ -209,17 +229,62 @@ async fn run(mut rx: mpsc::Receiver<Job>, store: Store, live: Arc<RwLock<Live>>)
                 continue;
             }
             Job::SetModel { model, row, reply } => {
-                let _ = reply.send(set_model(&store, &live, model, row).await);
+                match set_model(&store, &live, model, row).await {
+                    Ok(()) => begin_pass(&store, &live, &queue, "activation", Some(reply)).await,
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
                 continue;
             }
-            Job::RescoreAll { reply } => {
-                let result = rescore_all(&store, &live).await;
-                if let Err(e) = &result {
-                    tracing::error!(error = %e, "periodic rescoring failed");
-                    healthy = false;
+            Job::RescoreAll { reason, reply } => {
+                // One pass at a time: a pass under way already covers decay.
+                let running = live
+                    .read()
+                    .expect("live state lock")
+                    .rescoring()
+                    .finished_at
+                    .is_none()
+                    && !live.read().expect("live state lock").rescoring().reason.is_empty();
+                if running {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Ok(0));
+                    }
+                    continue;
                 }
-                if let Some(reply) = reply {
-                    let _ = reply.send(result);
+                begin_pass(&store, &live, &queue, reason, reply).await;
+                continue;
+            }
+            Job::RescoreBatch { after, done, reply } => {
+                match rescore_batch(&store, &live, &after).await {
+                    Ok(None) => {
+                        let mut live = live.write().expect("live state lock");
+                        live.rescoring_mut().finished_at = Some(now());
+                        if let Some(reply) = reply {
+                            let _ = reply.send(Ok(done));
+                        }
+                    }
+                    Ok(Some((last, n))) => {
+                        live.write().expect("live state lock").rescoring_mut().done += n as u64;
+                        let next = Job::RescoreBatch {
+                            after: last,
+                            done: done + n,
+                            reply,
+                        };
+                        // At the back of the queue: what came in meanwhile goes first.
+                        if let Some(queue) = queue.upgrade() {
+                            tokio::spawn(async move {
+                                let _ = queue.send(next).await;
+                            });
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "rescoring failed");
+                        healthy = false;
+                        if let Some(reply) = reply {
+                            let _ = reply.send(Err(e));
+                        }
+                    }
                 }
                 continue;
             }
@@ -264,20 +329,15 @@ async fn run(mut rx: mpsc::Receiver<Job>, store: Store, live: Arc<RwLock<Live>>)
     }
 }
 
-/// After a failed commit the live state may hold changes that were not stored: rebuild it.
-/// Returns whether that worked.
+/// After a failed commit the live state may hold changes that were not stored: the cache is
+/// dropped (the database is the truth, and is read again as needed). Returns whether storage
+/// answers again.
 async fn rebuild(store: &Store, live: &RwLock<Live>) -> bool {
-    let (model, version) = {
-        let live = live.read().expect("live state lock");
-        (Arc::clone(live.model()), live.version().to_string())
-    };
-    match Live::load(store, model, version).await {
-        Ok(fresh) => {
-            *live.write().expect("live state lock") = fresh;
-            true
-        }
+    live.write().expect("live state lock").clear();
+    match store.ping().await {
+        Ok(()) => true,
         Err(e) => {
-            tracing::error!(error = %e, "rebuilding the live state failed; refusing work until it succeeds");
+            tracing::error!(error = %e, "storage is unavailable; refusing work until it answers");
             false
         }
     }
@@ -304,7 +364,7 @@ fn refuse(job: Job) {
         Job::SetModel { reply, .. } => {
             let _ = reply.send(Err(message));
         }
-        Job::RescoreAll { reply } => {
+        Job::RescoreAll { reply, .. } | Job::RescoreBatch { reply, .. } => {
             if let Some(reply) = reply {
                 let _ = reply.send(Err(message));
             }
@@ -322,6 +382,9 @@ async fn move_lead(
     rep: Option<String>,
 ) -> Result<Changes, MoveFailure> {
     let now = now();
+    crate::live::preload(store, live, lookup_ids(lead), Vec::new())
+        .await
+        .map_err(|e| MoveFailure::Storage(e.to_string()))?;
     let (from, owner) = {
         let live = live.read().expect("live state lock");
         let (stage, owner) = live
@@ -383,39 +446,100 @@ async fn move_lead(
     Ok(changes)
 }
 
-async fn rescore_all(store: &Store, live: &RwLock<Live>) -> Result<usize, String> {
-    let changes = live.write().expect("live state lock").rescore_all(now());
-    let stored = async {
-        let mut tx = store.begin().await?;
-        write(&mut tx, &changes).await?;
-        tx.commit().await
+/// Starts a rescoring pass: its first batch goes to the back of the queue.
+async fn begin_pass(
+    store: &Store,
+    live: &RwLock<Live>,
+    queue: &mpsc::WeakSender<Job>,
+    reason: &str,
+    reply: Option<oneshot::Sender<Result<usize, String>>>,
+) {
+    let total = match store.lead_count().await {
+        Ok(n) => n.max(0) as u64,
+        Err(e) => {
+            if let Some(reply) = reply {
+                let _ = reply.send(Err(e.to_string()));
+            }
+            return;
+        }
     };
-    // On failure the caller rebuilds the live state before any further work.
-    stored.await.map_err(|e| e.to_string())?;
-    Ok(changes.leads.len())
+    {
+        let mut live = live.write().expect("live state lock");
+        let version = live.version().to_string();
+        *live.rescoring_mut() = crate::live::Rescoring {
+            reason: reason.to_string(),
+            model_version: version,
+            total,
+            done: 0,
+            started_at: Some(now()),
+            finished_at: None,
+        };
+    }
+    let first = Job::RescoreBatch {
+        after: String::new(),
+        done: 0,
+        reply,
+    };
+    if let Some(queue) = queue.upgrade() {
+        tokio::spawn(async move {
+            let _ = queue.send(first).await;
+        });
+    }
 }
 
+/// Rescores the batch of leads after `after` at the current time; returns the batch's last
+/// id and size, or `None` when no lead is left.
+async fn rescore_batch(
+    store: &Store,
+    live: &RwLock<Live>,
+    after: &str,
+) -> Result<Option<(String, usize)>, String> {
+    let stored = async {
+        let ids = store.lead_ids_after(after, RESCORE_BATCH).await?;
+        let Some(last) = ids.last().cloned() else {
+            return Ok(None);
+        };
+        crate::live::preload(store, live, ids.clone(), Vec::new()).await?;
+        let now = now();
+        let mut changes = live
+            .write()
+            .expect("live state lock")
+            .rescore_leads(&ids, now);
+        crate::handoff::assign_new_mqls(store, live, &mut changes, now).await?;
+        let mut tx = store.begin().await?;
+        write(&mut tx, &changes).await?;
+        tx.commit().await?;
+        live.write().expect("live state lock").trim();
+        Ok::<_, StoreError>(Some((last, ids.len())))
+    };
+    // On failure the caller drops the cache before any further work.
+    stored.await.map_err(|e| e.to_string())
+}
+
+/// Stores the model as the active one and puts it in force; the rescoring pass follows.
 async fn set_model(
     store: &Store,
     live: &RwLock<Live>,
     model: Arc<Model>,
     row: ModelRow,
-) -> Result<usize, String> {
-    let mut fresh = Live::load(store, model, row.version.clone())
-        .await
-        .map_err(|e| e.to_string())?;
-    let changes = fresh.rescore_all(now());
-    // The active flag and the scores it produced land together, or neither does.
-    let stored = async {
-        let mut tx = store.begin().await?;
-        tx.save_model(&row).await?;
-        write(&mut tx, &changes).await?;
-        tx.commit().await
-    };
-    stored.await.map_err(|e| e.to_string())?;
-    let n = changes.leads.len();
-    *live.write().expect("live state lock") = fresh;
-    Ok(n)
+) -> Result<(), String> {
+    let mut tx = store.begin().await.map_err(|e| e.to_string())?;
+    tx.save_model(&row).await.map_err(|e| e.to_string())?;
+    tx.commit().await.map_err(|e| e.to_string())?;
+    live.write()
+        .expect("live state lock")
+        .set_model(model, row.version.clone());
+    Ok(())
+}
+
+/// The ids to load for a lookup by id: as given and lower-cased (emails).
+fn lookup_ids(id: &str) -> Vec<String> {
+    let mut ids = vec![id.to_string()];
+    let lower = id.to_lowercase();
+    if lower != id {
+        ids.push(lower);
+    }
+    ids
 }
 
 /// Stores a group of requests' messages in one transaction and scores the new ones. The
@@ -426,6 +550,13 @@ async fn commit(
     live: &RwLock<Live>,
     group: &mut [Submission],
 ) -> Result<Vec<Ack>, StoreError> {
+    let messages: Vec<&Message> = group
+        .iter()
+        .flat_map(|s| s.messages.iter().map(|a| &a.message))
+        .collect();
+    let (ids, accounts) = crate::live::named_by(&messages);
+    drop(messages);
+    crate::live::preload(store, live, ids, accounts).await?;
     let mut seen = HashSet::new();
     let mut events = Vec::new();
     for submission in group.iter_mut() {
@@ -473,6 +604,7 @@ async fn commit(
     crate::handoff::assign_new_mqls(store, live, &mut changes, now()).await?;
     write(&mut tx, &changes).await?;
     tx.commit().await?;
+    live.write().expect("live state lock").trim();
     let mqls = changes
         .transitions
         .iter()
@@ -538,6 +670,9 @@ async fn assign(
     actor: Actor,
 ) -> Result<Changes, MoveFailure> {
     let now = now();
+    crate::live::preload(store, live, lookup_ids(lead), Vec::new())
+        .await
+        .map_err(|e| MoveFailure::Storage(e.to_string()))?;
     let mut changes = Changes::default();
     {
         let mut live = live.write().expect("live state lock");
@@ -575,6 +710,8 @@ pub async fn store_outcomes(
     now: Timestamp,
 ) -> Result<OutcomeAck, StoreError> {
     let mut ack = OutcomeAck::default();
+    let ids: Vec<String> = outcomes.iter().flat_map(|o| lookup_ids(&o.lead_id)).collect();
+    crate::live::preload(store, live, ids, Vec::new()).await?;
     let mut tx = store.begin().await?;
     let mut changes = Changes::default();
     for outcome in &outcomes {
@@ -636,6 +773,8 @@ pub async fn store_outcomes(
 
 /// Writes what a change touched, within a transaction.
 pub async fn write(tx: &mut sluice_store::Tx, changes: &Changes) -> Result<(), StoreError> {
+    tx.upsert_trails(&changes.trails).await?;
+    tx.upsert_account_traits(&changes.account_traits).await?;
     tx.upsert_identities(&changes.identities).await?;
     tx.delete_leads(&changes.deleted).await?;
     tx.upsert_leads(&changes.leads).await?;

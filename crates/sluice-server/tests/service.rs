@@ -439,7 +439,10 @@ async fn rescoring_everyone_refreshes_stored_scores() {
     app.running
         .state
         .writer
-        .send(sluice_server::writer::Job::RescoreAll { reply: Some(reply) })
+        .send(sluice_server::writer::Job::RescoreAll {
+            reason: "decay",
+            reply: Some(reply),
+        })
         .await
         .unwrap();
     assert_eq!(done.await.unwrap(), Ok(2));

@@ -10,6 +10,7 @@
 mod handoff;
 mod reports;
 mod rows;
+mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod webhooks;
@@ -24,6 +25,7 @@ use sqlx::{AnyPool, Executor, Row};
 pub use handoff::*;
 pub use reports::*;
 pub use rows::*;
+pub use state::*;
 pub use webhooks::*;
 
 /// Which database engine a store runs on.
@@ -84,10 +86,15 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0003_webhooks.sql"),
         include_str!("../migrations/postgres/0003_webhooks.sql"),
     ),
+    (
+        "0004_state",
+        include_str!("../migrations/sqlite/0004_state.sql"),
+        include_str!("../migrations/postgres/0004_state.sql"),
+    ),
 ];
 
 /// Rows per multi-row `INSERT`, well under both engines' parameter limits.
-const CHUNK: usize = 400;
+pub(crate) const CHUNK: usize = 400;
 
 /// A connection pool to Sluice's database.
 #[derive(Debug, Clone)]
@@ -694,7 +701,7 @@ impl Tx {
 }
 
 /// `$from, $from+1, ...` for `n` values.
-fn placeholders(from: usize, n: usize) -> String {
+pub(crate) fn placeholders(from: usize, n: usize) -> String {
     (from..from + n)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
@@ -704,7 +711,7 @@ fn placeholders(from: usize, n: usize) -> String {
 /// `($1, ..., $w), ($w+1, ...)` for `rows` rows of `width` values; on SQLite plain `?`, bound
 /// in order: SQLite looks each named parameter up in a list, which makes `$n` cost quadratic
 /// time in a statement of thousands of values.
-fn rows_placeholders(backend: Backend, rows: usize, width: usize) -> String {
+pub(crate) fn rows_placeholders(backend: Backend, rows: usize, width: usize) -> String {
     let row = |r: usize| match backend {
         Backend::Postgres => format!("({})", placeholders(r * width + 1, width)),
         Backend::Sqlite => format!("({})", vec!["?"; width].join(", ")),

@@ -363,7 +363,9 @@ impl Target {
         let (model, version) = sluice_server::choose_model(&store, model)
             .await
             .map_err(|e| UserError(e.to_string()))?;
-        let live = Live::load(&store, Arc::new(model), version).await?;
+        let model = Arc::new(model);
+        sluice_server::live::backfill(&store, Arc::clone(&model), version.clone()).await?;
+        let live = Live::new(model, version);
         Ok(Target {
             store,
             live: Arc::new(RwLock::new(live)),
@@ -594,19 +596,17 @@ impl Run {
         let mut crm_ids: Option<HashMap<String, String>> = None;
         input::read_rows(path, rejections, &rename, |rejections, row: Row| {
             bar.set_position(row.end);
-            let live = self.target.live.read().expect("live state lock");
-            let crm = crm_ids.get_or_insert_with(|| {
-                live.leads_with_attribute("crm_id")
-                    .map(|(id, v)| {
-                        (
-                            v.as_str().map_or_else(|| v.to_string(), str::to_string),
-                            id.to_string(),
-                        )
-                    })
-                    .collect()
-            });
-            let outcome = outcome(&row.columns, &live, crm);
-            drop(live);
+            if crm_ids.is_none() && row.columns.contains_key("crm_id") {
+                crm_ids = Some(self.handle.block_on(crm_index(&self.target.store))?);
+            }
+            let target = &self.target;
+            let resolve = |id: &str| {
+                self.handle
+                    .block_on(sluice_server::live::resolve(&target.store, &target.live, id))
+                    .ok()
+                    .flatten()
+            };
+            let outcome = outcome(&row.columns, &resolve, crm_ids.as_ref());
             match outcome {
                 Ok(outcome) => {
                     counts.good += 1;
@@ -779,11 +779,31 @@ pub(crate) const OUTCOME_COLUMNS: [&str; 7] = [
     "lead_id", "email", "crm_id", "type", "amount", "date", "reason",
 ];
 
+/// Every lead's `crm_id` attribute (as text) → the lead.
+async fn crm_index(store: &Store) -> anyhow::Result<HashMap<String, String>> {
+    let mut index = HashMap::new();
+    let mut after = String::new();
+    loop {
+        let page = store
+            .leads_after(&after, 5_000)
+            .await
+            .context("cannot read the leads")?;
+        let Some(last) = page.last() else { break };
+        after = last.id.clone();
+        for lead in page {
+            if let Some(v) = lead.attributes.get("crm_id") {
+                index.insert(v.as_str().map_or_else(|| v.to_string(), str::to_string), lead.id);
+            }
+        }
+    }
+    Ok(index)
+}
+
 /// An outcomes file's row, checked: every problem is named by its field.
 fn outcome(
     row: &Attributes,
-    live: &Live,
-    crm_ids: &HashMap<String, String>,
+    resolve: &dyn Fn(&str) -> Option<String>,
+    crm_ids: Option<&HashMap<String, String>>,
 ) -> Result<OutcomeRow, String> {
     let text = |field: &str| match row.get(field) {
         Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
@@ -795,14 +815,16 @@ fn outcome(
     let lead_id = text("lead_id");
     let email = text("email").map(|e| e.to_lowercase());
     let crm_id = text("crm_id");
-    let by_id = lead_id.as_deref().and_then(|id| live.resolve(id));
-    let by_email = email.as_deref().and_then(|e| live.resolve(e));
-    let by_crm = crm_id
-        .as_deref()
-        .and_then(|c| crm_ids.get(c))
-        .map(String::as_str);
-    let lead = match (by_id.or(by_email).or(by_crm), &lead_id, &email) {
-        (Some(lead), _, _) => Some(lead.to_string()),
+    let by_id = lead_id.as_deref().and_then(resolve);
+    let by_email = || email.as_deref().and_then(resolve);
+    let by_crm = || {
+        crm_id
+            .as_deref()
+            .and_then(|c| crm_ids?.get(c))
+            .cloned()
+    };
+    let lead = match (by_id.or_else(by_email).or_else(by_crm), &lead_id, &email) {
+        (Some(lead), _, _) => Some(lead),
         (None, Some(id), _) => {
             problems.push(format!("`lead_id`: no lead `{id}`"));
             None

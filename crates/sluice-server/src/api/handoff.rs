@@ -640,12 +640,8 @@ async fn activity_row(
             ACTIVITY_KINDS.join(", ")
         )));
     }
-    let lead_id = state
-        .live
-        .read()
-        .expect("live state lock")
-        .resolve(lead)
-        .map(str::to_string)
+    let lead_id = crate::live::resolve(&state.store, &state.live, lead)
+        .await?
         .ok_or_else(|| ApiError::unprocessable(format!("{field}lead: no lead `{lead}`")))?;
     let at = match a.at.as_deref() {
         Some(t) => timestamp(&format!("{field}at"), t)?,
@@ -697,12 +693,8 @@ pub async fn lead_activities(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let lead = state
-        .live
-        .read()
-        .expect("live state lock")
-        .resolve(&id)
-        .map(str::to_string)
+    let lead = crate::live::resolve(&state.store, &state.live, &id)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("no lead `{id}`")))?;
     Ok(Json(json!({
         "activities": state.store.activities_of(&lead).await?,
@@ -760,8 +752,6 @@ pub async fn add_outcomes(
     let mut unmatched = Vec::new();
     let mut problems = Vec::new();
     {
-        let live = state.live.read().expect("live state lock");
-        let mut crm_ids: Option<std::collections::HashMap<String, String>> = None;
         for (i, o) in body.outcomes.iter().enumerate() {
             let text = |k: &str| match o.get(k) {
                 Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
@@ -770,19 +760,16 @@ pub async fn add_outcomes(
             };
             let field = |k: &str| format!("outcomes[{i}].{k}");
             let lead = if let Some(id) = text("lead_id") {
-                live.resolve(&id).map(str::to_string)
+                crate::live::resolve(&state.store, &state.live, &id).await?
             } else if let Some(email) = text("email") {
-                live.resolve(&email).map(str::to_string)
+                crate::live::resolve(&state.store, &state.live, &email).await?
             } else if let Some(crm) = text("crm_id") {
-                let index = crm_ids.get_or_insert_with(|| {
-                    live.leads_with_attribute("crm_id")
-                        .map(|(id, v)| {
-                            let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
-                            (v, id.to_string())
-                        })
-                        .collect()
-                });
-                index.get(&crm).cloned()
+                state
+                    .store
+                    .leads_with_attribute("crm_id", &crm)
+                    .await?
+                    .into_iter()
+                    .next()
             } else {
                 problems.push(format!(
                     "{}: give `lead_id`, `email` or `crm_id`",

@@ -211,23 +211,24 @@ async fn get_lead(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let (lead_id, live, bant) = {
-        let live = state.live.read().expect("live state lock");
-        let lead_id = live
-            .resolve(&id)
-            .map(str::to_string)
-            .ok_or_else(|| ApiError::not_found(format!("no lead `{id}`")))?;
-        let scored = live.explain(&lead_id, now());
-        let bant = state_bant(&live, &lead_id);
-        (lead_id, scored, bant)
-    };
+    let view = crate::live::view(&state.store, &state.live, &[&id]).await?;
+    let lead_id = view
+        .resolve(&id)
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::not_found(format!("no lead `{id}`")))?;
+    let live = view.explain(&lead_id, now());
+    let bant = state_bant(&view, &lead_id);
     let row = state
         .store
         .lead(&lead_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no lead `{id}`")))?;
     let history = state.store.history(&lead_id).await?;
-    let aliases = state.store.aliases_of(&lead_id).await?;
+    let aliases: Vec<String> = crate::live::ids_of(&state.store, &lead_id)
+        .await?
+        .into_iter()
+        .filter(|a| *a != lead_id)
+        .collect();
     let outcomes = state.store.outcomes_of(&lead_id).await?;
     let (score, explanation) =
         live.map_or((Value::Null, Value::Null), |(s, e)| (json!(s), json!(e)));
@@ -243,7 +244,7 @@ async fn get_lead(
 
 fn state_bant(live: &crate::live::Live, lead: &str) -> Value {
     live.attributes(lead)
-        .and_then(|a| live.model().bant_status(a))
+        .and_then(|a| live.model().bant_status(&a))
         .map_or(Value::Null, |b| json!(b))
 }
 
@@ -266,15 +267,10 @@ async fn lead_events(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<EventQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let lead_id = state
-        .live
-        .read()
-        .expect("live state lock")
-        .resolve(&id)
-        .map(str::to_string)
+    let lead_id = crate::live::resolve(&state.store, &state.live, &id)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("no lead `{id}`")))?;
-    let mut ids = state.store.aliases_of(&lead_id).await?;
-    ids.push(lead_id);
+    let ids = crate::live::ids_of(&state.store, &lead_id).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let events = state.store.events_for(&ids, limit, q.before).await?;
     let next = (events.len() as i64 == limit)
