@@ -3,7 +3,8 @@
 //! Every reader of history (`sluice score`, `backtest`, `learn`, the service's live state and
 //! its reports) folds messages through the rules written here, once:
 //!
-//! - **Identity.** An `identify` links its `anonymousId` to its `userId`, an `alias` its
+//! - **Identity.** Ids are compared as given, but for emails (ids with `@`), which are
+//!   lower-cased ([`canonical_id`]). An `identify` links its `anonymousId` to its `userId`, an `alias` its
 //!   `previousId` to its `userId`, and an `identify`'s `email` trait (lower-cased) to its
 //!   `userId`; a leads file's row is an `identify` of its own. When one id is linked twice, the
 //!   link with the later time wins (at the same time, the greater target id), whatever the order
@@ -12,7 +13,8 @@
 //! - **Traits.** Each trait keeps the value set last by event time; at the same millisecond, the
 //!   greater value (compared by its JSON text) wins ([`Traits`]). Merging is commutative, so the
 //!   order of the messages never matters.
-//! - **Accounts.** The latest `group` call names a lead's account (at the same time, the greater
+//! - **Accounts.** The latest `group` call (or `identify` with an `account_id` trait) names a
+//!   lead's account (at the same time, the greater
 //!   account id); `group` traits are account traits, by the same rule.
 //! - **Leads.** Every id stands for the lead its links resolve to (its *root*). A root is a lead
 //!   when one of its ids was sent as a `userId` or listed in a leads file; otherwise it is an
@@ -216,6 +218,32 @@ impl Links {
     }
 }
 
+/// An id as every reader of history compares it: an email (an id with `@`) lower-cased, any
+/// other id as given.
+pub fn canonical_id(id: &str) -> std::borrow::Cow<'_, str> {
+    if id.contains('@') && id.chars().any(char::is_uppercase) {
+        std::borrow::Cow::Owned(id.to_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(id)
+    }
+}
+
+/// Puts a message's ids in their [`canonical_id`] form.
+pub fn canonicalize(message: &mut Message) {
+    for id in [
+        &mut message.user_id,
+        &mut message.anonymous_id,
+        &mut message.previous_id,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if let std::borrow::Cow::Owned(lower) = canonical_id(id) {
+            *id = lower;
+        }
+    }
+}
+
 /// The identity links one message makes, as (from, to): `identify` links its anonymous id and
 /// its email trait to its user id, `alias` its previous id.
 pub fn message_links(message: &Message) -> Vec<(String, String)> {
@@ -249,6 +277,16 @@ pub fn email_link(traits: &Attributes, user: &str) -> Option<String> {
     };
     let email = email.trim().to_lowercase();
     (!email.is_empty() && email != user).then_some(email)
+}
+
+/// The account an `identify` (or a leads file's row) names through its `account_id` trait:
+/// it counts as a `group` call at the same time.
+pub fn identify_account(traits: &Attributes) -> Option<String> {
+    match traits.get("account_id")? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 /// Which account wins: the later `group` call; at the same time, the greater id.
@@ -378,15 +416,12 @@ impl<T: Gather> History<T> {
     /// creation time (`created`), else before every event. Its `account_id` column names its
     /// account as a `group` call at the same time would.
     pub fn lead(&mut self, id: String, attributes: Attributes, created: Option<Timestamp>) {
+        let id = canonical_id(&id).into_owned();
         let at = created.unwrap_or(BEFORE_EVERYTHING);
         if let Some(email) = email_link(&attributes, &id) {
             self.links.link(&email, &id, at);
         }
-        let account = attributes.get("account_id").and_then(|v| match v {
-            Value::String(s) if !s.is_empty() => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        });
+        let account = identify_account(&attributes);
         if !self.trails.contains_key(&id) {
             self.listed.push(id.clone());
         }
@@ -412,6 +447,7 @@ impl<T: Gather> History<T> {
     /// turn out to stand for another lead, which [`History::finish`] sorts out.
     pub fn message(&mut self, mut message: Message, at: Timestamp) -> Option<(Event, &mut T)> {
         self.counts.messages += 1;
+        canonicalize(&mut message);
         for (from, to) in message_links(&message) {
             self.links.link(&from, &to, at);
         }
@@ -427,6 +463,9 @@ impl<T: Gather> History<T> {
         }
         match message.kind {
             MessageKind::Identify => {
+                if let Some(account) = identify_account(&message.traits) {
+                    trail.groups.push((at, account));
+                }
                 if !message.traits.is_empty() {
                     trail.traits.push((at, std::mem::take(&mut message.traits)));
                 }
@@ -586,6 +625,8 @@ pub struct Stitched<T> {
 impl<T> Stitched<T> {
     /// The lead an id (a lead id, an email, an anonymous id, an earlier id) stands for.
     pub fn find(&self, id: &str) -> Option<usize> {
+        let id = canonical_id(id);
+        let id = id.as_ref();
         let root = self.links.resolve(id);
         self.index.get(root).copied().or_else(|| {
             let lower = id.to_lowercase();

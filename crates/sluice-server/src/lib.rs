@@ -118,7 +118,10 @@ pub async fn start_with(
     // A database written before the durable scoring state existed gets it once, from its log.
     let backfilled = live::backfill(&store, Arc::clone(&model), version.clone()).await?;
     if backfilled > 0 {
-        tracing::info!(trails = backfilled, "built the durable scoring state from the event log");
+        tracing::info!(
+            trails = backfilled,
+            "built the durable scoring state from the event log"
+        );
     }
     let leads = store.lead_count().await?.max(0) as usize;
     // Leads last scored by another model (a new one given at start, or a pass cut short) are

@@ -18,7 +18,9 @@ use std::sync::{Arc, RwLock};
 use base64::Engine as _;
 use serde_json::{Value, json};
 use sluice_core::engine::{Hit, LeadScore, round3};
-use sluice_core::history::{Links, Traits, message_links};
+use sluice_core::history::{
+    Links, Traits, canonical_id, canonicalize, identify_account, message_links,
+};
 use sluice_core::lifecycle::{self, TransitionError};
 use sluice_core::{
     Activity, Actor, Attributes, Message, MessageKind, Model, Profile, Qualification, Stage,
@@ -552,6 +554,7 @@ impl Live {
         touched: &mut BTreeSet<String>,
     ) {
         for (mut message, at) in messages {
+            canonicalize(&mut message);
             for (from, to) in message_links(&message) {
                 self.link(&from, &to, at, changes, touched);
             }
@@ -568,7 +571,17 @@ impl Live {
                 trail.first_seen = Some(trail.first_seen.map_or(at_ms, |t| t.min(at_ms)));
             }
             match message.kind {
-                MessageKind::Identify => trail.traits.set(&message.traits, at),
+                MessageKind::Identify => {
+                    trail.traits.set(&message.traits, at);
+                    if let Some(account) = identify_account(&message.traits) {
+                        let candidate = Some((at, account.clone()));
+                        if candidate > trail.group {
+                            trail.group = candidate;
+                        }
+                        self.accounts.entry(account.clone()).or_default();
+                        self.stale_accounts.insert(account);
+                    }
+                }
                 MessageKind::Alias => {}
                 MessageKind::Group => {
                     let Some(group) = message.group_id.take() else {
@@ -964,10 +977,7 @@ async fn load(
     let mut wanted: Vec<String> = ids.into_iter().filter(|id| !known(id)).collect();
     wanted.sort();
     wanted.dedup();
-    let mut accounts: Vec<String> = accounts
-        .into_iter()
-        .filter(|a| !known_account(a))
-        .collect();
+    let mut accounts: Vec<String> = accounts.into_iter().filter(|a| !known_account(a)).collect();
     // Two rounds: the leads named, then the leads of the accounts named.
     for round in 0..2 {
         if !wanted.is_empty() {
@@ -1102,14 +1112,18 @@ pub async fn preload(
 pub fn named_by(messages: &[&Message]) -> (Vec<String>, Vec<String>) {
     let mut ids = Vec::new();
     let mut accounts = Vec::new();
+    let canonical = |id: &String| canonical_id(id).into_owned();
     for m in messages {
-        ids.extend(m.user_id.iter().cloned());
-        ids.extend(m.anonymous_id.iter().cloned());
+        ids.extend(m.user_id.iter().map(canonical));
+        ids.extend(m.anonymous_id.iter().map(canonical));
         for (from, to) in message_links(m) {
-            ids.push(from);
-            ids.push(to);
+            ids.push(canonical(&from));
+            ids.push(canonical(&to));
         }
         accounts.extend(m.group_id.iter().cloned());
+        if m.kind == MessageKind::Identify {
+            accounts.extend(identify_account(&m.traits));
+        }
     }
     ids.sort();
     ids.dedup();
@@ -1197,7 +1211,11 @@ pub async fn view(store: &Store, live: &RwLock<Live>, ids: &[&str]) -> Result<Li
 
 /// Builds the durable state of a database written before it existed, from its event log (once:
 /// afterwards the writer keeps it). Returns how many trails were written.
-pub async fn backfill(store: &Store, model: Arc<Model>, version: String) -> Result<usize, StoreError> {
+pub async fn backfill(
+    store: &Store,
+    model: Arc<Model>,
+    version: String,
+) -> Result<usize, StoreError> {
     const PAGE: i64 = 5_000;
     if store.trail_count().await? > 0 || store.event_count().await? == 0 {
         return Ok(0);
@@ -1299,7 +1317,10 @@ mod tests {
         assert_eq!(decode_hits(&encode_hits(&hits)), hits);
         let mut traits = Traits::new();
         traits.set(
-            &json!({"title": "CTO", "n": 3}).as_object().cloned().unwrap(),
+            &json!({"title": "CTO", "n": 3})
+                .as_object()
+                .cloned()
+                .unwrap(),
             Timestamp::from_millis(7),
         );
         assert_eq!(decode_traits(&encode_traits(&traits)), traits);

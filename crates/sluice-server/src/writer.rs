@@ -245,7 +245,12 @@ async fn run(
                     .rescoring()
                     .finished_at
                     .is_none()
-                    && !live.read().expect("live state lock").rescoring().reason.is_empty();
+                    && !live
+                        .read()
+                        .expect("live state lock")
+                        .rescoring()
+                        .reason
+                        .is_empty();
                 if running {
                     if let Some(reply) = reply {
                         let _ = reply.send(Ok(0));
@@ -710,7 +715,10 @@ pub async fn store_outcomes(
     now: Timestamp,
 ) -> Result<OutcomeAck, StoreError> {
     let mut ack = OutcomeAck::default();
-    let ids: Vec<String> = outcomes.iter().flat_map(|o| lookup_ids(&o.lead_id)).collect();
+    let ids: Vec<String> = outcomes
+        .iter()
+        .flat_map(|o| lookup_ids(&o.lead_id))
+        .collect();
     crate::live::preload(store, live, ids, Vec::new()).await?;
     let mut tx = store.begin().await?;
     let mut changes = Changes::default();

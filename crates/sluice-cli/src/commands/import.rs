@@ -602,7 +602,11 @@ impl Run {
             let target = &self.target;
             let resolve = |id: &str| {
                 self.handle
-                    .block_on(sluice_server::live::resolve(&target.store, &target.live, id))
+                    .block_on(sluice_server::live::resolve(
+                        &target.store,
+                        &target.live,
+                        id,
+                    ))
                     .ok()
                     .flatten()
             };
@@ -792,7 +796,10 @@ async fn crm_index(store: &Store) -> anyhow::Result<HashMap<String, String>> {
         after = last.id.clone();
         for lead in page {
             if let Some(v) = lead.attributes.get("crm_id") {
-                index.insert(v.as_str().map_or_else(|| v.to_string(), str::to_string), lead.id);
+                index.insert(
+                    v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                    lead.id,
+                );
             }
         }
     }
@@ -817,12 +824,7 @@ fn outcome(
     let crm_id = text("crm_id");
     let by_id = lead_id.as_deref().and_then(resolve);
     let by_email = || email.as_deref().and_then(resolve);
-    let by_crm = || {
-        crm_id
-            .as_deref()
-            .and_then(|c| crm_ids?.get(c))
-            .cloned()
-    };
+    let by_crm = || crm_id.as_deref().and_then(|c| crm_ids?.get(c)).cloned();
     let lead = match (by_id.or_else(by_email).or_else(by_crm), &lead_id, &email) {
         (Some(lead), _, _) => Some(lead),
         (None, Some(id), _) => {
