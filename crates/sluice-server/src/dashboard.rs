@@ -294,6 +294,8 @@ fn text(value: &Value) -> String {
 struct ModelLine {
     name: String,
     version: String,
+    /// While leads are still being rescored under it: how far that has come.
+    rescoring: Option<String>,
 }
 
 struct FunnelRow {
@@ -497,10 +499,25 @@ async fn overview(
     headers: HeaderMap,
 ) -> Result<Response, Failure> {
     let counts: HashMap<String, i64> = state.store.stage_counts().await?.into_iter().collect();
-    let model = state.store.active_model().await?.map(|m| ModelLine {
-        name: m.name,
-        version: m.version,
-    });
+    let model = match state.store.active_model().await? {
+        Some(m) => {
+            let pending = state.store.leads_scored_by_other(&m.version).await?;
+            let leads = state.store.lead_count().await?;
+            let rescoring = (pending > 0).then(|| {
+                format!(
+                    "rescoring under it: {} of {leads} leads done ({:.0} %)",
+                    leads - pending,
+                    100.0 * (leads - pending) as f64 / leads.max(1) as f64
+                )
+            });
+            Some(ModelLine {
+                name: m.name,
+                version: m.version,
+                rescoring,
+            })
+        }
+        None => None,
+    };
     let mqls = LeadFilter {
         stage: Some(Stage::Mql),
         sort: LeadSort::Score,

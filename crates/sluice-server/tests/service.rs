@@ -614,3 +614,97 @@ async fn a_revoked_write_key_is_not_brought_back_at_start() {
         .to_string();
     assert!(e.contains("the write key given was revoked"), "{e}");
 }
+
+#[tokio::test]
+async fn activating_a_model_rescores_in_the_background_and_restarts_replay_nothing() {
+    on_every_backend(|mut app| async move {
+        // 2,500 leads, each a VP with one demo request: under the example model (MQL at 100)
+        // none qualifies; under a lower bar every one does.
+        let at = today();
+        let batch: Vec<Value> = (0..2_500)
+            .flat_map(|i| {
+                let user = format!("u{i:05}");
+                [
+                    json!({"type": "identify", "messageId": format!("i{i}"), "userId": user,
+                        "traits": {"title": "VP of Engineering", "email": format!("{user}@example.com")}, "timestamp": at}),
+                    track(&format!("t{i}"), &user, "Demo Requested", &at),
+                ]
+            })
+            .collect();
+        for chunk in batch.chunks(1_000) {
+            let (status, _) = app.segment("/v1/batch", json!({"batch": chunk})).await;
+            assert_eq!(status, StatusCode::OK);
+        }
+        let before = app.get("/api/v1/leads/u00001").await.1;
+        assert_eq!(before["lead"]["stage"], "lead", "{before}");
+
+        let lower = sluice_server::DEFAULT_MODEL
+            .replacen("version = \"2026.10.1\"", "version = \"2026.10.2-low\"", 1)
+            .replacen("mql = 100", "mql = 20", 1)
+            .replacen("min_fit_grade = \"B\"", "min_fit_grade = \"D\"", 1)
+            .replacen("min_engagement_grade = 3", "min_engagement_grade = 4", 1);
+        let http = app.http.clone();
+        let activate = tokio::spawn({
+            let url = format!("{}/api/v1/model", app.base);
+            async move {
+                http.post(url)
+                    .bearer_auth("admin-token")
+                    .body(lower)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<Value>()
+                    .await
+                    .unwrap()
+            }
+        });
+        // Ingestion goes on while the leads are rescored.
+        for i in 0..20 {
+            let (status, _) = app
+                .segment("/v1/track", track(&format!("during-{i}"), "late", "Demo Requested", &at))
+                .await;
+            assert_eq!(status, StatusCode::OK);
+        }
+        let activated = activate.await.unwrap();
+        assert_eq!(activated["active"], true, "{activated}");
+        assert!(activated["rescored_leads"].as_u64().unwrap() >= 2_500, "{activated}");
+
+        let (_, progress) = app.get("/api/v1/model/activation").await;
+        assert_eq!(progress["version"], "2026.10.2-low", "{progress}");
+        assert_eq!(progress["pending"], 0, "{progress}");
+        assert_eq!(progress["done"], true, "{progress}");
+        assert_eq!(progress["pass"]["reason"], "activation", "{progress}");
+
+        let lead = app.get("/api/v1/leads/u00001").await.1;
+        assert_eq!(lead["lead"]["stage"], "mql", "{lead}");
+        assert_eq!(lead["lead"]["model_version"], "2026.10.2-low");
+        let to_mql = lead["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["to"] == "mql")
+            .expect("a move to mql");
+        assert_eq!(to_mql["model_version"], "2026.10.2-low", "{lead}");
+
+        // A restart reads the durable state: the same score, with nothing replayed.
+        let score = lead["now"]["score"]["score"].as_f64().unwrap();
+        app.restart().await;
+        let again = app.get("/api/v1/leads/U00001@EXAMPLE.COM").await.1;
+        assert!(
+            (again["now"]["score"]["score"].as_f64().unwrap() - score).abs() < 0.01,
+            "{again}"
+        );
+        let (_, progress) = app.get("/api/v1/model/activation").await;
+        assert_eq!(progress["pending"], 0, "{progress}");
+        assert!(progress["pass"].is_null(), "no pass after a clean restart: {progress}");
+        // New events after the restart add to the stored state.
+        app.segment("/v1/track", track("after", "u00001", "Trial Started", &at))
+            .await;
+        let after = app.get("/api/v1/leads/u00001").await.1;
+        assert!(
+            after["now"]["score"]["score"].as_f64().unwrap() > score,
+            "{after}"
+        );
+    })
+    .await;
+}

@@ -31,6 +31,20 @@ pub enum ModelCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// How far putting the active model in force has come: leads scored by it, and pending.
+    /// The service rescores in the background after an activation; this reads the database.
+    Activation {
+        /// Database: sqlite://PATH or postgres://USER@HOST/DB.
+        #[arg(
+            long,
+            env = "SLUICE_DATABASE_URL",
+            default_value = "sqlite://sluice.db"
+        )]
+        db: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
 }
 
 pub fn run(command: ModelCommand) -> anyhow::Result<()> {
@@ -39,6 +53,34 @@ pub fn run(command: ModelCommand) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match command {
         ModelCommand::Check { file, format } => check(&mut out, &file, format),
+        ModelCommand::Activation { db, format } => {
+            let (version, leads, pending) = super::handoff::runtime()?.block_on(async {
+                let store = super::import::connect(&db).await?;
+                let active = store
+                    .active_model()
+                    .await?
+                    .ok_or_else(|| UserError(format!("{db}: no active model")))?;
+                let leads = store.lead_count().await?;
+                let pending = store.leads_scored_by_other(&active.version).await?;
+                anyhow::Ok((active.version, leads, pending))
+            })?;
+            let scored = leads - pending;
+            if format == Format::Table {
+                let share = if leads > 0 {
+                    100.0 * scored as f64 / leads as f64
+                } else {
+                    100.0
+                };
+                writeln!(
+                    out,
+                    "model {version}: {scored} of {leads} leads scored by it ({share:.1} %), {pending} pending"
+                )?;
+            } else {
+                let doc = json!({"version": version, "leads": leads, "scored_by_version": scored, "pending": pending, "done": pending == 0});
+                writeln!(out, "{doc}")?;
+            }
+            Ok(())
+        }
         ModelCommand::Diff { old, new, format } => {
             let (old, new) = (load(&old)?, load(&new)?);
             let changes = diff(&old, &new);

@@ -60,7 +60,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestP
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Sluice", description = "Lead qualification: leads, accounts, the model, sources. Ingestion follows the Segment HTTP Tracking API under /v1."),
-    paths(list_leads, get_lead, lead_events, move_lead, list_accounts, get_account, get_model, put_model, model_versions, list_sources, create_source, revoke_source,
+    paths(list_leads, get_lead, lead_events, move_lead, list_accounts, get_account, get_model, put_model, model_versions, model_activation, list_sources, create_source, revoke_source,
         webhooks::create_webhook, webhooks::list_webhooks, webhooks::get_webhook, webhooks::webhook_secret, webhooks::disable_webhook,
         webhooks::webhook_deliveries, webhooks::redeliver, webhooks::test_webhook,
         handoff::put_team, handoff::list_teams, handoff::get_team, handoff::put_rep, handoff::patch_rep, handoff::list_reps, handoff::get_rep,
@@ -103,6 +103,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/api/v1/accounts/{id}", get(get_account))
         .route("/api/v1/model", get(get_model).post(put_model))
         .route("/api/v1/model/versions", get(model_versions))
+        .route("/api/v1/model/activation", get(model_activation))
         .route("/api/v1/sources", get(list_sources).post(create_source))
         .route("/api/v1/sources/{key}", delete(revoke_source))
         .merge(webhooks::routes())
@@ -523,6 +524,27 @@ async fn put_model(
 #[derive(Debug, Deserialize)]
 pub struct ActivateQuery {
     activate: Option<bool>,
+}
+
+/// Where putting the active model in force stands: how many leads are scored by it, and the
+/// rescoring pass (activation or decay) this service runs in the background.
+#[utoipa::path(get, path = "/api/v1/model/activation", tag = "model",
+    responses((status = 200, description = "`{version, leads, scored_by_version, pending, pass}`", body = Object)))]
+async fn model_activation(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let (version, pass) = {
+        let live = state.live.read().expect("live state lock");
+        (live.version().to_string(), live.rescoring().clone())
+    };
+    let leads = state.store.lead_count().await?;
+    let pending = state.store.leads_scored_by_other(&version).await?;
+    Ok(Json(json!({
+        "version": version,
+        "leads": leads,
+        "scored_by_version": leads - pending,
+        "pending": pending,
+        "done": pending == 0,
+        "pass": if pass.reason.is_empty() { Value::Null } else { json!(pass) },
+    })))
 }
 
 /// Every stored model version, newest first.
