@@ -401,8 +401,21 @@ fn every_reader_of_history_sees_the_same_leads_scores_and_stages() {
         }
     });
     drop(service);
+    // `sluice import` into a running service: the same door as HTTP.
+    let db_c = format!("sqlite://{}", d.join("import-url.db").display());
+    let (service, url) = serve(d, &db_c, &model);
+    for (kind, file) in [("events", "events.jsonl"), ("leads", "leads.csv")] {
+        ok(
+            d,
+            &["import", kind, file, "--url", &url, "--write-key", "wk"],
+        );
+    }
 
-    for (name, db) in [("imported", &db_a), ("over HTTP", &db_b)] {
+    for (name, db) in [
+        ("imported", &db_a),
+        ("over HTTP", &db_b),
+        ("imported while serving", &db_c),
+    ] {
         let stored = stored(db);
         let ids: Vec<&String> = stored.keys().collect();
         let expected: Vec<&String> = by_score.keys().collect();
@@ -423,4 +436,30 @@ fn every_reader_of_history_sees_the_same_leads_scores_and_stages() {
             }
         }
     }
+
+    // Outcomes too, while it serves: leads move to their opportunities.
+    let summary: Value = serde_json::from_str(&ok(
+        d,
+        &[
+            "import",
+            "outcomes",
+            "outcomes.csv",
+            "--url",
+            &url,
+            "--admin-token",
+            "tok",
+            "--format",
+            "json",
+        ],
+    ))
+    .expect("JSON");
+    assert!(summary["imported"].as_u64().unwrap() > 0, "{summary}");
+    let stages = stored(&db_c);
+    assert!(
+        stages
+            .values()
+            .any(|(_, _, stage)| stage == "opportunity" || stage == "won" || stage == "lost"),
+        "outcomes moved no lead"
+    );
+    drop(service);
 }

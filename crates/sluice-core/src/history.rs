@@ -46,11 +46,16 @@ fn value_text(value: &Value) -> String {
     serde_json::to_string(value).expect("JSON values serialize")
 }
 
-/// Attributes with the time each was set (last-writer-wins by event time, ties by value).
+/// Attributes with the times they were set: last-writer-wins by event time, ties by value.
+/// Each trait keeps its recent history too (up to [`Traits::HISTORY`] values), so a report can
+/// ask what a lead looked like before a moment ([`Traits::as_of`]).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Traits(BTreeMap<String, (Timestamp, Value)>);
+pub struct Traits(BTreeMap<String, Vec<(Timestamp, Value)>>);
 
 impl Traits {
+    /// Values kept per trait.
+    pub const HISTORY: usize = 16;
+
     /// No traits.
     pub fn new() -> Self {
         Traits::default()
@@ -63,24 +68,39 @@ impl Traits {
         }
     }
 
-    /// Sets one trait, unless a later (or tie-winning) value is already known.
+    /// Records one trait's value set at `at`; the value in force is the one set last.
     pub fn set_one(&mut self, key: &str, value: &Value, at: Timestamp) {
-        match self.0.get_mut(key) {
-            Some(old) => {
-                if supersedes((at, value), (old.0, &old.1)) {
-                    *old = (at, value.clone());
-                }
-            }
+        let history = match self.0.get_mut(key) {
+            Some(history) => history,
             None => {
-                self.0.insert(key.to_string(), (at, value.clone()));
+                self.0.insert(key.to_string(), vec![(at, value.clone())]);
+                return;
             }
+        };
+        // In the order `supersedes` gives: by time, then by value.
+        let pos = history.partition_point(|(t, v)| !supersedes((*t, v), (at, value)));
+        if pos > 0 && history[pos - 1].1 == *value {
+            // The value was already in force from an earlier time.
+            return;
+        }
+        if pos < history.len() && history[pos] == (at, value.clone()) {
+            return;
+        }
+        history.insert(pos, (at, value.clone()));
+        if pos + 1 < history.len() && history[pos + 1].1 == *value {
+            history.remove(pos + 1);
+        }
+        if history.len() > Self::HISTORY {
+            history.remove(0);
         }
     }
 
     /// Adds another id's traits.
     pub fn absorb(&mut self, other: &Traits) {
-        for (key, (at, value)) in &other.0 {
-            self.set_one(key, value, *at);
+        for (key, history) in &other.0 {
+            for (at, value) in history {
+                self.set_one(key, value, *at);
+            }
         }
     }
 
@@ -88,18 +108,31 @@ impl Traits {
     pub fn values(&self) -> Attributes {
         self.0
             .iter()
-            .map(|(k, (_, v))| (k.clone(), v.clone()))
+            .filter_map(|(k, h)| Some((k.clone(), h.last()?.1.clone())))
+            .collect()
+    }
+
+    /// The values set before `t`.
+    pub fn as_of(&self, t: Timestamp) -> Attributes {
+        self.0
+            .iter()
+            .filter_map(|(k, h)| {
+                let before = h.partition_point(|(at, _)| *at < t);
+                Some((k.clone(), h[..before].last()?.1.clone()))
+            })
             .collect()
     }
 
     /// The value of one trait.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.0.get(key).map(|(_, v)| v)
+        self.0.get(key).and_then(|h| h.last()).map(|(_, v)| v)
     }
 
-    /// Every trait: its name, when it was set, its value.
+    /// Every value kept: a trait's name, when the value was set, the value.
     pub fn iter(&self) -> impl Iterator<Item = (&str, Timestamp, &Value)> {
-        self.0.iter().map(|(k, (at, v))| (k.as_str(), *at, v))
+        self.0
+            .iter()
+            .flat_map(|(k, h)| h.iter().map(move |(at, v)| (k.as_str(), *at, v)))
     }
 
     /// Whether no trait is set.
@@ -694,5 +727,24 @@ mod tests {
             folded.extend(set);
         }
         assert_eq!(folded, one.values());
+    }
+
+    #[test]
+    fn traits_remember_what_they_were() {
+        let mut traits = Traits::new();
+        traits.set_one("title", &json!("Analyst"), Timestamp::from_millis(10));
+        traits.set_one("title", &json!("Director"), Timestamp::from_millis(30));
+        traits.set_one("title", &json!("Manager"), Timestamp::from_millis(20));
+        assert_eq!(traits.get("title"), Some(&json!("Director")));
+        let at = |ms| {
+            traits
+                .as_of(Timestamp::from_millis(ms))
+                .get("title")
+                .cloned()
+        };
+        assert_eq!(at(5), None);
+        assert_eq!(at(15), Some(json!("Analyst")));
+        assert_eq!(at(25), Some(json!("Manager")));
+        assert_eq!(at(31), Some(json!("Director")));
     }
 }

@@ -303,7 +303,10 @@ async fn accept(
         .await
         .map_err(|_| unavailable())?;
     match outcome.await {
-        Ok(Ok(_ack)) => Ok(success()),
+        Ok(Ok(ack)) => Ok(axum::Json(
+            json!({"success": true, "new": ack.new, "duplicates": ack.duplicates}),
+        )
+        .into_response()),
         Ok(Err(message)) => {
             Err(
                 Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)

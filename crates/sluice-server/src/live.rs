@@ -17,6 +17,7 @@ use std::sync::{Arc, RwLock};
 
 use base64::Engine as _;
 use serde_json::{Value, json};
+use sluice_core::analytics::Utm;
 use sluice_core::engine::{Hit, LeadScore, round3};
 use sluice_core::history::{
     Links, Traits, canonical_id, canonicalize, identify_account, message_links,
@@ -41,6 +42,10 @@ struct Trail {
     traits: Traits,
     group: Option<(Timestamp, String)>,
     activity: Activity,
+    /// The first UTM campaign its messages carried (for first-touch attribution).
+    first_touch: Option<(i64, Value)>,
+    /// When each event name was first seen.
+    events: BTreeMap<String, i64>,
 }
 
 impl Trail {
@@ -53,6 +58,8 @@ impl Trail {
             traits: Traits::new(),
             group: None,
             activity: Activity::new(),
+            first_touch: None,
+            events: BTreeMap::new(),
         }
     }
 }
@@ -565,7 +572,14 @@ impl Live {
             let at_ms = at.millis();
             self.dirty.insert(id.clone());
             let model = Arc::clone(&self.model);
+            let campaign = Utm::from_context(&message.context)
+                .and_then(|_| message.context.get("campaign").cloned());
             let trail = self.trail_mut(&id);
+            if let Some(campaign) = campaign
+                && trail.first_touch.as_ref().is_none_or(|(t, _)| at_ms < *t)
+            {
+                trail.first_touch = Some((at_ms, campaign));
+            }
             if user {
                 trail.user = true;
                 trail.first_seen = Some(trail.first_seen.map_or(at_ms, |t| t.min(at_ms)));
@@ -606,6 +620,8 @@ impl Live {
                     };
                     trail.activity.record(&model, &event);
                     trail.last_event = trail.last_event.max(Some(at_ms));
+                    let first = trail.events.entry(event.name).or_insert(at_ms);
+                    *first = (*first).min(at_ms);
                 }
             }
             let root = self.trails[&id].root.clone();
@@ -894,7 +910,25 @@ impl Live {
             group: trail.group.as_ref().map(|(at, g)| (g.clone(), at.millis())),
             hits: encode_hits(trail.activity.hits()),
             model_version: self.version.clone(),
+            first_touch: trail
+                .first_touch
+                .as_ref()
+                .map(|(at, c)| json!([at, c]).to_string()),
+            seen: self.seen(trail),
         }
+    }
+
+    /// When each event name and engagement rule was first seen, as the reports read it:
+    /// `{"e": {name: ms}, "r": {rule id: ms}}`.
+    fn seen(&self, trail: &Trail) -> String {
+        let rules = &self.model.engagement().rules;
+        let mut first: BTreeMap<&str, i64> = BTreeMap::new();
+        for hit in trail.activity.hits() {
+            if let Some(rule) = rules.get(hit.rule as usize) {
+                first.entry(rule.id.as_str()).or_insert(hit.at.millis());
+            }
+        }
+        json!({"e": trail.events, "r": first}).to_string()
     }
 
     /// Takes in what [`load`] read; what is already cached stays as it is.
@@ -931,6 +965,8 @@ impl Live {
                     traits: decode_traits(&row.traits),
                     group: row.group.map(|(g, at)| (Timestamp::from_millis(at), g)),
                     activity,
+                    first_touch: row.first_touch.as_deref().and_then(decode_first_touch),
+                    events: decode_seen(&row.seen).0,
                 },
             );
         }
@@ -1248,27 +1284,61 @@ pub async fn backfill(
     Ok(n)
 }
 
+/// Traits with their set times, as `[[name, ms, value], ...]`.
 fn encode_traits(traits: &Traits) -> String {
-    let map: serde_json::Map<String, Value> = traits
+    let list: Vec<Value> = traits
         .iter()
-        .map(|(k, at, v)| (k.to_string(), json!([at.millis(), v])))
+        .map(|(k, at, v)| json!([k, at.millis(), v]))
         .collect();
-    Value::Object(map).to_string()
+    Value::Array(list).to_string()
 }
 
 fn decode_traits(text: &str) -> Traits {
     let mut traits = Traits::new();
-    if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text) {
-        for (key, pair) in map {
-            if let Value::Array(pair) = pair
-                && let [at, value] = pair.as_slice()
+    if let Ok(Value::Array(list)) = serde_json::from_str::<Value>(text) {
+        for entry in list {
+            if let Value::Array(entry) = entry
+                && let [Value::String(key), at, value] = entry.as_slice()
                 && let Some(at) = at.as_i64()
             {
-                traits.set_one(&key, value, Timestamp::from_millis(at));
+                traits.set_one(key, value, Timestamp::from_millis(at));
             }
         }
     }
     traits
+}
+
+/// A stored first touch: when, and the campaign.
+pub fn decode_first_touch(text: &str) -> Option<(i64, Value)> {
+    match serde_json::from_str::<Value>(text).ok()? {
+        Value::Array(pair) => match pair.as_slice() {
+            [at, campaign] => Some((at.as_i64()?, campaign.clone())),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A stored `seen`: event names and engagement rule ids, each with when it was first seen.
+pub fn decode_seen(text: &str) -> (BTreeMap<String, i64>, BTreeMap<String, i64>) {
+    let value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    let read = |key: &str| -> BTreeMap<String, i64> {
+        value
+            .get(key)
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_i64()?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    (read("e"), read("r"))
+}
+
+/// Traits stored with their set times.
+pub fn decode_stored_traits(text: &str) -> Traits {
+    decode_traits(text)
 }
 
 /// 20 bytes a hit: time (ms), rule index, `once_per` key; base64.

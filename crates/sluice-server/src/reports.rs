@@ -1,10 +1,9 @@
-//! The funnel and attribution reports: gathers each lead's facts from storage (stage moves,
-//! outcomes, activities) and from the event log replayed through the model; the counting is
-//! the core's ([`sluice_core::analytics`]).
+//! The funnel and attribution reports: gathers each lead's facts from what the writer
+//! maintains (stage moves, outcomes, activities, the durable scoring state); the counting is
+//! the core's ([`sluice_core::analytics`]). Nothing here replays the event log.
 //!
-//! Ids are resolved as the live state resolves them: an event's `userId`, else its
-//! `anonymousId`, followed through the recorded aliases to the lead it finally names. The
-//! history of a lead merged into another (by `alias`) counts for the lead it joined.
+//! Ids are resolved as the live state resolves them (`sluice_core::history`): the history of
+//! a lead merged into another (by `alias`) counts for the lead it joined.
 
 use std::collections::{HashMap, HashSet};
 
@@ -14,7 +13,7 @@ use sluice_core::analytics::{
     OutcomeKind, Utm, attribution, categorical, funnel,
 };
 use sluice_core::model::Vars;
-use sluice_core::{Attributes, Message, MessageKind, Model, Stage, Timestamp};
+use sluice_core::{Attributes, Model, Stage, Timestamp};
 use sluice_store::{Store, StoreError};
 
 /// Rows read per query.
@@ -145,40 +144,54 @@ impl Catalogue {
     }
 }
 
-/// A lead while its facts are gathered.
-struct Gathering {
-    facts: LeadFacts,
-    account: Option<String>,
-    /// When its first-touch UTM fields were sent.
-    first_touch_ms: Option<i64>,
-    /// For a lead with a cut-off: its traits as of then (value, time set), from the log.
-    traits: Option<HashMap<String, (Value, i64)>>,
+/// What the durable scoring state says about the leads, for reports: per lead, the trails of
+/// its ids; and which lead each id stands for.
+struct Trails {
+    of_lead: HashMap<String, Vec<sluice_store::ReportTrail>>,
+    root_of: HashMap<String, String>,
 }
 
-/// Follows aliases to the lead an id finally names (as the live state does).
-fn target<'a>(aliases: &'a HashMap<String, String>, id: &'a str) -> &'a str {
-    let mut current = id;
-    // Chains are short; the bound guards against a cycle in bad data.
-    for _ in 0..32 {
-        match aliases.get(current) {
-            Some(next) if next != current => current = next,
-            _ => break,
+impl Trails {
+    async fn read(store: &Store) -> Result<Trails, StoreError> {
+        let mut of_lead: HashMap<String, Vec<sluice_store::ReportTrail>> = HashMap::new();
+        let mut root_of = HashMap::new();
+        let mut after = String::new();
+        loop {
+            let page = store.report_trails_after(&after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.id.clone();
+            for t in page {
+                if t.id != t.root {
+                    root_of.insert(t.id.clone(), t.root.clone());
+                }
+                of_lead.entry(t.root.clone()).or_default().push(t);
+            }
         }
+        Ok(Trails { of_lead, root_of })
     }
-    current
+
+    /// The lead an id recorded earlier stands for now.
+    fn resolve(&self, id: &str) -> String {
+        self.root_of
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.to_string())
+    }
 }
 
-/// Reads the history of the leads first seen in `period`. With a model, replays their events
-/// through it for attribution: engagement rules hit, event names, and (as of each lead's
-/// cut-off) fit rules and attribute values; without one, only for the first touch.
+/// Reads the facts of the leads first seen in `period`, from what the writer maintains: stage
+/// moves, outcomes, activities, and the durable scoring state (each id's traits with their set
+/// times, first touch, and when each event name and engagement rule was first seen). Nothing
+/// replays the event log. With a model, also what attribution needs: engagement rules and
+/// event names seen before each lead's cut-off, and fit rules and attribute values as of then.
 pub async fn gather(
     store: &Store,
     model: Option<&Model>,
     period: Period,
     max_values: usize,
 ) -> Result<Facts, StoreError> {
-    let aliases: HashMap<String, String> = store.identities().await?.into_iter().collect();
-    let resolve = |id: &str| target(&aliases, id).to_string();
+    let trails = Trails::read(store).await?;
+    let resolve = |id: &str| trails.resolve(id);
 
     let mut moves: HashMap<String, Vec<sluice_store::StageMove>> = HashMap::new();
     let mut after = 0;
@@ -216,10 +229,19 @@ pub async fn gather(
             accounts.extend(page.into_iter().map(|a| (a.id, a.attributes)));
         }
     }
+    let rule_index: HashMap<&str, u32> = model
+        .map(|m| {
+            m.engagement()
+                .rules
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.id.as_str(), i as u32))
+                .collect()
+        })
+        .unwrap_or_default();
 
     let mut catalogue = model.map(|m| Catalogue::new(m, max_values));
-    let mut leads: Vec<Gathering> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut leads: Vec<LeadFacts> = Vec::new();
     let mut after = String::new();
     loop {
         let page = store.report_leads_after(&after, PAGE).await?;
@@ -257,109 +279,60 @@ pub async fn gather(
                 _ => None,
             };
             facts.contacted = contacted.contains(&row.id);
-            let mut lead = Gathering {
-                facts,
-                account: row.account_id,
-                first_touch_ms: None,
-                traits: None,
-            };
+            let own = trails
+                .of_lead
+                .get(&row.id)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            facts.first_touch = own
+                .iter()
+                .filter_map(|t| crate::live::decode_first_touch(t.first_touch.as_deref()?))
+                .min_by_key(|(at, _)| *at)
+                .and_then(|(_, campaign)| {
+                    let context: Attributes =
+                        [("campaign".to_string(), campaign)].into_iter().collect();
+                    Utm::from_context(&context)
+                });
             if let (Some(model), Some(catalogue)) = (model, catalogue.as_mut()) {
-                if lead.facts.journey.cutoff().is_some() {
-                    // Its traits as of the cut-off are rebuilt from the log below.
-                    lead.traits = Some(HashMap::new());
-                } else {
-                    let account = lead.account.as_ref().and_then(|a| accounts.get(a));
-                    who_it_is(model, catalogue, &mut lead.facts, &row.attributes, account);
-                }
-            }
-            index.insert(row.id, leads.len());
-            leads.push(lead);
-        }
-    }
-
-    let mut after = 0;
-    loop {
-        let page = store.events_after(after, PAGE).await?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for stored in page {
-            let Ok(message) = serde_json::from_str::<Message>(&stored.message) else {
-                continue;
-            };
-            if message.kind == MessageKind::Alias {
-                continue;
-            }
-            let Some(id) = message
-                .user_id
-                .as_deref()
-                .or(message.anonymous_id.as_deref())
-            else {
-                continue;
-            };
-            let Some(&i) = index.get(target(&aliases, id)) else {
-                continue;
-            };
-            let lead = &mut leads[i];
-            let at_ms = stored.at_ms;
-            if let Some(utm) = Utm::from_context(&message.context)
-                && lead.first_touch_ms.is_none_or(|t| at_ms < t)
-            {
-                lead.facts.first_touch = Some(utm);
-                lead.first_touch_ms = Some(at_ms);
-            }
-            let (Some(model), Some(catalogue)) = (model, catalogue.as_mut()) else {
-                continue;
-            };
-            if lead
-                .facts
-                .journey
-                .cutoff()
-                .is_some_and(|cutoff| at_ms >= cutoff.millis())
-            {
-                continue;
-            }
-            match message.kind {
-                MessageKind::Identify => {
-                    if let Some(traits) = &mut lead.traits {
-                        for (key, value) in &message.traits {
-                            // The latest set wins, whatever order the log holds them in.
-                            if traits.get(key).is_none_or(|(_, set)| *set <= at_ms) {
-                                traits.insert(key.clone(), (value.clone(), at_ms));
-                            }
+                let cutoff = facts.journey.cutoff().map(|c| c.millis());
+                let before = |ms: i64| cutoff.is_none_or(|c| ms < c);
+                for t in own {
+                    let (events, rules) = crate::live::decode_seen(&t.seen);
+                    for (name, ms) in events {
+                        if before(ms) {
+                            facts.features.push(catalogue.event(&name));
+                        }
+                    }
+                    for (rule, ms) in rules {
+                        // Engagement rules come first in the catalogue: a rule's index is its
+                        // feature's.
+                        if before(ms)
+                            && let Some(&i) = rule_index.get(rule.as_str())
+                        {
+                            facts.features.push(i);
                         }
                     }
                 }
-                MessageKind::Track | MessageKind::Page | MessageKind::Screen => {
-                    let Some(event) = message.into_event(Timestamp::from_millis(at_ms)) else {
-                        continue;
-                    };
-                    let features = &mut lead.facts.features;
-                    // Engagement rules come first in the catalogue: a hit's rule is its index.
-                    model.match_event(&event, |hit| features.push(hit.rule));
-                    features.push(catalogue.event(&event.name));
+                let account = row.account_id.as_ref().and_then(|a| accounts.get(a));
+                match cutoff {
+                    // What it looked like before its cut-off: later traits would leak the
+                    // outcome into its features.
+                    Some(cutoff) => {
+                        let mut traits = sluice_core::history::Traits::new();
+                        for t in own {
+                            traits.absorb(&crate::live::decode_stored_traits(&t.traits));
+                        }
+                        let attributes = traits.as_of(Timestamp::from_millis(cutoff));
+                        who_it_is(model, catalogue, &mut facts, &attributes, account);
+                    }
+                    None => who_it_is(model, catalogue, &mut facts, &row.attributes, account),
                 }
-                MessageKind::Group | MessageKind::Alias => {}
             }
+            facts.features.sort_unstable();
+            facts.features.dedup();
+            leads.push(facts);
         }
     }
-
-    if let (Some(model), Some(catalogue)) = (model, catalogue.as_mut()) {
-        for lead in &mut leads {
-            if let Some(traits) = lead.traits.take() {
-                let attributes: Attributes = traits.into_iter().map(|(k, (v, _))| (k, v)).collect();
-                let account = lead.account.as_ref().and_then(|a| accounts.get(a));
-                who_it_is(model, catalogue, &mut lead.facts, &attributes, account);
-            }
-        }
-    }
-    let leads = leads
-        .into_iter()
-        .map(|mut lead| {
-            lead.facts.features.sort_unstable();
-            lead.facts.features.dedup();
-            lead.facts
-        })
-        .collect();
     Ok(Facts {
         leads,
         features: catalogue.map(|c| c.features).unwrap_or_default(),
@@ -424,17 +397,5 @@ mod tests {
         assert_eq!(dollars(1234.0), "$1,234");
         assert_eq!(dollars(1_234_567.0), "$1,234,567");
         assert_eq!(dollars(-2500.0), "-$2,500");
-    }
-
-    #[test]
-    fn aliases_are_followed_to_the_end() {
-        let aliases: HashMap<String, String> = [("anon", "old"), ("old", "new"), ("loop", "loop")]
-            .into_iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect();
-        assert_eq!(target(&aliases, "anon"), "new");
-        assert_eq!(target(&aliases, "new"), "new");
-        assert_eq!(target(&aliases, "loop"), "loop");
-        assert_eq!(target(&aliases, "stranger"), "stranger");
     }
 }

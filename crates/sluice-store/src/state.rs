@@ -35,10 +35,29 @@ pub struct TrailRow {
     pub hits: String,
     /// The model version the hits were matched under.
     pub model_version: String,
+    /// The first UTM campaign its messages carried: when, and the campaign (JSON).
+    pub first_touch: Option<String>,
+    /// When each event name and engagement rule was first seen (JSON, for reports).
+    pub seen: String,
+}
+
+/// What the reports read of a trail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportTrail {
+    /// The id.
+    pub id: String,
+    /// The lead it stands for.
+    pub root: String,
+    /// Its traits with their set times (JSON).
+    pub traits: String,
+    /// Its first UTM campaign (JSON).
+    pub first_touch: Option<String>,
+    /// When each event name and rule was first seen (JSON).
+    pub seen: String,
 }
 
 const TRAIL_COLUMNS: &str = "id, root, link_to, link_at, is_user, first_seen, last_event, traits, \
-     group_id, group_at, hits, model_version";
+     group_id, group_at, hits, model_version, first_touch, seen";
 
 impl TrailRow {
     fn from_row(row: &AnyRow) -> Result<Self> {
@@ -57,6 +76,8 @@ impl TrailRow {
             group: group_id.zip(group_at),
             hits: row.try_get("hits")?,
             model_version: row.try_get("model_version")?,
+            first_touch: row.try_get("first_touch")?,
+            seen: row.try_get("seen")?,
         })
     }
 }
@@ -88,6 +109,28 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Trails in id order, one page after `after`, with what the reports read.
+    pub async fn report_trails_after(&self, after: &str, limit: i64) -> Result<Vec<ReportTrail>> {
+        let rows = sqlx::query(
+            "SELECT id, root, traits, first_touch, seen FROM trails WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ReportTrail {
+                    id: r.try_get("id")?,
+                    root: r.try_get("root")?,
+                    traits: r.try_get("traits")?,
+                    first_touch: r.try_get("first_touch")?,
+                    seen: r.try_get("seen")?,
+                })
+            })
+            .collect()
     }
 
     /// How many trails are stored (none in a database written before they existed).
@@ -261,8 +304,9 @@ impl Tx {
                  is_user = excluded.is_user, first_seen = excluded.first_seen, \
                  last_event = excluded.last_event, traits = excluded.traits, \
                  group_id = excluded.group_id, group_at = excluded.group_at, hits = excluded.hits, \
-                 model_version = excluded.model_version",
-                rows_placeholders(self.backend, chunk.len(), 12)
+                 model_version = excluded.model_version, first_touch = excluded.first_touch, \
+                 seen = excluded.seen",
+                rows_placeholders(self.backend, chunk.len(), 14)
             );
             let mut query = sqlx::query(&sql);
             for t in chunk {
@@ -278,7 +322,9 @@ impl Tx {
                     .bind(t.group.as_ref().map(|g| g.0.as_str()))
                     .bind(t.group.as_ref().map(|g| g.1))
                     .bind(t.hits.as_str())
-                    .bind(t.model_version.as_str());
+                    .bind(t.model_version.as_str())
+                    .bind(t.first_touch.as_deref())
+                    .bind(t.seen.as_str());
             }
             query.execute(&mut *self.tx).await?;
         }

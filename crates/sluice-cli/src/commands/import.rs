@@ -39,6 +39,16 @@ pub struct ImportArgs {
         default_value = "sqlite://sluice.db"
     )]
     db: String,
+    /// Send the rows to a running `sluice serve` at this address (e.g. http://127.0.0.1:7878)
+    /// instead of writing the database: the same path as HTTP ingestion, safe while it serves.
+    #[arg(long, conflicts_with = "db")]
+    url: Option<String>,
+    /// With --url: the write key (leads, events).
+    #[arg(long, env = "SLUICE_WRITE_KEY", hide_env_values = true)]
+    write_key: Option<String>,
+    /// With --url: the admin API token (outcomes).
+    #[arg(long, env = "SLUICE_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
     /// Stop at the first bad row (exit code 1) instead of reporting it and importing the rest.
     #[arg(long)]
     strict: bool,
@@ -176,7 +186,10 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let summary = runtime.block_on(async {
-        let target = Target::open(connect(&args.db).await?, None).await?;
+        let target = match &args.url {
+            Some(url) => Target::remote(url, &args)?,
+            None => Target::open(connect(&args.db).await?, None).await?,
+        };
         target.import(args.kind, &args.file, &options).await
     })?;
     print(&summary, args.format)
@@ -349,14 +362,98 @@ impl Drop for ScratchDir {
     }
 }
 
-/// The database and the live scoring state an import writes through.
+/// Where an import writes: the database, through the live scoring state (as the service's
+/// writer does), or a running service, over HTTP.
 #[derive(Clone)]
-struct Target {
-    store: Store,
-    live: Arc<RwLock<Live>>,
+enum Target {
+    Local {
+        store: Store,
+        live: Arc<RwLock<Live>>,
+    },
+    Remote(Remote),
+}
+
+/// A running `sluice serve`.
+#[derive(Clone)]
+struct Remote {
+    url: String,
+    write_key: Option<String>,
+    admin_token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl Remote {
+    /// Posts one request's JSON; the answer's JSON, or a user error naming what went wrong.
+    async fn post(&self, path: &str, body: &Value, auth: Auth) -> anyhow::Result<Value> {
+        let mut request = self.http.post(format!("{}{path}", self.url)).json(body);
+        request = match auth {
+            Auth::WriteKey => {
+                let key = self.write_key.as_deref().ok_or_else(|| {
+                    UserError("--url: give the write key (--write-key or SLUICE_WRITE_KEY)".into())
+                })?;
+                request.basic_auth(key, Some(""))
+            }
+            Auth::Admin => {
+                let token = self.admin_token.as_deref().ok_or_else(|| {
+                    UserError(
+                        "--url: outcomes need the admin token (--admin-token or SLUICE_ADMIN_TOKEN)"
+                            .into(),
+                    )
+                })?;
+                request.bearer_auth(token)
+            }
+        };
+        // The service answers 503 while its storage recovers: retry a few times.
+        let mut wait = std::time::Duration::from_millis(200);
+        for attempt in 0.. {
+            let response = request
+                .try_clone()
+                .expect("a JSON body can be sent again")
+                .send()
+                .await
+                .map_err(|e| UserError(format!("{}{path}: {e}", self.url)))?;
+            let status = response.status();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            if status.is_success() {
+                return Ok(body);
+            }
+            if status == reqwest::StatusCode::SERVICE_UNAVAILABLE && attempt < 5 {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+                continue;
+            }
+            let message = body["message"]
+                .as_str()
+                .or(body["error"]["message"].as_str())
+                .unwrap_or("no message")
+                .to_string();
+            return Err(UserError(format!("{}{path}: {status}: {message}", self.url)).into());
+        }
+        unreachable!("the loop returns")
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Auth {
+    WriteKey,
+    Admin,
 }
 
 impl Target {
+    /// A running service at `url`.
+    fn remote(url: &str, args: &ImportArgs) -> anyhow::Result<Target> {
+        let url = url.trim_end_matches('/').to_string();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(UserError(format!("--url {url}: expected http://HOST:PORT")).into());
+        }
+        Ok(Target::Remote(Remote {
+            url,
+            write_key: args.write_key.clone(),
+            admin_token: args.admin_token.clone(),
+            http: reqwest::Client::new(),
+        }))
+    }
+
     /// Puts the model in force (`model`, else the active stored one, else the built-in
     /// example) and rebuilds the live state from the event log, as the service does at start.
     async fn open(store: Store, model: Option<&(String, String)>) -> anyhow::Result<Target> {
@@ -366,7 +463,7 @@ impl Target {
         let model = Arc::new(model);
         sluice_server::live::backfill(&store, Arc::clone(&model), version.clone()).await?;
         let live = Live::new(model, version);
-        Ok(Target {
+        Ok(Target::Local {
             store,
             live: Arc::new(RwLock::new(live)),
         })
@@ -575,18 +672,19 @@ impl Run {
                 .into());
             }
         }
+        let (store, live) = match &self.target {
+            Target::Local { store, live } => (store, live),
+            Target::Remote(remote) => return self.outcomes_remote(remote, rejections, counts, bar),
+        };
         let mut pending: Vec<OutcomeRow> = Vec::with_capacity(BATCH);
-        let store = |rows: &mut Vec<OutcomeRow>, counts: &mut Counts| -> anyhow::Result<()> {
+        let save = |rows: &mut Vec<OutcomeRow>, counts: &mut Counts| -> anyhow::Result<()> {
             if rows.is_empty() {
                 return Ok(());
             }
             // The same path as `POST /api/v1/outcomes`: stored once, stages moved.
-            let ack = self.handle.block_on(store_outcomes(
-                &self.target.store,
-                &self.target.live,
-                std::mem::take(rows),
-                now(),
-            ));
+            let ack =
+                self.handle
+                    .block_on(store_outcomes(store, live, std::mem::take(rows), now()));
             let ack = ack.context("cannot store the outcomes")?;
             counts.imported += ack.new;
             counts.duplicates += ack.duplicates;
@@ -597,16 +695,11 @@ impl Run {
         input::read_rows(path, rejections, &rename, |rejections, row: Row| {
             bar.set_position(row.end);
             if crm_ids.is_none() && row.columns.contains_key("crm_id") {
-                crm_ids = Some(self.handle.block_on(crm_index(&self.target.store))?);
+                crm_ids = Some(self.handle.block_on(crm_index(store))?);
             }
-            let target = &self.target;
             let resolve = |id: &str| {
                 self.handle
-                    .block_on(sluice_server::live::resolve(
-                        &target.store,
-                        &target.live,
-                        id,
-                    ))
+                    .block_on(sluice_server::live::resolve(store, live, id))
                     .ok()
                     .flatten()
             };
@@ -616,14 +709,74 @@ impl Run {
                     counts.good += 1;
                     pending.push(outcome);
                     if pending.len() >= BATCH {
-                        store(&mut pending, counts)?;
+                        save(&mut pending, counts)?;
                     }
                     Ok(())
                 }
                 Err(error) => rejections.reject(path, row.line, error),
             }
         })?;
-        store(&mut pending, counts)
+        save(&mut pending, counts)
+    }
+
+    /// Outcomes sent to a running service (`POST /api/v1/outcomes`), [`BATCH`] rows a request;
+    /// rows it cannot match to a lead are reported by line.
+    fn outcomes_remote(
+        &self,
+        remote: &Remote,
+        rejections: &mut Rejections,
+        counts: &mut Counts,
+        bar: &ProgressBar,
+    ) -> anyhow::Result<()> {
+        let path = self.path.as_path();
+        let rename = |name: &str| {
+            OUTCOME_COLUMNS
+                .into_iter()
+                .find(|c| c.eq_ignore_ascii_case(name))
+                .unwrap_or(name)
+                .to_string()
+        };
+        let mut pending: Vec<(u64, Value)> = Vec::with_capacity(BATCH);
+        let send = |rows: &mut Vec<(u64, Value)>,
+                    counts: &mut Counts,
+                    rejections: &mut Rejections|
+         -> anyhow::Result<()> {
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let batch = std::mem::take(rows);
+            let body = json!({"outcomes": batch.iter().map(|(_, o)| o).collect::<Vec<_>>()});
+            let answer =
+                self.handle
+                    .block_on(remote.post("/api/v1/outcomes", &body, Auth::Admin))?;
+            counts.imported += answer["new"].as_u64().unwrap_or(0);
+            counts.duplicates += answer["duplicates"].as_u64().unwrap_or(0);
+            for u in answer["unmatched"].as_array().into_iter().flatten() {
+                if let Some((line, _)) = u["index"].as_u64().and_then(|i| batch.get(i as usize)) {
+                    rejections.reject(path, *line, "no such lead".to_string())?;
+                }
+            }
+            Ok(())
+        };
+        input::read_rows(path, rejections, &rename, |rejections, row: Row| {
+            bar.set_position(row.end);
+            let mut problems = Vec::new();
+            if outcome_fields(&row.columns, &mut problems).is_none() || !problems.is_empty() {
+                return rejections.reject(path, row.line, problems.join("; "));
+            }
+            counts.good += 1;
+            let fields: serde_json::Map<String, Value> = row
+                .columns
+                .into_iter()
+                .filter(|(k, _)| OUTCOME_COLUMNS.contains(&k.as_str()) || k == "crm_id")
+                .collect();
+            pending.push((row.line, Value::Object(fields)));
+            if pending.len() >= BATCH {
+                send(&mut pending, counts, rejections)?;
+            }
+            Ok(())
+        })?;
+        send(&mut pending, counts, rejections)
     }
 }
 
@@ -657,19 +810,44 @@ impl<'a> MessageSink<'a> {
             return Ok(());
         }
         let messages = std::mem::replace(&mut self.pending, Vec::with_capacity(BATCH));
-        let target = &self.run.target;
-        let ack = self
-            .run
-            .handle
-            .block_on(store_batch(
-                &target.store,
-                &target.live,
-                messages,
-                &self.run.options.source,
-            ))
-            .context("cannot store the imported messages")?;
-        self.counts.imported += ack.new as u64;
-        self.counts.duplicates += ack.duplicates as u64;
+        match &self.run.target {
+            Target::Local { store, live } => {
+                let ack = self
+                    .run
+                    .handle
+                    .block_on(store_batch(store, live, messages, &self.run.options.source))
+                    .context("cannot store the imported messages")?;
+                self.counts.imported += ack.new as u64;
+                self.counts.duplicates += ack.duplicates as u64;
+            }
+            Target::Remote(remote) => {
+                // The messages as checked here, through the same door as any SDK, in batches
+                // under the service's 500 KB limit.
+                const BATCH_BYTES: usize = 400_000;
+                let mut start = 0;
+                while start < messages.len() {
+                    let (mut end, mut bytes) = (start, 0);
+                    while end < messages.len()
+                        && (end == start || bytes + messages[end].raw.len() < BATCH_BYTES)
+                    {
+                        bytes += messages[end].raw.len() + 1;
+                        end += 1;
+                    }
+                    let batch: Vec<Value> = messages[start..end]
+                        .iter()
+                        .filter_map(|a| serde_json::from_str(&a.raw).ok())
+                        .collect();
+                    let answer = self.run.handle.block_on(remote.post(
+                        "/v1/batch",
+                        &json!({"batch": batch}),
+                        Auth::WriteKey,
+                    ))?;
+                    self.counts.imported += answer["new"].as_u64().unwrap_or(batch.len() as u64);
+                    self.counts.duplicates += answer["duplicates"].as_u64().unwrap_or(0);
+                    start = end;
+                }
+            }
+        }
         Ok(())
     }
 }

@@ -13,7 +13,11 @@ CREATE TABLE trails (
     group_id TEXT,
     group_at BIGINT,
     hits TEXT NOT NULL,
-    model_version TEXT NOT NULL
+    model_version TEXT NOT NULL,
+    -- For reports: the first UTM campaign seen, and when each event name and engagement rule
+    -- was first seen.
+    first_touch TEXT,
+    seen TEXT NOT NULL
 );
 CREATE INDEX trails_root ON trails (root);
 
