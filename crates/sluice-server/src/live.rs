@@ -330,8 +330,8 @@ impl Live {
     /// Lets the least recently used leads go when the cache holds more than its capacity.
     /// Only call it when everything changed was written.
     pub fn trim(&mut self) {
-        debug_assert!(self.dirty.is_empty(), "trim after the changes are written");
-        if self.members.len() <= self.capacity {
+        // What is not written yet stays.
+        if !self.dirty.is_empty() || self.members.len() <= self.capacity {
             return;
         }
         let keep = self.capacity - self.capacity / 10;
@@ -1005,6 +1005,7 @@ async fn load(
     version: &str,
     ids: Vec<String>,
     accounts: Vec<String>,
+    refit: &HashSet<String>,
     known: &(dyn Fn(&str) -> bool + Sync),
     known_account: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<Loaded, StoreError> {
@@ -1014,7 +1015,8 @@ async fn load(
     wanted.sort();
     wanted.dedup();
     let mut accounts: Vec<String> = accounts.into_iter().filter(|a| !known_account(a)).collect();
-    // Two rounds: the leads named, then the leads of the accounts named.
+    // Two rounds: the leads named, then the leads of the accounts whose traits change (their
+    // fit may change). Other accounts need only their traits and their leads' engagement.
     for round in 0..2 {
         if !wanted.is_empty() {
             let direct = if round == 0 {
@@ -1061,14 +1063,16 @@ async fn load(
             loaded.accounts.entry(id).or_default().traits = decode_traits(&traits);
         }
         let mut members = Vec::new();
-        for (account, lead, engagement) in store.account_members(&named).await? {
+        for (account_id, lead, engagement) in store.account_members(&named).await? {
             loaded
                 .accounts
-                .entry(account)
+                .entry(account_id.clone())
                 .or_default()
                 .leads
                 .insert(lead.clone(), engagement);
-            members.push(lead);
+            if refit.contains(&account_id) {
+                members.push(lead);
+            }
         }
         for id in named {
             loaded.accounts.entry(id).or_default();
@@ -1103,12 +1107,12 @@ async fn load(
 
 /// Loads into the shared cache what applying these messages needs. Only the writer calls it
 /// (it is the only one changing the cache, so what it read stays true until it writes).
-pub async fn preload(
-    store: &Store,
-    live: &RwLock<Live>,
-    ids: Vec<String>,
-    accounts: Vec<String>,
-) -> Result<(), StoreError> {
+pub async fn preload(store: &Store, live: &RwLock<Live>, named: Named) -> Result<(), StoreError> {
+    let Named {
+        ids,
+        accounts,
+        refit,
+    } = named;
     let (model, version) = {
         let live = live.read().expect("live state lock");
         (Arc::clone(live.model()), live.version().to_string())
@@ -1117,7 +1121,7 @@ pub async fn preload(
     let mut ids = ids;
     {
         let live = live.read().expect("live state lock");
-        for a in &accounts {
+        for a in &refit {
             if let Some(state) = live.accounts.get(a) {
                 ids.extend(state.leads.keys().cloned());
             }
@@ -1136,6 +1140,7 @@ pub async fn preload(
         &version,
         ids,
         accounts,
+        &refit,
         &known,
         &known_account,
     )
@@ -1144,10 +1149,32 @@ pub async fn preload(
     Ok(())
 }
 
-/// The ids and accounts a group of messages names, for [`preload`].
-pub fn named_by(messages: &[&Message]) -> (Vec<String>, Vec<String>) {
+/// What a group of messages (or a lookup) names, for [`preload`].
+#[derive(Debug, Default)]
+pub struct Named {
+    /// Ids: user ids, anonymous ids, emails, earlier ids.
+    pub ids: Vec<String>,
+    /// Accounts whose state scoring needs.
+    pub accounts: Vec<String>,
+    /// Accounts whose traits change: all their leads are rescored, so loaded.
+    pub refit: HashSet<String>,
+}
+
+impl Named {
+    /// Just these ids (a lookup by id).
+    pub fn ids(ids: Vec<String>) -> Named {
+        Named {
+            ids,
+            ..Named::default()
+        }
+    }
+}
+
+/// What a group of messages names, for [`preload`].
+pub fn named_by(messages: &[&Message]) -> Named {
     let mut ids = Vec::new();
     let mut accounts = Vec::new();
+    let mut refit = HashSet::new();
     let canonical = |id: &String| canonical_id(id).into_owned();
     for m in messages {
         ids.extend(m.user_id.iter().map(canonical));
@@ -1156,7 +1183,12 @@ pub fn named_by(messages: &[&Message]) -> (Vec<String>, Vec<String>) {
             ids.push(canonical(&from));
             ids.push(canonical(&to));
         }
-        accounts.extend(m.group_id.iter().cloned());
+        if let Some(group) = &m.group_id {
+            accounts.push(group.clone());
+            if !m.traits.is_empty() {
+                refit.insert(group.clone());
+            }
+        }
         if m.kind == MessageKind::Identify {
             accounts.extend(identify_account(&m.traits));
         }
@@ -1165,7 +1197,11 @@ pub fn named_by(messages: &[&Message]) -> (Vec<String>, Vec<String>) {
     ids.dedup();
     accounts.sort();
     accounts.dedup();
-    (ids, accounts)
+    Named {
+        ids,
+        accounts,
+        refit,
+    }
 }
 
 /// The lead an id (lead id, email, anonymous id, earlier id) names: from the cache, else from
@@ -1235,6 +1271,7 @@ pub async fn view(store: &Store, live: &RwLock<Live>, ids: &[&str]) -> Result<Li
         &version,
         wanted,
         Vec::new(),
+        &HashSet::new(),
         &|_| false,
         &|_| false,
     )

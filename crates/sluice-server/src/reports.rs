@@ -144,39 +144,84 @@ impl Catalogue {
     }
 }
 
-/// What the durable scoring state says about the leads, for reports: per lead, the trails of
-/// its ids; and which lead each id stands for.
+/// What the durable scoring state says about the leads, for reports: per lead, its first touch,
+/// and (for attribution) the trails of its ids.
+#[derive(Default)]
 struct Trails {
     of_lead: HashMap<String, Vec<sluice_store::ReportTrail>>,
-    root_of: HashMap<String, String>,
+    first_touch: HashMap<String, (i64, Value)>,
 }
 
 impl Trails {
-    async fn read(store: &Store) -> Result<Trails, StoreError> {
-        let mut of_lead: HashMap<String, Vec<sluice_store::ReportTrail>> = HashMap::new();
-        let mut root_of = HashMap::new();
-        let mut after = String::new();
-        loop {
-            let page = store.report_trails_after(&after, PAGE).await?;
-            let Some(last) = page.last() else { break };
-            after = last.id.clone();
-            for t in page {
-                if t.id != t.root {
-                    root_of.insert(t.id.clone(), t.root.clone());
+    /// Every trail's first touch; with `features`, the trails whole.
+    async fn read(store: &Store, features: bool) -> Result<Trails, StoreError> {
+        let mut trails = Trails::default();
+        let mut touch = |root: String, text: &str| {
+            if let Some((at, campaign)) = crate::live::decode_first_touch(text) {
+                let best = trails
+                    .first_touch
+                    .entry(root)
+                    .or_insert((at, campaign.clone()));
+                if at < best.0 {
+                    *best = (at, campaign);
                 }
-                of_lead.entry(t.root.clone()).or_default().push(t);
+            }
+        };
+        let mut after = String::new();
+        if features {
+            let mut of_lead: HashMap<String, Vec<sluice_store::ReportTrail>> = HashMap::new();
+            loop {
+                let page = store.report_trails_after(&after, PAGE).await?;
+                let Some(last) = page.last() else { break };
+                after = last.id.clone();
+                for t in page {
+                    if let Some(text) = &t.first_touch {
+                        touch(t.root.clone(), text);
+                    }
+                    of_lead.entry(t.root.clone()).or_default().push(t);
+                }
+            }
+            trails.of_lead = of_lead;
+        } else {
+            loop {
+                let page = store.first_touches_after(&after, PAGE).await?;
+                let Some(last) = page.last() else { break };
+                after = last.0.clone();
+                for (_, root, text) in page {
+                    touch(root, &text);
+                }
             }
         }
-        Ok(Trails { of_lead, root_of })
+        Ok(trails)
     }
+}
 
-    /// The lead an id recorded earlier stands for now.
-    fn resolve(&self, id: &str) -> String {
-        self.root_of
-            .get(id)
-            .cloned()
-            .unwrap_or_else(|| id.to_string())
+/// Re-keys records made under a lead id that has since joined another lead.
+async fn follow_merges<T>(
+    store: &Store,
+    leads: &HashSet<String>,
+    by_lead: HashMap<String, Vec<T>>,
+) -> Result<HashMap<String, Vec<T>>, StoreError> {
+    let gone: Vec<String> = by_lead
+        .keys()
+        .filter(|id| !leads.contains(*id))
+        .cloned()
+        .collect();
+    if gone.is_empty() {
+        return Ok(by_lead);
     }
+    let roots: HashMap<String, String> = store
+        .trails(&gone)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t.root))
+        .collect();
+    let mut out: HashMap<String, Vec<T>> = HashMap::new();
+    for (id, records) in by_lead {
+        let id = roots.get(&id).cloned().unwrap_or(id);
+        out.entry(id).or_default().extend(records);
+    }
+    Ok(out)
 }
 
 /// Reads the facts of the leads first seen in `period`, from what the writer maintains: stage
@@ -190,8 +235,20 @@ pub async fn gather(
     period: Period,
     max_values: usize,
 ) -> Result<Facts, StoreError> {
-    let trails = Trails::read(store).await?;
-    let resolve = |id: &str| trails.resolve(id);
+    let mut rows = Vec::new();
+    let mut after = String::new();
+    loop {
+        // The funnel needs only each lead's source: the database picks it out.
+        let page = match model {
+            Some(_) => store.report_leads_after(&after, PAGE).await?,
+            None => store.report_lead_sources_after(&after, PAGE).await?,
+        };
+        let Some(last) = page.last() else { break };
+        after = last.id.clone();
+        rows.extend(page.into_iter().filter(|r| period.contains(r.created_ms)));
+    }
+    let ids: HashSet<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let trails = Trails::read(store, model.is_some()).await?;
 
     let mut moves: HashMap<String, Vec<sluice_store::StageMove>> = HashMap::new();
     let mut after = 0;
@@ -200,9 +257,10 @@ pub async fn gather(
         let Some(last) = page.last() else { break };
         after = last.seq;
         for m in page {
-            moves.entry(resolve(&m.lead_id)).or_default().push(m);
+            moves.entry(m.lead_id.clone()).or_default().push(m);
         }
     }
+    let moves = follow_merges(store, &ids, moves).await?;
     let mut outcomes: HashMap<String, Vec<sluice_store::ReportOutcome>> = HashMap::new();
     let mut after = 0;
     loop {
@@ -210,14 +268,19 @@ pub async fn gather(
         let Some(last) = page.last() else { break };
         after = last.seq;
         for o in page {
-            outcomes.entry(resolve(&o.lead_id)).or_default().push(o);
+            outcomes.entry(o.lead_id.clone()).or_default().push(o);
         }
     }
-    let contacted: HashSet<String> = store
+    let outcomes = follow_merges(store, &ids, outcomes).await?;
+    let contacted: HashMap<String, Vec<()>> = store
         .contacted_leads()
         .await?
         .into_iter()
-        .map(|(lead, _)| resolve(&lead))
+        .map(|(lead, _)| (lead, vec![()]))
+        .collect();
+    let contacted: HashSet<String> = follow_merges(store, &ids, contacted)
+        .await?
+        .into_keys()
         .collect();
     let mut accounts: HashMap<String, Attributes> = HashMap::new();
     if model.is_some() {
@@ -242,15 +305,8 @@ pub async fn gather(
 
     let mut catalogue = model.map(|m| Catalogue::new(m, max_values));
     let mut leads: Vec<LeadFacts> = Vec::new();
-    let mut after = String::new();
-    loop {
-        let page = store.report_leads_after(&after, PAGE).await?;
-        let Some(last) = page.last() else { break };
-        after = last.id.clone();
-        for row in page {
-            if !period.contains(row.created_ms) {
-                continue;
-            }
+    {
+        for row in rows {
             let mut facts = LeadFacts::new(Timestamp::from_millis(row.created_ms));
             facts.journey = journey(
                 row.created_ms,
@@ -284,15 +340,16 @@ pub async fn gather(
                 .get(&row.id)
                 .map(Vec::as_slice)
                 .unwrap_or_default();
-            facts.first_touch = own
-                .iter()
-                .filter_map(|t| crate::live::decode_first_touch(t.first_touch.as_deref()?))
-                .min_by_key(|(at, _)| *at)
-                .and_then(|(_, campaign)| {
-                    let context: Attributes =
-                        [("campaign".to_string(), campaign)].into_iter().collect();
-                    Utm::from_context(&context)
-                });
+            facts.first_touch =
+                trails
+                    .first_touch
+                    .get(&row.id)
+                    .cloned()
+                    .and_then(|(_, campaign)| {
+                        let context: Attributes =
+                            [("campaign".to_string(), campaign)].into_iter().collect();
+                        Utm::from_context(&context)
+                    });
             if let (Some(model), Some(catalogue)) = (model, catalogue.as_mut()) {
                 let cutoff = facts.journey.cutoff().map(|c| c.millis());
                 let before = |ms: i64| cutoff.is_none_or(|c| ms < c);

@@ -12,7 +12,7 @@ use sluice_core::{Actor, Message, Model, Stage, Timestamp};
 use sluice_store::{ModelRow, NewEvent, OutcomeRow, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::live::{Changes, Live, MoveError};
+use crate::live::{Changes, Live, MoveError, Named};
 use crate::state::now;
 use crate::webhooks::event;
 
@@ -387,7 +387,7 @@ async fn move_lead(
     rep: Option<String>,
 ) -> Result<Changes, MoveFailure> {
     let now = now();
-    crate::live::preload(store, live, lookup_ids(lead), Vec::new())
+    crate::live::preload(store, live, Named::ids(lookup_ids(lead)))
         .await
         .map_err(|e| MoveFailure::Storage(e.to_string()))?;
     let (from, owner) = {
@@ -504,7 +504,7 @@ async fn rescore_batch(
         let Some(last) = ids.last().cloned() else {
             return Ok(None);
         };
-        crate::live::preload(store, live, ids.clone(), Vec::new()).await?;
+        crate::live::preload(store, live, Named::ids(ids.clone())).await?;
         let now = now();
         let mut changes = live
             .write()
@@ -559,9 +559,9 @@ async fn commit(
         .iter()
         .flat_map(|s| s.messages.iter().map(|a| &a.message))
         .collect();
-    let (ids, accounts) = crate::live::named_by(&messages);
+    let named = crate::live::named_by(&messages);
     drop(messages);
-    crate::live::preload(store, live, ids, accounts).await?;
+    crate::live::preload(store, live, named).await?;
     let mut seen = HashSet::new();
     let mut events = Vec::new();
     for submission in group.iter_mut() {
@@ -675,7 +675,7 @@ async fn assign(
     actor: Actor,
 ) -> Result<Changes, MoveFailure> {
     let now = now();
-    crate::live::preload(store, live, lookup_ids(lead), Vec::new())
+    crate::live::preload(store, live, Named::ids(lookup_ids(lead)))
         .await
         .map_err(|e| MoveFailure::Storage(e.to_string()))?;
     let mut changes = Changes::default();
@@ -719,7 +719,7 @@ pub async fn store_outcomes(
         .iter()
         .flat_map(|o| lookup_ids(&o.lead_id))
         .collect();
-    crate::live::preload(store, live, ids, Vec::new()).await?;
+    crate::live::preload(store, live, Named::ids(ids)).await?;
     let mut tx = store.begin().await?;
     let mut changes = Changes::default();
     for outcome in &outcomes {

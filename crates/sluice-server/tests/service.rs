@@ -148,7 +148,14 @@ async fn segment_calls_score_a_lead_into_mql_with_its_explanation() {
                        "traits": {"email": "ada@acme.io", "seniority": "vp", "department": "data", "title": "VP Data"}}),
             )
             .await;
-        assert_eq!((status, body), (StatusCode::OK, json!({"success": true})));
+        // Segment's answer, with what was new and what a retry repeated.
+        assert_eq!(
+            (status, body),
+            (
+                StatusCode::OK,
+                json!({"success": true, "new": 1, "duplicates": 0})
+            )
+        );
         let (status, _) = app
             .segment("/v1/group", json!({"userId": "ada", "groupId": "acme", "messageId": "g1", "timestamp": now,
                                          "traits": {"industry": "Software", "employees": 900}}))

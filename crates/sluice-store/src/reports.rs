@@ -74,15 +74,7 @@ fn report_lead(row: &AnyRow) -> Result<ReportLead> {
 
 fn stage_move(row: &AnyRow) -> Result<StageMove> {
     let to: String = row.try_get("to_stage")?;
-    let detail: Option<String> = row.try_get("detail")?;
-    let grade = match detail {
-        Some(text) => {
-            let detail: Value = serde_json::from_str(&text)
-                .map_err(|e| corrupt("transitions", "detail", e.to_string()))?;
-            detail["score"]["grade"].as_str().map(str::to_string)
-        }
-        None => None,
-    };
+    let grade: Option<String> = row.try_get("grade")?;
     Ok(StageMove {
         seq: row.try_get("seq")?,
         lead_id: row.try_get("lead_id")?,
@@ -108,14 +100,56 @@ impl Store {
         rows.iter().map(report_lead).collect()
     }
 
-    /// Stage moves after position `after_seq`, oldest first; the explanation is read only for
-    /// moves into `mql`, for their grade.
+    /// Every lead's `lead_source` attribute (extracted by the database, so the attributes
+    /// are not read), ordered by id, a page at a time: what the funnel needs.
+    pub async fn report_lead_sources_after(
+        &self,
+        after_id: &str,
+        limit: i64,
+    ) -> Result<Vec<ReportLead>> {
+        let source = match self.backend {
+            crate::Backend::Sqlite => "json_extract(attributes, '$.lead_source')",
+            crate::Backend::Postgres => "(attributes::jsonb ->> 'lead_source')",
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT id, CAST({source} AS TEXT) AS source, account_id, created_ms FROM leads \
+             WHERE id > $1 ORDER BY id LIMIT $2"
+        ))
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let source: Option<String> = row.try_get("source")?;
+                Ok(ReportLead {
+                    id: row.try_get("id")?,
+                    attributes: source
+                        .map(|s| {
+                            [("lead_source".to_string(), Value::String(s))]
+                                .into_iter()
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    account_id: row.try_get("account_id")?,
+                    created_ms: row.try_get("created_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Stage moves after position `after_seq`, oldest first, with the grade of moves into
+    /// `mql` (read from their explanation by the database).
     pub async fn stage_moves_after(&self, after_seq: i64, limit: i64) -> Result<Vec<StageMove>> {
-        let rows = sqlx::query(
+        let grade = match self.backend {
+            crate::Backend::Sqlite => "json_extract(detail, '$.score.grade')",
+            crate::Backend::Postgres => "(detail::jsonb -> 'score' ->> 'grade')",
+        };
+        let rows = sqlx::query(&format!(
             "SELECT seq, lead_id, to_stage, at_ms, model_version, \
-             CASE WHEN to_stage = 'mql' THEN detail ELSE NULL END AS detail \
-             FROM transitions WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
+             CASE WHEN to_stage = 'mql' THEN CAST({grade} AS TEXT) ELSE NULL END AS grade \
+             FROM transitions WHERE seq > $1 ORDER BY seq LIMIT $2"
+        ))
         .bind(after_seq)
         .bind(limit)
         .fetch_all(&self.pool)

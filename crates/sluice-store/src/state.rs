@@ -133,6 +133,26 @@ impl Store {
             .collect()
     }
 
+    /// The first touch of every trail that has one, in id order, a page after `after`:
+    /// (id, root, first touch as JSON).
+    pub async fn first_touches_after(
+        &self,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, String, String)>> {
+        let rows = sqlx::query(
+            "SELECT id, root, first_touch FROM trails WHERE first_touch IS NOT NULL AND id > $1 \
+             ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+    }
+
     /// How many trails are stored (none in a database written before they existed).
     pub async fn trail_count(&self) -> Result<i64> {
         Ok(sqlx::query("SELECT COUNT(*) FROM trails")
