@@ -999,6 +999,7 @@ struct Loaded {
 /// Reads what scoring the ids and accounts named needs: every id of the leads they stand
 /// for, the leads' stages, the accounts (with the engagement of all their leads), and, for
 /// accounts named, their leads too. `known` says what the cache holds already.
+#[allow(clippy::too_many_arguments)] // the cache checks are closures of their own
 async fn load(
     store: &Store,
     model: &Model,
