@@ -418,11 +418,7 @@ impl Live {
     ) -> Option<(LeadScore, sluice_core::engine::Explanation)> {
         let root = self.resolve(id)?;
         let merged = self.merged(root)?;
-        let account = merged
-            .account
-            .as_ref()
-            .and_then(|a| self.accounts.get(a))
-            .map(|a| a.traits.values());
+        let account = self.account_traits(&merged);
         let profile = Profile {
             lead: &merged.attributes,
             account: account.as_ref(),
@@ -750,6 +746,12 @@ impl Live {
         })
     }
 
+    /// The attributes of a lead's account, if it has one.
+    fn account_traits(&self, merged: &Merged) -> Option<Attributes> {
+        let account = self.accounts.get(merged.account.as_ref()?)?;
+        Some(account.traits.values())
+    }
+
     /// Scores leads, moves their stages where the score says so, and writes their rows.
     fn rescore(&mut self, roots: &[String], now: Timestamp, changes: &mut Changes) {
         self.tick += 1;
@@ -764,11 +766,7 @@ impl Live {
             meta.used = tick;
             let (stage_before, qualification_before) = (meta.stage, meta.qualification);
             let account_before = meta.account.clone();
-            let account_traits = merged
-                .account
-                .as_ref()
-                .and_then(|a| self.accounts.get(a))
-                .map(|a| a.traits.values());
+            let account_traits = self.account_traits(&merged);
             let profile = Profile {
                 lead: &merged.attributes,
                 account: account_traits.as_ref(),
@@ -1205,6 +1203,16 @@ pub fn named_by(messages: &[&Message]) -> Named {
     }
 }
 
+/// The ids to look up for an id given by a person: as given, and lower-cased (emails).
+pub fn lookup_ids(id: &str) -> Vec<String> {
+    let mut ids = vec![id.to_string()];
+    let lower = id.to_lowercase();
+    if lower != id {
+        ids.push(lower);
+    }
+    ids
+}
+
 /// The lead an id (lead id, email, anonymous id, earlier id) names: from the cache, else from
 /// the durable state.
 pub async fn resolve(
@@ -1215,11 +1223,7 @@ pub async fn resolve(
     if let Some(lead) = live.read().expect("live state lock").resolve(id) {
         return Ok(Some(lead.to_string()));
     }
-    let mut ids = vec![id.to_string()];
-    let lower = id.to_lowercase();
-    if lower != id {
-        ids.push(lower);
-    }
+    let ids = lookup_ids(id);
     let mut roots: Vec<String> = Vec::new();
     for candidate in &ids {
         if let Some(t) = store.trails(std::slice::from_ref(candidate)).await?.pop() {
@@ -1258,14 +1262,7 @@ pub async fn view(store: &Store, live: &RwLock<Live>, ids: &[&str]) -> Result<Li
         let live = live.read().expect("live state lock");
         (Arc::clone(live.model()), live.version().to_string())
     };
-    let mut wanted: Vec<String> = Vec::new();
-    for id in ids {
-        wanted.push(id.to_string());
-        let lower = id.to_lowercase();
-        if lower != *id {
-            wanted.push(lower);
-        }
-    }
+    let wanted: Vec<String> = ids.iter().flat_map(|id| lookup_ids(id)).collect();
     let loaded = load(
         store,
         &model,
@@ -1331,7 +1328,8 @@ fn encode_traits(traits: &Traits) -> String {
     Value::Array(list).to_string()
 }
 
-fn decode_traits(text: &str) -> Traits {
+/// Traits stored with their set times ([`encode_traits`]).
+pub fn decode_traits(text: &str) -> Traits {
     let mut traits = Traits::new();
     if let Ok(Value::Array(list)) = serde_json::from_str::<Value>(text) {
         for entry in list {
@@ -1372,11 +1370,6 @@ pub fn decode_seen(text: &str) -> (BTreeMap<String, i64>, BTreeMap<String, i64>)
             .unwrap_or_default()
     };
     (read("e"), read("r"))
-}
-
-/// Traits stored with their set times.
-pub fn decode_stored_traits(text: &str) -> Traits {
-    decode_traits(text)
 }
 
 /// 20 bytes a hit: time (ms), rule index, `once_per` key; base64.

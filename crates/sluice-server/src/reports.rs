@@ -377,7 +377,7 @@ pub async fn gather(
                     Some(cutoff) => {
                         let mut traits = sluice_core::history::Traits::new();
                         for t in own {
-                            traits.absorb(&crate::live::decode_stored_traits(&t.traits));
+                            traits.absorb(&crate::live::decode_traits(&t.traits));
                         }
                         let attributes = traits.as_of(Timestamp::from_millis(cutoff));
                         who_it_is(model, catalogue, &mut facts, &attributes, account);

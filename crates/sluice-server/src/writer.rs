@@ -12,7 +12,7 @@ use sluice_core::{Actor, Message, Model, Stage, Timestamp};
 use sluice_store::{ModelRow, NewEvent, OutcomeRow, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::live::{Changes, Live, MoveError, Named};
+use crate::live::{Changes, Live, MoveError, Named, lookup_ids};
 use crate::state::now;
 use crate::webhooks::event;
 
@@ -535,16 +535,6 @@ async fn set_model(
         .expect("live state lock")
         .set_model(model, row.version.clone());
     Ok(())
-}
-
-/// The ids to load for a lookup by id: as given and lower-cased (emails).
-fn lookup_ids(id: &str) -> Vec<String> {
-    let mut ids = vec![id.to_string()];
-    let lower = id.to_lowercase();
-    if lower != id {
-        ids.push(lower);
-    }
-    ids
 }
 
 /// Stores a group of requests' messages in one transaction and scores the new ones. The

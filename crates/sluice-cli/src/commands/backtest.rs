@@ -19,7 +19,7 @@ use sluice_core::backtest::{
 use sluice_core::history;
 use sluice_core::{Activity, Attributes, Message, Model, Profile, Timestamp};
 
-use super::import::{OUTCOME_COLUMNS, created_at};
+use super::import::{created_at, outcome_column};
 use crate::input::{self, Record, Rejections};
 use crate::{Format, UserError};
 
@@ -238,15 +238,6 @@ fn outcome(row: &Attributes) -> Result<Outcome, String> {
         }),
         None => Err(problems.join("; ")),
     }
-}
-
-/// The column an outcomes file's header names, as `sluice import outcomes` reads it.
-fn outcome_column(name: &str) -> String {
-    OUTCOME_COLUMNS
-        .into_iter()
-        .find(|c| c.eq_ignore_ascii_case(name))
-        .unwrap_or(name)
-        .to_string()
 }
 
 /// Refuses an outcomes file whose header lacks the columns every row needs.

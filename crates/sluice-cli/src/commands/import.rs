@@ -653,13 +653,7 @@ impl Run {
         bar: &ProgressBar,
     ) -> anyhow::Result<()> {
         let path = self.path.as_path();
-        let rename = |name: &str| {
-            OUTCOME_COLUMNS
-                .into_iter()
-                .find(|c| c.eq_ignore_ascii_case(name))
-                .unwrap_or(name)
-                .to_string()
-        };
+        let rename = outcome_column;
         if let Some(header) = input::csv_header(path)? {
             let names: Vec<String> = header.iter().map(|h| rename(h)).collect();
             let has = |name: &str| names.iter().any(|n| n == name);
@@ -729,13 +723,7 @@ impl Run {
         bar: &ProgressBar,
     ) -> anyhow::Result<()> {
         let path = self.path.as_path();
-        let rename = |name: &str| {
-            OUTCOME_COLUMNS
-                .into_iter()
-                .find(|c| c.eq_ignore_ascii_case(name))
-                .unwrap_or(name)
-                .to_string()
-        };
+        let rename = outcome_column;
         let mut pending: Vec<(u64, Value)> = Vec::with_capacity(BATCH);
         let send = |rows: &mut Vec<(u64, Value)>,
                     counts: &mut Counts,
@@ -778,6 +766,15 @@ impl Run {
         })?;
         send(&mut pending, counts, rejections)
     }
+}
+
+/// The column an outcomes file's header names (the known ones matched ignoring case).
+pub(crate) fn outcome_column(name: &str) -> String {
+    OUTCOME_COLUMNS
+        .into_iter()
+        .find(|c| c.eq_ignore_ascii_case(name))
+        .unwrap_or(name)
+        .to_string()
 }
 
 /// Messages on their way to the database, stored [`BATCH`] at a time and scored as they are.
