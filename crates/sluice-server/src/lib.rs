@@ -5,6 +5,7 @@
 pub mod api;
 pub mod dashboard;
 pub mod error;
+pub mod facts;
 pub mod handoff;
 pub mod ingest;
 pub mod live;
@@ -241,6 +242,11 @@ pub async fn start_with(
         });
     }
     webhooks::spawn(state.store.clone(), webhooks);
+    facts::spawn(
+        state.store.clone(),
+        Arc::clone(&state.live),
+        std::time::Duration::from_secs(1),
+    );
     let app = router(state.clone());
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(Running {

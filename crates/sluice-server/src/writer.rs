@@ -771,6 +771,22 @@ pub async fn store_outcomes(
 
 /// Writes what a change touched, within a transaction.
 pub async fn write(tx: &mut sluice_store::Tx, changes: &Changes) -> Result<(), StoreError> {
+    // What the reports count about these leads changed: their facts are rebuilt. (A lead's
+    // events always rewrite its row; anonymous visitors have no facts.)
+    let touched: Vec<String> = changes
+        .leads
+        .iter()
+        .map(|l| l.id.clone())
+        .chain(changes.transitions.iter().map(|t| t.lead_id.clone()))
+        .chain(changes.deleted.iter().cloned())
+        .collect();
+    tx.mark_facts(&touched).await?;
+    let accounts: Vec<String> = changes
+        .account_traits
+        .iter()
+        .map(|(id, _)| id.clone())
+        .collect();
+    tx.mark_facts_of_accounts(&accounts).await?;
     tx.upsert_trails(&changes.trails).await?;
     tx.upsert_account_traits(&changes.account_traits).await?;
     tx.upsert_identities(&changes.identities).await?;

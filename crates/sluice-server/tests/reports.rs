@@ -440,6 +440,42 @@ async fn scenario(app: App) {
         html.contains(r#"href="/reports""#),
         "linked from the navigation"
     );
+
+    // The facts are kept current: a later outcome, activity and event show in the next
+    // report, and the background rebuild leaves nothing marked.
+    app.ok(
+        "/api/v1/outcomes",
+        json!({"outcomes": [
+            {"lead_id": "c1", "type": "opportunity", "amount": 7000, "date": "2026-02-20"},
+        ]}),
+    )
+    .await;
+    app.ok("/api/v1/leads/a2/activities", json!({"kind": "call"}))
+        .await;
+    let before = app.get("/api/v1/reports/funnel").await["report"]["total"].clone();
+    assert_eq!(before["reached"]["opportunity"], 4, "{before}");
+    assert!(close(&before["pipeline"], 25_000.0), "{before}");
+    assert_eq!(before["contacted_mqls"], 3, "{before}");
+    app.batch(json!([
+        {"type": "track", "userId": "c2", "event": "Demo Requested", "messageId": "c2-demo",
+         "timestamp": "2026-02-21T10:00:00Z"},
+    ]))
+    .await;
+    let store = &app.running.state.store;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while store.dirty_fact_count().await.unwrap() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the background rebuild never caught up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let after = app.get("/api/v1/reports/funnel").await["report"]["total"].clone();
+    assert_eq!(
+        after["reached"]["mql"].as_u64().unwrap(),
+        before["reached"]["mql"].as_u64().unwrap() + 1,
+        "{after}"
+    );
     drop(app.running);
 }
 

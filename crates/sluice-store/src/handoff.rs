@@ -371,6 +371,16 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             new.push(done.rows_affected() == 1);
+            if done.rows_affected() == 1 {
+                // Being contacted is one of the lead's report facts.
+                sqlx::query(
+                    "INSERT INTO lead_facts (lead_id, dirty) VALUES ($1, 1) ON CONFLICT (lead_id) \
+                     DO UPDATE SET dirty = lead_facts.dirty + 1",
+                )
+                .bind(&a.lead_id)
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         tx.commit().await?;
         Ok(new)

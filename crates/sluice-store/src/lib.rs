@@ -7,6 +7,7 @@
 //! engine's migrations under `migrations/` and in [`Backend`]. The same storage scenario runs
 //! against both in the tests.
 
+mod facts;
 mod handoff;
 mod reports;
 mod rows;
@@ -22,6 +23,7 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
+pub use facts::*;
 pub use handoff::*;
 pub use reports::*;
 pub use rows::*;
@@ -90,6 +92,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         "0004_state",
         include_str!("../migrations/sqlite/0004_state.sql"),
         include_str!("../migrations/postgres/0004_state.sql"),
+    ),
+    (
+        "0005_facts",
+        include_str!("../migrations/sqlite/0005_facts.sql"),
+        include_str!("../migrations/postgres/0005_facts.sql"),
     ),
 ];
 
@@ -690,6 +697,8 @@ impl Tx {
             }
             new += query.execute(&mut *self.tx).await?.rows_affected();
         }
+        let leads: Vec<String> = outcomes.iter().map(|o| o.lead_id.clone()).collect();
+        self.mark_facts(&leads).await?;
         Ok(new)
     }
 

@@ -72,7 +72,7 @@ fn report_lead(row: &AnyRow) -> Result<ReportLead> {
     })
 }
 
-fn stage_move(row: &AnyRow) -> Result<StageMove> {
+pub(crate) fn stage_move(row: &AnyRow) -> Result<StageMove> {
     let to: String = row.try_get("to_stage")?;
     let grade: Option<String> = row.try_get("grade")?;
     Ok(StageMove {
@@ -88,6 +88,14 @@ fn stage_move(row: &AnyRow) -> Result<StageMove> {
 }
 
 impl Store {
+    /// The SQL that picks the grade out of a transition's explanation.
+    pub(crate) fn grade_of_detail(&self) -> &'static str {
+        match self.backend {
+            crate::Backend::Sqlite => "json_extract(detail, '$.score.grade')",
+            crate::Backend::Postgres => "(detail::jsonb -> 'score' ->> 'grade')",
+        }
+    }
+
     /// Every lead, ordered by id, a page at a time, with what the reports use.
     pub async fn report_leads_after(&self, after_id: &str, limit: i64) -> Result<Vec<ReportLead>> {
         let rows = sqlx::query(
@@ -141,10 +149,7 @@ impl Store {
     /// Stage moves after position `after_seq`, oldest first, with the grade of moves into
     /// `mql` (read from their explanation by the database).
     pub async fn stage_moves_after(&self, after_seq: i64, limit: i64) -> Result<Vec<StageMove>> {
-        let grade = match self.backend {
-            crate::Backend::Sqlite => "json_extract(detail, '$.score.grade')",
-            crate::Backend::Postgres => "(detail::jsonb -> 'score' ->> 'grade')",
-        };
+        let grade = self.grade_of_detail();
         let rows = sqlx::query(&format!(
             "SELECT seq, lead_id, to_stage, at_ms, model_version, \
              CASE WHEN to_stage = 'mql' THEN CAST({grade} AS TEXT) ELSE NULL END AS grade \

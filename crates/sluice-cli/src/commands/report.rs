@@ -124,7 +124,8 @@ fn funnel(args: FunnelArgs) -> anyhow::Result<()> {
     let period = period(args.from.as_deref(), args.to.as_deref())?;
     runtime()?.block_on(async {
         let store = connect(&args.db).await?;
-        let report = funnel_report(&store, period, args.by).await?;
+        let (model, _) = active_model(&store).await?;
+        let report = funnel_report(&store, &model, period, args.by).await?;
         let mut out = std::io::stdout().lock();
         if args.format != Format::Table {
             let doc = serde_json::json!({

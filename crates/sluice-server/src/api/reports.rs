@@ -65,7 +65,8 @@ pub async fn funnel(
         .parse()
         .map_err(|e: String| ApiError::unprocessable(format!("by: {e}")))?;
     let period = period(query.from.as_deref(), query.to.as_deref())?;
-    let report = funnel_report(&state.store, period, cohort).await?;
+    let model = state.live.read().expect("live state lock").model().clone();
+    let report = funnel_report(&state.store, &model, period, cohort).await?;
     Ok(Json(json!({
         "from": period.from,
         "to": period.to,

@@ -1,0 +1,256 @@
+//! Report facts: one row per lead with what the funnel and attribution reports count, kept
+//! current from the changes the writer makes (see `migrations/*/0005_facts.sql`). Writers mark
+//! a lead's row dirty in their own transaction; a rebuild stores a row only if nothing marked
+//! it again meanwhile.
+
+use sqlx::Row;
+
+use crate::reports::{ReportOutcome, StageMove, stage_move};
+use crate::{CHUNK, Result, Store, Tx, placeholders, rows_placeholders};
+
+/// A lead's facts as rebuilt, to store if the lead was not marked again meanwhile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FactsRow {
+    /// The lead.
+    pub lead_id: String,
+    /// The mark the rebuild started from.
+    pub dirty: i64,
+    /// When the lead was first seen.
+    pub created_ms: i64,
+    /// The model the facts were made under.
+    pub model_version: String,
+    /// The facts (JSON, encoded by the service).
+    pub facts: String,
+}
+
+/// A lead's stored facts, as the reports read them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredFacts {
+    /// The lead.
+    pub lead_id: String,
+    /// When it was first seen.
+    pub created_ms: i64,
+    /// The facts (JSON).
+    pub facts: String,
+}
+
+impl Store {
+    /// Up to `limit` leads whose facts need a rebuild, in id order after `after`, with their
+    /// marks.
+    pub async fn dirty_facts(&self, after: &str, limit: i64) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT lead_id, dirty FROM lead_facts WHERE dirty > 0 AND lead_id > $1 \
+             ORDER BY lead_id LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    /// How many leads' facts wait for a rebuild.
+    pub async fn dirty_fact_count(&self) -> Result<i64> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) FROM lead_facts WHERE dirty > 0")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get(0)?,
+        )
+    }
+
+    /// Stores rebuilt facts, each only if its lead was not marked again since the rebuild
+    /// read it, and drops the rows of `gone` leads (no longer stored: merged into another)
+    /// on the same condition. Returns how many rows were stored or dropped.
+    pub async fn put_facts(&self, rows: &[FactsRow], gone: &[(String, i64)]) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let mut done = 0;
+        for row in rows {
+            done += sqlx::query(
+                "UPDATE lead_facts SET dirty = 0, created_ms = $1, model_version = $2, facts = $3 \
+                 WHERE lead_id = $4 AND dirty = $5",
+            )
+            .bind(row.created_ms)
+            .bind(row.model_version.as_str())
+            .bind(row.facts.as_str())
+            .bind(row.lead_id.as_str())
+            .bind(row.dirty)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        for (lead, dirty) in gone {
+            done += sqlx::query("DELETE FROM lead_facts WHERE lead_id = $1 AND dirty = $2")
+                .bind(lead.as_str())
+                .bind(*dirty)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// Stored facts of leads first seen in `[from, to)` (either open), in id order, a page
+    /// after `after`.
+    pub async fn facts_after(
+        &self,
+        after: &str,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<StoredFacts>> {
+        let rows = sqlx::query(
+            "SELECT lead_id, created_ms, facts FROM lead_facts WHERE lead_id > $1 \
+             AND facts IS NOT NULL AND created_ms >= $2 AND created_ms < $3 \
+             ORDER BY lead_id LIMIT $4",
+        )
+        .bind(after)
+        .bind(from_ms.unwrap_or(i64::MIN))
+        .bind(to_ms.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredFacts {
+                    lead_id: r.try_get(0)?,
+                    created_ms: r.try_get(1)?,
+                    facts: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The stage moves recorded under these lead ids, oldest first.
+    pub async fn stage_moves_of(&self, leads: &[String]) -> Result<Vec<StageMove>> {
+        let grade = self.grade_of_detail();
+        let mut out = Vec::new();
+        for chunk in leads.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT seq, lead_id, to_stage, at_ms, model_version, \
+                 CASE WHEN to_stage = 'mql' THEN CAST({grade} AS TEXT) ELSE NULL END AS grade \
+                 FROM transitions WHERE lead_id IN ({}) ORDER BY seq",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for v in chunk {
+                query = query.bind(v.as_str());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                out.push(stage_move(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The outcomes recorded under these lead ids, oldest first.
+    pub async fn outcomes_of_leads(&self, leads: &[String]) -> Result<Vec<ReportOutcome>> {
+        let mut out = Vec::new();
+        for chunk in leads.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT seq, lead_id, kind, amount, at_ms FROM outcomes WHERE lead_id IN ({}) \
+                 ORDER BY seq",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for v in chunk {
+                query = query.bind(v.as_str());
+            }
+            for r in query.fetch_all(&self.pool).await? {
+                out.push(ReportOutcome {
+                    seq: r.try_get("seq")?,
+                    lead_id: r.try_get("lead_id")?,
+                    kind: r.try_get("kind")?,
+                    amount: r.try_get("amount")?,
+                    at_ms: r.try_get("at_ms")?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Which of these lead ids have at least one activity.
+    pub async fn contacted_of(&self, leads: &[String]) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for chunk in leads.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT DISTINCT lead_id FROM activities WHERE lead_id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for v in chunk {
+                query = query.bind(v.as_str());
+            }
+            for r in query.fetch_all(&self.pool).await? {
+                out.push(r.try_get(0)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Tx {
+    /// Marks these leads' facts for a rebuild (adding rows for leads new to them).
+    pub async fn mark_facts(&mut self, leads: &[String]) -> Result<()> {
+        let mut leads: Vec<&str> = leads.iter().map(String::as_str).collect();
+        // One statement may not touch a row twice (PostgreSQL refuses it).
+        leads.sort_unstable();
+        leads.dedup();
+        for chunk in leads.chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO lead_facts (lead_id, dirty) VALUES {} ON CONFLICT (lead_id) \
+                 DO UPDATE SET dirty = lead_facts.dirty + 1",
+                rows_placeholders(self.backend, chunk.len(), 2)
+            );
+            let mut query = sqlx::query(&sql);
+            for lead in chunk {
+                query = query.bind(*lead).bind(1i64);
+            }
+            query.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Marks the facts of these accounts' leads for a rebuild (their account's traits count
+    /// among their features).
+    pub async fn mark_facts_of_accounts(&mut self, accounts: &[String]) -> Result<()> {
+        for chunk in accounts.chunks(CHUNK) {
+            let sql = format!(
+                "UPDATE lead_facts SET dirty = dirty + 1 WHERE lead_id IN \
+                 (SELECT id FROM leads WHERE account_id IN ({}))",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for account in chunk {
+                query = query.bind(account.as_str());
+            }
+            query.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The accounts with these ids (those that exist).
+    pub async fn accounts_by_id(&self, ids: &[String]) -> Result<Vec<crate::AccountRow>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT {} FROM accounts WHERE id IN ({})",
+                crate::rows::ACCOUNT_COLUMNS,
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for v in chunk {
+                query = query.bind(v.as_str());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                out.push(crate::AccountRow::from_row(&row)?);
+            }
+        }
+        Ok(out)
+    }
+}
