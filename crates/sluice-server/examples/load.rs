@@ -73,6 +73,7 @@ async fn main() {
         write_key: Some("wk_load".into()),
         rescore_every: None,
         sla_every: None,
+        clock: Default::default(),
     })
     .await
     .unwrap();

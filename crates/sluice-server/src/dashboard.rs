@@ -19,7 +19,7 @@ use sluice_core::engine::{BantStatus, Explanation, Skip};
 use sluice_core::{LeadScore, Qualification, Stage, Timestamp};
 use sluice_store::{AccountRow, LeadFilter, LeadRow, LeadSort, StoreError, TransitionRow};
 
-use crate::state::{AppState, constant_time_eq, now};
+use crate::state::{AppState, constant_time_eq};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "sluice_session";
@@ -539,7 +539,7 @@ async fn overview(
         .model()
         .handoff()
         .clone();
-    let now_ts = now();
+    let now_ts = state.clock.now();
     let from = Timestamp::from_millis(now_ts.millis() - 30 * 86_400_000);
     let report = crate::handoff::report(&state.store, &policy, from, now_ts, now_ts).await?;
     let mut handoff = Vec::new();
@@ -563,7 +563,7 @@ async fn overview(
         breaches: report.breaches.len(),
         model,
         total: counts.values().sum(),
-        as_of: when(now().millis()),
+        as_of: when(state.clock.now().millis()),
         funnel: funnel(&counts),
         mqls: mqls.into_iter().map(LeadLine::from).collect(),
         recent: recent.into_iter().map(LeadLine::from).collect(),
@@ -671,7 +671,7 @@ async fn lead_page(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, Failure> {
-    let at = now();
+    let at = state.clock.now();
     let view = crate::live::view(&state.store, &state.live, &[&id]).await?;
     let lead_id = view.resolve(&id).map_or_else(|| id.clone(), str::to_string);
     let scored = view.explain(&lead_id, at);

@@ -11,7 +11,7 @@ use sluice_core::analytics::{
 
 use super::{Failure, Session, page, when};
 use crate::reports::{Period, both_reports, dollars};
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 /// Attribution rows shown at each end of the ranking.
 const SHOWN: usize = 10;
@@ -137,7 +137,7 @@ pub(super) async fn reports_page(
         .map(Into::into)
         .collect();
     let view = ReportsPage {
-        as_of: when(now().millis()),
+        as_of: when(state.clock.now().millis()),
         model_version: version,
         total: FunnelLine::new("all leads".into(), &funnel.total),
         sources: funnel

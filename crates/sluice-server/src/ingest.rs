@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 use sluice_core::{Message, MessageKind, Timestamp};
 use tokio::sync::oneshot;
 
-use crate::state::{AppState, now};
+use crate::state::AppState;
 use crate::writer::{Accepted, Job, Submission};
 
 /// Segment's limit for one message.
@@ -207,7 +207,7 @@ async fn accept(
             Rejection::new(StatusCode::UNAUTHORIZED, "unauthorized", message).into_response()
         })?;
 
-    let received = now();
+    let received = state.clock.now();
     // Each message, with the bytes Sluice added to it (not counted against its size limit).
     let mut values: Vec<(Map<String, Value>, usize)> = match kind {
         Some(kind) => {

@@ -51,6 +51,8 @@ pub struct Config {
     pub rescore_every: Option<std::time::Duration>,
     /// How often the SLA scheduler runs (`None`: never).
     pub sla_every: Option<std::time::Duration>,
+    /// The clock (the system's, but for tests that move time themselves).
+    pub clock: state::Clock,
 }
 
 /// Why the service could not start.
@@ -178,12 +180,13 @@ pub async fn start_with(
 
     let admin_token = config.admin_token.clone().unwrap_or_else(|| token("sk_"));
     let state = AppState {
-        writer: writer::spawn(store.clone(), Arc::clone(&live)),
+        writer: writer::spawn(store.clone(), Arc::clone(&live), config.clock.clone()),
         store,
         live,
         write_keys: Arc::new(RwLock::new(write_keys)),
         admin_token: admin_token.clone().into(),
         metrics: metrics_handle(),
+        clock: config.clock.clone(),
     };
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
@@ -241,7 +244,7 @@ pub async fn start_with(
             }
         });
     }
-    webhooks::spawn(state.store.clone(), webhooks);
+    webhooks::spawn(state.store.clone(), webhooks, state.clock.clone());
     facts::spawn(
         state.store.clone(),
         Arc::clone(&state.live),

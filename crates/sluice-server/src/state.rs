@@ -1,6 +1,7 @@
 //! What every request handler shares.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -26,10 +27,44 @@ pub struct AppState {
     pub admin_token: Arc<str>,
     /// Prometheus metrics.
     pub metrics: PrometheusHandle,
+    /// The service's clock.
+    pub clock: Clock,
 }
 
-/// The time now. The service reads the clock here, at its edge; the core takes time as a
-/// parameter.
+/// Where the service reads the time: the system's clock, or (for tests of SLA deadlines and
+/// retries) one that moves only when told to.
+#[derive(Debug, Clone, Default)]
+pub struct Clock(Option<Arc<AtomicI64>>);
+
+impl Clock {
+    /// The system's clock.
+    pub fn system() -> Clock {
+        Clock(None)
+    }
+
+    /// A clock that stands at `start` until moved.
+    pub fn manual(start: Timestamp) -> Clock {
+        Clock(Some(Arc::new(AtomicI64::new(start.millis()))))
+    }
+
+    /// The time now.
+    pub fn now(&self) -> Timestamp {
+        match &self.0 {
+            None => now(),
+            Some(at) => Timestamp::from_millis(at.load(Ordering::SeqCst)),
+        }
+    }
+
+    /// Moves a manual clock forward (the system's clock moves by itself: nothing happens).
+    pub fn advance(&self, by: std::time::Duration) {
+        if let Some(at) = &self.0 {
+            at.fetch_add(by.as_millis() as i64, Ordering::SeqCst);
+        }
+    }
+}
+
+/// The system's time now. The service reads the time at its edge (through its [`Clock`]); the
+/// core takes time as a parameter.
 pub fn now() -> Timestamp {
     let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

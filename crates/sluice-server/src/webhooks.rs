@@ -18,7 +18,7 @@ use sluice_store::{AttemptNext, AttemptRecord, DueDelivery, OutboundEvent, Store
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::live::Changes;
-use crate::state::{now, token};
+use crate::state::{Clock, token};
 
 /// The event types a subscription can ask for; `*` asks for all of them.
 pub const EVENT_TYPES: &[&str] = &[
@@ -148,11 +148,11 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> Option<String
 }
 
 /// Starts the dispatcher: it runs as long as the runtime does.
-pub fn spawn(store: Store, settings: WebhookSettings) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(dispatch(store, settings))
+pub fn spawn(store: Store, settings: WebhookSettings, clock: Clock) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(dispatch(store, settings, clock))
 }
 
-async fn dispatch(store: Store, settings: WebhookSettings) {
+async fn dispatch(store: Store, settings: WebhookSettings, clock: Clock) {
     let client = match reqwest::Client::builder()
         .timeout(settings.timeout)
         // A redirect is an answer that is not 2xx: the subscription should name the real URL.
@@ -177,7 +177,7 @@ async fn dispatch(store: Store, settings: WebhookSettings) {
             return;
         };
         let free = slots.available_permits() + 1;
-        let at = now().millis();
+        let at = clock.now().millis();
         let due = match store
             .claim_webhook_deliveries(at, at + lease.as_millis() as i64, free)
             .await
@@ -214,6 +214,7 @@ async fn dispatch(store: Store, settings: WebhookSettings) {
                 client.clone(),
                 store.clone(),
                 Arc::clone(&settings),
+                clock.clone(),
                 delivery,
                 permit,
             ));
@@ -230,10 +231,11 @@ async fn deliver(
     client: reqwest::Client,
     store: Store,
     settings: Arc<WebhookSettings>,
+    clock: Clock,
     delivery: DueDelivery,
     _slot: OwnedSemaphorePermit,
 ) {
-    let started_at = now();
+    let started_at = clock.now();
     let started = Instant::now();
     let (status_code, error) = post(&client, &delivery, started_at).await;
     let duration_ms = started.elapsed().as_millis() as i64;
@@ -241,7 +243,7 @@ async fn deliver(
         AttemptNext::Delivered
     } else {
         match settings.retry.get(delivery.attempts as usize) {
-            Some(wait) => AttemptNext::RetryAt(now().millis() + wait.as_millis() as i64),
+            Some(wait) => AttemptNext::RetryAt(clock.now().millis() + wait.as_millis() as i64),
             None => AttemptNext::Failed,
         }
     };

@@ -13,7 +13,7 @@ use sluice_store::{ModelRow, NewEvent, OutcomeRow, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::live::{Changes, Live, MoveError, Named, lookup_ids};
-use crate::state::now;
+use crate::state::Clock;
 use crate::webhooks::event;
 
 /// A message accepted by the HTTP layer, waiting to be stored.
@@ -149,9 +149,9 @@ pub struct OutcomeAck {
 const GROUP_LIMIT: usize = 20_000;
 
 /// Starts the writer; returns the queue to submit to.
-pub fn spawn(store: Store, live: Arc<RwLock<Live>>) -> mpsc::Sender<Job> {
+pub fn spawn(store: Store, live: Arc<RwLock<Live>>, clock: Clock) -> mpsc::Sender<Job> {
     let (tx, rx) = mpsc::channel(4096);
-    tokio::spawn(run(rx, tx.downgrade(), store, live));
+    tokio::spawn(run(rx, tx.downgrade(), store, live, clock));
     tx
 }
 
@@ -163,6 +163,7 @@ async fn run(
     queue: mpsc::WeakSender<Job>,
     store: Store,
     live: Arc<RwLock<Live>>,
+    clock: Clock,
 ) {
     let mut pending: Option<Job> = None;
     // After a storage failure the live state may hold what was not stored: it is rebuilt from
@@ -193,8 +194,17 @@ async fn run(
                 rep,
                 reply,
             } => {
-                let result =
-                    move_lead(&store, &live, &lead, to, actor, reason.as_deref(), rep).await;
+                let result = move_lead(
+                    &store,
+                    &live,
+                    &clock,
+                    &lead,
+                    to,
+                    actor,
+                    reason.as_deref(),
+                    rep,
+                )
+                .await;
                 healthy = !matches!(result, Err(MoveFailure::Storage(_)));
                 let _ = reply.send(result);
                 continue;
@@ -206,19 +216,19 @@ async fn run(
                 actor,
                 reply,
             } => {
-                let result = assign(&store, &live, &lead, rep, team, actor).await;
+                let result = assign(&store, &live, &clock, &lead, rep, team, actor).await;
                 healthy = !matches!(result, Err(MoveFailure::Storage(_)));
                 let _ = reply.send(result);
                 continue;
             }
             Job::Outcomes { outcomes, reply } => {
-                let result = store_outcomes(&store, &live, outcomes, now()).await;
+                let result = store_outcomes(&store, &live, outcomes, clock.now()).await;
                 healthy = result.is_ok();
                 let _ = reply.send(result.map_err(|e| e.to_string()));
                 continue;
             }
             Job::SlaTick { reply } => {
-                let result = crate::handoff::sla_tick(&store, &live, now()).await;
+                let result = crate::handoff::sla_tick(&store, &live, clock.now()).await;
                 if let Err(e) = &result {
                     tracing::error!(error = %e, "the SLA scheduler failed");
                     healthy = false;
@@ -230,7 +240,9 @@ async fn run(
             }
             Job::SetModel { model, row, reply } => {
                 match set_model(&store, &live, model, row).await {
-                    Ok(()) => begin_pass(&store, &live, &queue, "activation", Some(reply)).await,
+                    Ok(()) => {
+                        begin_pass(&store, &live, &clock, &queue, "activation", Some(reply)).await
+                    }
                     Err(e) => {
                         let _ = reply.send(Err(e));
                     }
@@ -257,14 +269,14 @@ async fn run(
                     }
                     continue;
                 }
-                begin_pass(&store, &live, &queue, reason, reply).await;
+                begin_pass(&store, &live, &clock, &queue, reason, reply).await;
                 continue;
             }
             Job::RescoreBatch { after, done, reply } => {
-                match rescore_batch(&store, &live, &after).await {
+                match rescore_batch(&store, &live, &clock, &after).await {
                     Ok(None) => {
                         let mut live = live.write().expect("live state lock");
-                        live.rescoring_mut().finished_at = Some(now());
+                        live.rescoring_mut().finished_at = Some(clock.now());
                         if let Some(reply) = reply {
                             let _ = reply.send(Ok(done));
                         }
@@ -312,7 +324,7 @@ async fn run(
         }
         metrics::gauge!("sluice_ingest_queue_depth").set(rx.len() as f64);
         let started = Instant::now();
-        match commit(&store, &live, &mut group).await {
+        match commit(&store, &live, &clock, &mut group).await {
             Ok(acks) => {
                 metrics::histogram!("sluice_commit_seconds")
                     .record(started.elapsed().as_secs_f64());
@@ -380,13 +392,14 @@ fn refuse(job: Job) {
 async fn move_lead(
     store: &Store,
     live: &RwLock<Live>,
+    clock: &Clock,
     lead: &str,
     to: Stage,
     actor: Actor,
     reason: Option<&str>,
     rep: Option<String>,
 ) -> Result<Changes, MoveFailure> {
-    let now = now();
+    let now = clock.now();
     crate::live::preload(store, live, Named::ids(lookup_ids(lead)))
         .await
         .map_err(|e| MoveFailure::Storage(e.to_string()))?;
@@ -455,6 +468,7 @@ async fn move_lead(
 async fn begin_pass(
     store: &Store,
     live: &RwLock<Live>,
+    clock: &Clock,
     queue: &mpsc::WeakSender<Job>,
     reason: &str,
     reply: Option<oneshot::Sender<Result<usize, String>>>,
@@ -476,7 +490,7 @@ async fn begin_pass(
             model_version: version,
             total,
             done: 0,
-            started_at: Some(now()),
+            started_at: Some(clock.now()),
             finished_at: None,
         };
     }
@@ -497,6 +511,7 @@ async fn begin_pass(
 async fn rescore_batch(
     store: &Store,
     live: &RwLock<Live>,
+    clock: &Clock,
     after: &str,
 ) -> Result<Option<(String, usize)>, String> {
     let stored = async {
@@ -505,7 +520,7 @@ async fn rescore_batch(
             return Ok(None);
         };
         crate::live::preload(store, live, Named::ids(ids.clone())).await?;
-        let now = now();
+        let now = clock.now();
         let mut changes = live
             .write()
             .expect("live state lock")
@@ -543,6 +558,7 @@ async fn set_model(
 async fn commit(
     store: &Store,
     live: &RwLock<Live>,
+    clock: &Clock,
     group: &mut [Submission],
 ) -> Result<Vec<Ack>, StoreError> {
     let messages: Vec<&Message> = group
@@ -593,10 +609,13 @@ async fn commit(
     }
     let scoring = Instant::now();
     let accepted = fresh.len();
-    let changes = live.write().expect("live state lock").apply(fresh, now());
+    let changes = live
+        .write()
+        .expect("live state lock")
+        .apply(fresh, clock.now());
     metrics::histogram!("sluice_scoring_seconds").record(scoring.elapsed().as_secs_f64());
     let mut changes = changes;
-    crate::handoff::assign_new_mqls(store, live, &mut changes, now()).await?;
+    crate::handoff::assign_new_mqls(store, live, &mut changes, clock.now()).await?;
     write(&mut tx, &changes).await?;
     tx.commit().await?;
     live.write().expect("live state lock").trim();
@@ -625,7 +644,13 @@ pub async fn store_batch(
         source: source.to_string(),
         done,
     };
-    let acks = commit(store, live, std::slice::from_mut(&mut submission)).await?;
+    let acks = commit(
+        store,
+        live,
+        &Clock::system(),
+        std::slice::from_mut(&mut submission),
+    )
+    .await?;
     Ok(acks[0])
 }
 
@@ -659,12 +684,13 @@ fn feedback_events(changes: &mut Changes, from: Stage, rep: Option<&str>) {
 async fn assign(
     store: &Store,
     live: &RwLock<Live>,
+    clock: &Clock,
     lead: &str,
     rep: String,
     team: String,
     actor: Actor,
 ) -> Result<Changes, MoveFailure> {
-    let now = now();
+    let now = clock.now();
     crate::live::preload(store, live, Named::ids(lookup_ids(lead)))
         .await
         .map_err(|e| MoveFailure::Storage(e.to_string()))?;

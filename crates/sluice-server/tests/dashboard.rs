@@ -29,6 +29,7 @@ impl App {
             write_key: Some(WRITE_KEY.into()),
             rescore_every: None,
             sla_every: None,
+            clock: Default::default(),
         };
         let running = start(config).await.expect("the server starts");
         let client = Client::builder()

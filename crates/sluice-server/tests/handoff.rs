@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use axum::http::HeaderMap;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use sluice_server::state::Clock;
 use sluice_server::webhooks::WebhookSettings;
 use sluice_server::{Config, Running};
 use sluice_store::testing::PgDatabase;
@@ -58,7 +59,12 @@ struct App {
 }
 
 impl App {
+    /// A service on its own clock, standing at the present until the test moves it.
     async fn start(url: String) -> App {
+        App::start_on(url, Clock::manual(sluice_server::state::now())).await
+    }
+
+    async fn start_on(url: String, clock: Clock) -> App {
         let config = Config {
             database_url: url,
             bind: "127.0.0.1:0".parse().unwrap(),
@@ -67,6 +73,7 @@ impl App {
             write_key: Some("wk_test".into()),
             rescore_every: None,
             sla_every: None,
+            clock,
         };
         let settings = WebhookSettings {
             poll: Duration::from_millis(20),
@@ -132,7 +139,7 @@ impl App {
     }
 
     async fn identify_and_demo(&self, user: &str, traits: Value) {
-        let now = sluice_server::state::now().to_string();
+        let now = self.running.state.clock.now().to_string();
         let mut traits = traits;
         traits["email"] = json!(format!("{user}@acme.io"));
         let batch = json!({"batch": [
@@ -303,7 +310,8 @@ async fn scenario(app: App) {
     .await;
 
     // The SLA warns after one second, breaches after three: u1 goes to ben.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let clock = &app.running.state.clock;
+    clock.advance(Duration::from_millis(1200));
     let run = sla_run(&app).await;
     assert_eq!(run["warnings"], 1, "{run}");
     let warning = receiver.wait_for("sla.warning", &secret).await;
@@ -312,7 +320,7 @@ async fn scenario(app: App) {
         (Some("u1"), Some("ana"))
     );
     assert_eq!(sla_run(&app).await["warnings"], 0, "a warning is sent once");
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    clock.advance(Duration::from_millis(2000));
     let run = sla_run(&app).await;
     assert_eq!(
         (run["breaches"].as_u64(), run["reassigned"].as_u64()),
@@ -443,11 +451,12 @@ async fn replicas_act_on_a_breach_once() {
     let Some(pg) = PgDatabase::create().await else {
         return;
     };
-    let a = App::start(pg.url.clone()).await;
-    let b = App::start(pg.url.clone()).await;
+    let clock = Clock::manual(sluice_server::state::now());
+    let a = App::start_on(pg.url.clone(), clock.clone()).await;
+    let b = App::start_on(pg.url.clone(), clock.clone()).await;
     a.setup_teams().await;
     a.identify_and_demo("r1", json!({"seniority": "vp"})).await;
-    tokio::time::sleep(Duration::from_millis(3200)).await;
+    clock.advance(Duration::from_millis(3200));
     let (ra, rb) = tokio::join!(sla_run(&a), sla_run(&b));
     let breaches = ra["breaches"].as_u64().unwrap() + rb["breaches"].as_u64().unwrap();
     let reassigned = ra["reassigned"].as_u64().unwrap() + rb["reassigned"].as_u64().unwrap();

@@ -51,6 +51,7 @@ impl App {
             write_key: Some("wk_test".into()),
             rescore_every: None,
             sla_every: None,
+            clock: Default::default(),
         };
         let running = sluice_server::start(config).await.unwrap();
         App {

@@ -67,6 +67,7 @@ impl Service {
             write_key: Some(WRITE_KEY.into()),
             rescore_every: None,
             sla_every: None,
+            clock: Default::default(),
         };
         let running = sluice_server::start(config)
             .await

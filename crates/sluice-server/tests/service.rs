@@ -28,6 +28,7 @@ fn config(database_url: String) -> Config {
         write_key: Some("wk_test".into()),
         rescore_every: None,
         sla_every: None,
+        clock: Default::default(),
     }
 }
 

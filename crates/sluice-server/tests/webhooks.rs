@@ -46,6 +46,7 @@ impl App {
             write_key: Some("wk_test".into()),
             rescore_every: None,
             sla_every: None,
+            clock: Default::default(),
         };
         let settings = WebhookSettings {
             retry: RETRY.to_vec(),

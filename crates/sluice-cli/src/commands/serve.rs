@@ -84,6 +84,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config {
         rescore_every: every("--rescore-every", &args.rescore_every)?,
         sla_every: every("--sla-every", &args.sla_every)?,
+        clock: Default::default(),
         database_url: args.db.clone(),
         bind: args.bind,
         model,

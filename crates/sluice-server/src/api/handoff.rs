@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{ApiJson, ApiQuery, run_move, timestamp};
 use crate::error::ApiError;
 use crate::handoff::{Roster, queue_clocks};
-use crate::state::{AppState, now};
+use crate::state::AppState;
 use crate::writer::{Job, MoveFailure};
 
 /// The hand-off routes (authenticated with the rest of the API by the caller).
@@ -110,7 +110,7 @@ pub async fn put_team(
         .unwrap_or_else(|| vec!["Mon-Fri 09:00-17:00".into()]);
     let holidays = body.holidays.unwrap_or_default();
     calendar("working_hours", &time_zone, &working_hours, &holidays)?;
-    let at = now().millis();
+    let at = state.clock.now().millis();
     let existing = state.store.team(&id).await?;
     let team = TeamRow {
         name: match body.name {
@@ -249,7 +249,7 @@ pub async fn put_rep(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RepRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let at = now().millis();
+    let at = state.clock.now().millis();
     let id = slug("id", &body.id)?;
     let existing = state.store.rep(&id).await?.filter(|r| r.id == id);
     let rep = RepRow {
@@ -318,7 +318,7 @@ pub async fn patch_rep(
             Some(timestamp("away_until", &until)?.millis())
         };
     }
-    rep.updated_ms = now().millis();
+    rep.updated_ms = state.clock.now().millis();
     check_rep(&state, &rep).await?;
     state.store.upsert_rep(&rep).await?;
     Ok(Json(json!(rep)))
@@ -327,7 +327,7 @@ pub async fn patch_rep(
 /// List reps, with whether each takes leads now.
 #[utoipa::path(get, path = "/api/v1/reps", tag = "hand-off", responses((status = 200, description = "Every rep", body = Object)))]
 pub async fn list_reps(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let now = now();
+    let now = state.clock.now();
     let roster = Roster::load(&state.store, now).await?;
     let loads = roster.loads(now);
     let reps: Vec<Value> = state
@@ -382,7 +382,7 @@ pub async fn queue(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<QueueQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let now = now();
+    let now = state.clock.now();
     let policy = state
         .live
         .read()
@@ -645,7 +645,7 @@ async fn activity_row(
         .ok_or_else(|| ApiError::unprocessable(format!("{field}lead: no lead `{lead}`")))?;
     let at = match a.at.as_deref() {
         Some(t) => timestamp(&format!("{field}at"), t)?,
-        None => now(),
+        None => state.clock.now(),
     };
     let rep = match a.rep.as_deref() {
         Some(rep) => Some(known_rep(state, &format!("{field}rep"), rep).await?.id),
@@ -659,7 +659,7 @@ async fn activity_row(
         note: a.note,
         source: source.to_string(),
         external_id: a.external_id.filter(|e| !e.trim().is_empty()),
-        recorded_ms: now().millis(),
+        recorded_ms: state.clock.now().millis(),
     })
 }
 
@@ -818,7 +818,7 @@ pub async fn add_outcomes(
                         continue;
                     }
                 },
-                None => now(),
+                None => state.clock.now(),
             };
             match lead {
                 Some(lead_id) => rows.push(OutcomeRow {
@@ -900,7 +900,7 @@ pub async fn sla_report(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ReportQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let now = now();
+    let now = state.clock.now();
     let to = match query.to.as_deref() {
         Some(t) => timestamp("to", t)?,
         None => Timestamp::from_millis(now.millis() + 1),

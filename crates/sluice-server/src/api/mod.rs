@@ -16,7 +16,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
-use crate::state::{AppState, constant_time_eq, now, token};
+use crate::state::{AppState, constant_time_eq, token};
 use crate::writer::{Job, MoveFailure};
 
 mod handoff;
@@ -217,7 +217,7 @@ async fn get_lead(
         .resolve(&id)
         .map(str::to_string)
         .ok_or_else(|| ApiError::not_found(format!("no lead `{id}`")))?;
-    let live = view.explain(&lead_id, now());
+    let live = view.explain(&lead_id, state.clock.now());
     let bant = state_bant(&view, &lead_id);
     let row = state
         .store
@@ -235,7 +235,7 @@ async fn get_lead(
         live.map_or((Value::Null, Value::Null), |(s, e)| (json!(s), json!(e)));
     Ok(Json(json!({
         "lead": row,
-        "now": {"at": now(), "score": score, "explanation": explanation},
+        "now": {"at": state.clock.now(), "score": score, "explanation": explanation},
         "bant": bant,
         "history": history,
         "aliases": aliases,
@@ -489,7 +489,7 @@ async fn put_model(
         version: version.clone(),
         name: model.name().to_string(),
         source: body,
-        created_ms: now().millis(),
+        created_ms: state.clock.now().millis(),
         active: activate,
     };
     let mut rescored = 0;
@@ -587,7 +587,7 @@ async fn create_source(
     let row = WriteKeyRow {
         key: token("wk_"),
         name: name.to_string(),
-        created_ms: now().millis(),
+        created_ms: state.clock.now().millis(),
         revoked_ms: None,
     };
     state.store.create_write_key(&row).await?;
@@ -606,7 +606,11 @@ async fn revoke_source(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if !state.store.revoke_write_key(&key, now().millis()).await? {
+    if !state
+        .store
+        .revoke_write_key(&key, state.clock.now().millis())
+        .await?
+    {
         return Err(ApiError::not_found(format!("no active write key `{key}`")));
     }
     state

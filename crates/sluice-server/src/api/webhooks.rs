@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiJson, ApiQuery};
 use crate::error::ApiError;
-use crate::state::{AppState, now, token};
+use crate::state::{AppState, token};
 use crate::webhooks::{EVENT_TYPES, event, new_secret};
 
 /// The webhook routes (authenticated with the rest of the API by the caller).
@@ -79,7 +79,7 @@ pub async fn create_webhook(
         description,
         event_types,
         secret: new_secret(),
-        created_ms: now().millis(),
+        created_ms: state.clock.now().millis(),
         disabled_ms: None,
     };
     state.store.create_webhook_subscription(&sub).await?;
@@ -149,7 +149,7 @@ pub async fn disable_webhook(
 ) -> Result<Json<Value>, ApiError> {
     if !state
         .store
-        .disable_webhook_subscription(&id, now().millis())
+        .disable_webhook_subscription(&id, state.clock.now().millis())
         .await?
     {
         return Err(ApiError::not_found(format!(
@@ -226,7 +226,11 @@ pub async fn redeliver(
             delivery.subscription_id
         )));
     }
-    if !state.store.redeliver_webhook(id, now().millis()).await? {
+    if !state
+        .store
+        .redeliver_webhook(id, state.clock.now().millis())
+        .await?
+    {
         return Err(missing());
     }
     Ok((
@@ -251,7 +255,7 @@ pub async fn test_webhook(
     }
     let test = event(
         TEST_EVENT_TYPE,
-        now(),
+        state.clock.now(),
         json!({"subscription_id": id, "message": "a test event from Sluice"}),
     );
     let delivery_id = state.store.send_webhook_to(&id, &test).await?;
