@@ -74,6 +74,7 @@ async fn main() {
         rescore_every: None,
         sla_every: None,
         clock: Default::default(),
+        cache_leads: sluice_server::live::DEFAULT_CAPACITY,
     })
     .await
     .unwrap();

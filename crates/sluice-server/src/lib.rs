@@ -53,6 +53,9 @@ pub struct Config {
     pub sla_every: Option<std::time::Duration>,
     /// The clock (the system's, but for tests that move time themselves).
     pub clock: state::Clock,
+    /// Most leads whose scoring state is kept in memory (the rest is read from the database
+    /// when needed).
+    pub cache_leads: usize,
 }
 
 /// Why the service could not start.
@@ -130,7 +133,9 @@ pub async fn start_with(
     // Leads last scored by another model (a new one given at start, or a pass cut short) are
     // rescored in the background.
     let stale = store.leads_scored_by_other(&version).await? > 0;
-    let live = Arc::new(RwLock::new(Live::new(model, version.clone())));
+    let mut live = Live::new(model, version.clone());
+    live.set_capacity(config.cache_leads);
+    let live = Arc::new(RwLock::new(live));
 
     let mut keys = store.write_keys().await?;
     let write_key = match &config.write_key {

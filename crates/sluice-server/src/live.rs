@@ -152,6 +152,8 @@ pub struct Changes {
     pub trails: Vec<TrailRow>,
     /// Account traits to upsert: (account, traits with their set times as JSON).
     pub account_traits: Vec<(String, String)>,
+    /// Only the leads' scores changed (a decay pass): their report facts stand.
+    pub scores_only: bool,
 }
 
 impl Changes {
@@ -180,6 +182,7 @@ impl Changes {
         self.assignments.extend(other.assignments);
         self.account_owners.extend(other.account_owners);
         self.webhooks.extend(other.webhooks);
+        self.scores_only &= other.scores_only;
     }
 }
 

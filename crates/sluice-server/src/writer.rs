@@ -521,10 +521,14 @@ async fn rescore_batch(
         };
         crate::live::preload(store, live, Named::ids(ids.clone())).await?;
         let now = clock.now();
-        let mut changes = live
-            .write()
-            .expect("live state lock")
-            .rescore_leads(&ids, now);
+        let mut changes = {
+            let mut live = live.write().expect("live state lock");
+            let mut changes = live.rescore_leads(&ids, now);
+            // Decay moves scores, not what the reports count (stage moves are marked anyway);
+            // under a new model the fit rules may hold differently.
+            changes.scores_only = live.rescoring().reason == "decay";
+            changes
+        };
         crate::handoff::assign_new_mqls(store, live, &mut changes, now).await?;
         let mut tx = store.begin().await?;
         write(&mut tx, &changes).await?;
@@ -799,9 +803,8 @@ pub async fn store_outcomes(
 pub async fn write(tx: &mut sluice_store::Tx, changes: &Changes) -> Result<(), StoreError> {
     // What the reports count about these leads changed: their facts are rebuilt. (A lead's
     // events always rewrite its row; anonymous visitors have no facts.)
-    let touched: Vec<String> = changes
-        .leads
-        .iter()
+    let rows = changes.leads.iter().filter(|_| !changes.scores_only);
+    let touched: Vec<String> = rows
         .map(|l| l.id.clone())
         .chain(changes.transitions.iter().map(|t| t.lead_id.clone()))
         .chain(changes.deleted.iter().cloned())

@@ -74,6 +74,7 @@ impl App {
             rescore_every: None,
             sla_every: None,
             clock,
+            cache_leads: sluice_server::live::DEFAULT_CAPACITY,
         };
         let settings = WebhookSettings {
             poll: Duration::from_millis(20),

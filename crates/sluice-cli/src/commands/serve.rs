@@ -41,6 +41,10 @@ pub struct ServeArgs {
     /// Run the SLA scheduler this often: warnings, breaches, reassignment (e.g. "30s"; "never").
     #[arg(long, default_value = "30s")]
     sla_every: String,
+    /// Most leads whose scoring state is kept in memory; the rest is read from the database
+    /// when their events arrive.
+    #[arg(long, default_value_t = sluice_server::live::DEFAULT_CAPACITY)]
+    cache_leads: usize,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -85,6 +89,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         rescore_every: every("--rescore-every", &args.rescore_every)?,
         sla_every: every("--sla-every", &args.sla_every)?,
         clock: Default::default(),
+        cache_leads: args.cache_leads,
         database_url: args.db.clone(),
         bind: args.bind,
         model,
