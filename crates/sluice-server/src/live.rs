@@ -768,6 +768,7 @@ impl Live {
             });
             meta.used = tick;
             let (stage_before, qualification_before) = (meta.stage, meta.qualification);
+            let meta_created = meta.created_ms;
             let account_before = meta.account.clone();
             let account_traits = self.account_traits(&merged);
             let profile = Profile {
@@ -798,11 +799,25 @@ impl Live {
                         let (_, explanation) = self.model.explain(profile, &merged.activity, now);
                         json!({"score": score, "explanation": explanation})
                     });
+                    // A lead's first MQL is dated when the model first qualifies it on its
+                    // events (as `sluice backtest` dates it), not when they were processed:
+                    // history imported today keeps its own dates. Later moves are dated now.
+                    let at = match (to, stage) {
+                        (Stage::Mql, Stage::Lead) => sluice_core::backtest::first_mql(
+                            &self.model,
+                            profile,
+                            &merged.activity,
+                            Timestamp::from_millis(meta_created.min(now.millis())),
+                            now,
+                        )
+                        .unwrap_or(now),
+                        _ => now,
+                    };
                     changes.transitions.push(TransitionRow {
                         lead_id: root.clone(),
                         from: stage,
                         to,
-                        at_ms: now.millis(),
+                        at_ms: at.millis(),
                         actor: Actor::System,
                         reason,
                         model_version: Some(self.version.clone()),
