@@ -297,21 +297,28 @@ async fn scenario(app: App) {
         12_000.0
     ));
 
-    // Cohorts: the week each lead first reached MQL or beyond (a1's opportunity on Sunday
-    // Feb 1 is in week 5; a2's and b1's in week 6; a3 and a4 this week).
+    // Cohorts: the week each lead first reached MQL or beyond. An MQL is dated by the event
+    // that qualified it: a1-a4's demo requests on Monday Jan 5 (week 2); b1 skipped the MQL,
+    // its opportunity on Feb 3 is in week 6.
+    let w02 = row(&report["by_cohort"], json!("2026-W02"));
     assert_eq!(
-        row(&report["by_cohort"], json!("2026-W05"))["reached"]["won"],
-        1
+        (&w02["reached"]["mql"], &w02["reached"]["won"]),
+        (&json!(4), &json!(1)),
+        "{w02}"
     );
     assert_eq!(
         row(&report["by_cohort"], json!("2026-W06"))["reached"]["mql"],
-        2
+        1
     );
     assert_eq!(row(&report["by_cohort"], Value::Null)["reached"]["lead"], 5);
     let monthly = app.get("/api/v1/reports/funnel?by=month").await;
+    let cohorts = &monthly["report"]["by_cohort"];
     assert_eq!(
-        row(&monthly["report"]["by_cohort"], json!("2026-02"))["reached"]["opportunity"],
-        3
+        (
+            &row(cohorts, json!("2026-01"))["reached"]["opportunity"],
+            &row(cohorts, json!("2026-02"))["reached"]["opportunity"]
+        ),
+        (&json!(2), &json!(1))
     );
 
     // Grade and model version at MQL: the four scored MQLs; b1 skipped the MQL.
