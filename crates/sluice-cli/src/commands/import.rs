@@ -478,9 +478,16 @@ impl Target {
             path: path.to_path_buf(),
             options: options.clone(),
         };
-        tokio::task::spawn_blocking(move || run.import(kind))
+        let summary = tokio::task::spawn_blocking(move || run.import(kind))
             .await
-            .context("the import stopped")?
+            .context("the import stopped")??;
+        // The reports' facts of the leads just written, so the next report reads them ready
+        // (a running service rebuilds its own in the background).
+        if let Target::Local { store, live } = self {
+            let model = live.read().expect("live state lock").model().clone();
+            sluice_server::facts::refresh(store, &model).await?;
+        }
+        Ok(summary)
     }
 }
 
