@@ -258,7 +258,7 @@ pub async fn sla_tick(
         .handoff()
         .clone();
     let mut roster = Roster::load(store, now).await?;
-    let mut tx = store.begin().await?;
+    let mut tx = crate::writer::begin_synced(store, live).await?;
     tx.lock_scheduler().await?;
     let open = tx.open_handoffs().await?;
     let mut changes = Changes::default();
@@ -405,7 +405,7 @@ pub async fn sla_tick(
             }
         }
     }
-    crate::writer::write(&mut tx, &changes).await?;
+    crate::writer::write(&mut tx, live, &changes).await?;
     tx.commit().await?;
     metrics::counter!("sluice_sla_warnings_total").increment(report.warnings as u64);
     metrics::counter!("sluice_sla_breaches_total").increment(report.breaches as u64);

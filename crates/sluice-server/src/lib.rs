@@ -135,6 +135,8 @@ pub async fn start_with(
     let stale = store.leads_scored_by_other(&version).await? > 0;
     let mut live = Live::new(model, version.clone());
     live.set_capacity(config.cache_leads);
+    // The cache starts empty: nothing written before now needs dropping.
+    live.set_synced(store.last_state_change().await?);
     let live = Arc::new(RwLock::new(live));
 
     let mut keys = store.write_keys().await?;

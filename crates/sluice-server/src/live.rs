@@ -237,6 +237,8 @@ pub struct Live {
     tick: u64,
     capacity: usize,
     rescoring: Rescoring,
+    /// The last state change (by any process on the database) this cache has caught up with.
+    synced: i64,
 }
 
 /// A pass that rescores every lead from its stored state, in batches between other work
@@ -276,6 +278,44 @@ impl Live {
             tick: 0,
             capacity: DEFAULT_CAPACITY,
             rescoring: Rescoring::default(),
+            synced: 0,
+        }
+    }
+
+    /// The last state change this cache has caught up with.
+    pub fn synced(&self) -> i64 {
+        self.synced
+    }
+
+    /// Caught up with the state changes up to `seq`.
+    pub fn set_synced(&mut self, seq: i64) {
+        self.synced = seq;
+    }
+
+    /// Drops what another process changed: the whole lead of every cached id named (every id
+    /// of its root, so the cache still holds leads whole), and the accounts named. They are
+    /// read again from the database when next needed.
+    pub fn forget(&mut self, ids: &[String], accounts: &[String]) {
+        for id in ids {
+            let Some(root) = self.trails.get(id).map(|t| t.root.clone()) else {
+                continue;
+            };
+            if let Some(members) = self.members.remove(&root) {
+                for member in members {
+                    self.trails.remove(&member);
+                    self.links.remove(&member);
+                    self.dirty.remove(&member);
+                }
+            }
+            if let Some(meta) = self.leads.remove(&root)
+                && let Some(account) = meta.account
+            {
+                self.accounts.remove(&account);
+            }
+        }
+        for account in accounts {
+            self.accounts.remove(account);
+            self.dirty_accounts.remove(account);
         }
     }
 
@@ -319,9 +359,11 @@ impl Live {
     pub fn set_model(&mut self, model: Arc<Model>, version: String) {
         let capacity = self.capacity;
         let rescoring = std::mem::take(&mut self.rescoring);
+        let synced = self.synced;
         *self = Live::new(model, version);
         self.capacity = capacity;
         self.rescoring = rescoring;
+        self.synced = synced;
     }
 
     /// Forgets everything (after a failed commit: the database is the truth).

@@ -400,9 +400,11 @@ async fn move_lead(
     rep: Option<String>,
 ) -> Result<Changes, MoveFailure> {
     let now = clock.now();
+    let storage = |e: StoreError| MoveFailure::Storage(e.to_string());
+    let mut tx = begin_synced(store, live).await.map_err(storage)?;
     crate::live::preload(store, live, Named::ids(lookup_ids(lead)))
         .await
-        .map_err(|e| MoveFailure::Storage(e.to_string()))?;
+        .map_err(storage)?;
     let (from, owner) = {
         let live = live.read().expect("live state lock");
         let (stage, owner) = live
@@ -453,8 +455,7 @@ async fn move_lead(
                 changes.account_owners.push((account, taker));
             }
         }
-        let mut tx = store.begin().await?;
-        write(&mut tx, &changes).await?;
+        write(&mut tx, live, &changes).await?;
         tx.commit().await
     };
     // On failure the caller rebuilds the live state before any further work.
@@ -519,6 +520,7 @@ async fn rescore_batch(
         let Some(last) = ids.last().cloned() else {
             return Ok(None);
         };
+        let mut tx = begin_synced(store, live).await?;
         crate::live::preload(store, live, Named::ids(ids.clone())).await?;
         let now = clock.now();
         let mut changes = {
@@ -530,14 +532,65 @@ async fn rescore_batch(
             changes
         };
         crate::handoff::assign_new_mqls(store, live, &mut changes, now).await?;
-        let mut tx = store.begin().await?;
-        write(&mut tx, &changes).await?;
+        write(&mut tx, live, &changes).await?;
         tx.commit().await?;
         live.write().expect("live state lock").trim();
         Ok::<_, StoreError>(Some((last, ids.len())))
     };
     // On failure the caller drops the cache before any further work.
     stored.await.map_err(|e| e.to_string())
+}
+
+/// Starts a transaction that changes the scoring state: takes the state lock (so the commits
+/// of every process on the database happen one at a time), then drops from the cache whatever
+/// other processes changed since this one last caught up, and puts in force a model another
+/// process activated. Everything read into the cache afterwards is current until the commit.
+pub async fn begin_synced(
+    store: &Store,
+    live: &RwLock<Live>,
+) -> Result<sluice_store::Tx, StoreError> {
+    let mut tx = store.begin().await?;
+    tx.lock_state().await?;
+    let after = live.read().expect("live state lock").synced();
+    let (changes, missed) = tx.state_changes_after(after).await?;
+    let Some(&(last, _)) = changes.last() else {
+        return Ok(tx);
+    };
+    let mut ids = Vec::new();
+    let mut accounts = Vec::new();
+    let mut model = false;
+    for (_, text) in &changes {
+        let changed: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        let strings = |key: &str| -> Vec<String> {
+            changed[key]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        };
+        ids.extend(strings("i"));
+        accounts.extend(strings("a"));
+        model |= changed.get("m").is_some();
+    }
+    let active = match model {
+        true => store.active_model().await?,
+        false => None,
+    };
+    let mut live = live.write().expect("live state lock");
+    match active.and_then(|row| {
+        sluice_core::Model::from_toml(&row.source, "active model")
+            .ok()
+            .map(|m| (m, row.version))
+    }) {
+        Some((model, version)) if version != live.version() => {
+            live.set_model(Arc::new(model), version)
+        }
+        _ if missed => live.clear(),
+        _ => live.forget(&ids, &accounts),
+    }
+    live.set_synced(last);
+    Ok(tx)
 }
 
 /// Stores the model as the active one and puts it in force; the rescoring pass follows.
@@ -547,9 +600,16 @@ async fn set_model(
     model: Arc<Model>,
     row: ModelRow,
 ) -> Result<(), String> {
-    let mut tx = store.begin().await.map_err(|e| e.to_string())?;
+    let mut tx = begin_synced(store, live).await.map_err(|e| e.to_string())?;
     tx.save_model(&row).await.map_err(|e| e.to_string())?;
+    // Other processes put it in force too, before their next commit.
+    let changed = serde_json::json!({"m": row.version}).to_string();
+    let seq = tx
+        .record_state_change(&changed)
+        .await
+        .map_err(|e| e.to_string())?;
     tx.commit().await.map_err(|e| e.to_string())?;
+    live.write().expect("live state lock").set_synced(seq);
     live.write()
         .expect("live state lock")
         .set_model(model, row.version.clone());
@@ -571,6 +631,7 @@ async fn commit(
         .collect();
     let named = crate::live::named_by(&messages);
     drop(messages);
+    let mut tx = begin_synced(store, live).await?;
     crate::live::preload(store, live, named).await?;
     let mut seen = HashSet::new();
     let mut events = Vec::new();
@@ -590,7 +651,6 @@ async fn commit(
             }
         }
     }
-    let mut tx = store.begin().await?;
     let new = tx.append(&events).await?;
     drop(events);
     let mut fresh = Vec::with_capacity(new.len());
@@ -620,7 +680,7 @@ async fn commit(
     metrics::histogram!("sluice_scoring_seconds").record(scoring.elapsed().as_secs_f64());
     let mut changes = changes;
     crate::handoff::assign_new_mqls(store, live, &mut changes, clock.now()).await?;
-    write(&mut tx, &changes).await?;
+    write(&mut tx, live, &changes).await?;
     tx.commit().await?;
     live.write().expect("live state lock").trim();
     let mqls = changes
@@ -695,9 +755,11 @@ async fn assign(
     actor: Actor,
 ) -> Result<Changes, MoveFailure> {
     let now = clock.now();
+    let storage = |e: StoreError| MoveFailure::Storage(e.to_string());
+    let mut tx = begin_synced(store, live).await.map_err(storage)?;
     crate::live::preload(store, live, Named::ids(lookup_ids(lead)))
         .await
-        .map_err(|e| MoveFailure::Storage(e.to_string()))?;
+        .map_err(storage)?;
     let mut changes = Changes::default();
     {
         let mut live = live.write().expect("live state lock");
@@ -714,8 +776,7 @@ async fn assign(
         crate::handoff::record(&mut changes, &mut live, &id, &assignment, actor, now);
     }
     let stored = async {
-        let mut tx = store.begin().await?;
-        write(&mut tx, &changes).await?;
+        write(&mut tx, live, &changes).await?;
         tx.commit().await
     };
     stored
@@ -739,8 +800,8 @@ pub async fn store_outcomes(
         .iter()
         .flat_map(|o| lookup_ids(&o.lead_id))
         .collect();
+    let mut tx = begin_synced(store, live).await?;
     crate::live::preload(store, live, Named::ids(ids)).await?;
-    let mut tx = store.begin().await?;
     let mut changes = Changes::default();
     for outcome in &outcomes {
         if tx.insert_outcomes(std::slice::from_ref(outcome)).await? == 0 {
@@ -794,13 +855,39 @@ pub async fn store_outcomes(
             }),
         ));
     }
-    write(&mut tx, &changes).await?;
+    write(&mut tx, live, &changes).await?;
     tx.commit().await?;
     Ok(ack)
 }
 
 /// Writes what a change touched, within a transaction.
-pub async fn write(tx: &mut sluice_store::Tx, changes: &Changes) -> Result<(), StoreError> {
+pub async fn write(
+    tx: &mut sluice_store::Tx,
+    live: &RwLock<Live>,
+    changes: &Changes,
+) -> Result<(), StoreError> {
+    // Other processes on the database drop what this changes from their caches.
+    let ids: HashSet<&str> = changes
+        .trails
+        .iter()
+        .map(|t| t.id.as_str())
+        .chain(changes.leads.iter().map(|l| l.id.as_str()))
+        .chain(changes.deleted.iter().map(String::as_str))
+        .chain(changes.transitions.iter().map(|t| t.lead_id.as_str()))
+        .chain(changes.assignments.iter().map(|a| a.lead_id.as_str()))
+        .collect();
+    let accounts: HashSet<&str> = changes
+        .accounts
+        .iter()
+        .map(|a| a.id.as_str())
+        .chain(changes.account_traits.iter().map(|(id, _)| id.as_str()))
+        .chain(changes.account_owners.iter().map(|(id, _)| id.as_str()))
+        .collect();
+    if !ids.is_empty() || !accounts.is_empty() {
+        let changed = serde_json::json!({"i": ids, "a": accounts}).to_string();
+        let seq = tx.record_state_change(&changed).await?;
+        live.write().expect("live state lock").set_synced(seq);
+    }
     // What the reports count about these leads changed: their facts are rebuilt. (A lead's
     // events always rewrite its row; anonymous visitors have no facts.)
     let rows = changes.leads.iter().filter(|_| !changes.scores_only);

@@ -65,7 +65,11 @@ impl Store {
     /// read it, and drops the rows of `gone` leads (no longer stored: merged into another)
     /// on the same condition. Returns how many rows were stored or dropped.
     pub async fn put_facts(&self, rows: &[FactsRow], gone: &[(String, i64)]) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
+        // Between the writers' commits (which mark rows): the two never wait on each other's
+        // row locks.
+        tx.lock_state().await?;
+        let mut tx = tx.tx;
         let mut done = 0;
         for row in rows {
             done += sqlx::query(

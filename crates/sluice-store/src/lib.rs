@@ -98,6 +98,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0005_facts.sql"),
         include_str!("../migrations/postgres/0005_facts.sql"),
     ),
+    (
+        "0006_changes",
+        include_str!("../migrations/sqlite/0006_changes.sql"),
+        include_str!("../migrations/postgres/0006_changes.sql"),
+    ),
 ];
 
 /// Rows per multi-row `INSERT`, well under both engines' parameter limits.

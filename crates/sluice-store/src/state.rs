@@ -368,3 +368,67 @@ impl Tx {
         Ok(())
     }
 }
+
+/// State changes kept for processes that have not caught up yet.
+const KEEP_CHANGES: i64 = 20_000;
+
+impl Store {
+    /// The position of the latest recorded state change (0 if none).
+    pub async fn last_state_change(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT MAX(seq) FROM state_changes")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0))
+    }
+}
+
+impl Tx {
+    /// Takes the lock every commit that changes the scoring state holds, until this
+    /// transaction ends: the commits of all processes on the database happen one at a time, and
+    /// each reads the others' changes first. On PostgreSQL an advisory lock; on SQLite the
+    /// database's write lock.
+    pub async fn lock_state(&mut self) -> Result<()> {
+        let sql = match self.backend {
+            Backend::Postgres => "SELECT pg_advisory_xact_lock(7316455820)",
+            Backend::Sqlite => "UPDATE state_changes SET changed = changed WHERE 0 = 1",
+        };
+        sqlx::query(sql).execute(&mut *self.tx).await?;
+        Ok(())
+    }
+
+    /// State changes recorded after `after`: (position, what changed as JSON), oldest first,
+    /// and whether any were pruned before the caller could read them.
+    pub async fn state_changes_after(&mut self, after: i64) -> Result<(Vec<(i64, String)>, bool)> {
+        let rows =
+            sqlx::query("SELECT seq, changed FROM state_changes WHERE seq > $1 ORDER BY seq")
+                .bind(after)
+                .fetch_all(&mut *self.tx)
+                .await?;
+        let changes: Vec<(i64, String)> = rows
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_>>()?;
+        let oldest: Option<i64> = sqlx::query("SELECT MIN(seq) FROM state_changes")
+            .fetch_one(&mut *self.tx)
+            .await?
+            .try_get(0)?;
+        let missed = oldest.is_some_and(|o| o > after + 1) && after > 0;
+        Ok((changes, missed))
+    }
+
+    /// Records what this commit changes; returns its position. Prunes rows long read.
+    pub async fn record_state_change(&mut self, changed: &str) -> Result<i64> {
+        let row = sqlx::query("INSERT INTO state_changes (changed) VALUES ($1) RETURNING seq")
+            .bind(changed)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let seq: i64 = row.try_get(0)?;
+        if seq % 1_000 == 0 {
+            sqlx::query("DELETE FROM state_changes WHERE seq <= $1")
+                .bind(seq - KEEP_CHANGES)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(seq)
+    }
+}

@@ -462,7 +462,8 @@ impl Target {
             .map_err(|e| UserError(e.to_string()))?;
         let model = Arc::new(model);
         sluice_server::live::backfill(&store, Arc::clone(&model), version.clone()).await?;
-        let live = Live::new(model, version);
+        let mut live = Live::new(model, version);
+        live.set_synced(store.last_state_change().await?);
         Ok(Target::Local {
             store,
             live: Arc::new(RwLock::new(live)),
