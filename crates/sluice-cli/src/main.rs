@@ -34,6 +34,8 @@ enum Command {
     Import(commands::import::ImportArgs),
     /// Run the HTTP service: Segment-compatible ingestion, the API and the dashboard.
     Serve(commands::serve::ServeArgs),
+    /// Store and score what `sluice serve --nats` streams to NATS JetStream.
+    Worker(commands::worker::WorkerArgs),
     /// Manage sales teams (working hours, time zone, holidays, manager).
     #[command(subcommand)]
     Team(commands::handoff::TeamCommand),
@@ -96,6 +98,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => commands::generate::run(args),
         Command::Import(args) => commands::import::run(args),
         Command::Serve(args) => commands::serve::run(args),
+        Command::Worker(args) => commands::worker::run(args),
         Command::Team(command) => commands::handoff::team(command),
         Command::Rep(command) => commands::handoff::rep(command),
         Command::Report(command) => commands::report::run(command),

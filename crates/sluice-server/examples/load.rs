@@ -75,6 +75,7 @@ async fn main() {
         sla_every: None,
         clock: Default::default(),
         cache_leads: sluice_server::live::DEFAULT_CAPACITY,
+        nats: None,
     })
     .await
     .unwrap();

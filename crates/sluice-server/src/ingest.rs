@@ -283,6 +283,24 @@ async fn accept(
         return Ok(success());
     }
 
+    // Streaming: acknowledged once JetStream holds them; `sluice worker` stores and scores.
+    if let Some(stream) = &state.stream {
+        return match stream.publish(accepted, &source).await {
+            Ok(ack) => Ok(axum::Json(
+                json!({"success": true, "new": ack.new, "duplicates": ack.duplicates}),
+            )
+            .into_response()),
+            Err(message) => {
+                tracing::warn!(error = %message, "publishing to the stream failed");
+                Err(Rejection::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the event stream is unavailable; retry",
+                )
+                .into_response())
+            }
+        };
+    }
     let (done, outcome) = oneshot::channel();
     let submission = Submission {
         messages: accepted,

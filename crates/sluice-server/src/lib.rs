@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod live;
 pub mod reports;
 pub mod state;
+pub mod stream;
 pub mod webhooks;
 pub mod writer;
 
@@ -56,6 +57,9 @@ pub struct Config {
     /// Most leads whose scoring state is kept in memory (the rest is read from the database
     /// when needed).
     pub cache_leads: usize,
+    /// Ingest through this NATS JetStream stream (processed by `sluice worker`) instead of
+    /// storing directly.
+    pub nats: Option<stream::NatsConfig>,
 }
 
 /// Why the service could not start.
@@ -194,6 +198,14 @@ pub async fn start_with(
         admin_token: admin_token.clone().into(),
         metrics: metrics_handle(),
         clock: config.clock.clone(),
+        stream: match &config.nats {
+            Some(nats) => Some(
+                stream::EventStream::connect(nats.clone())
+                    .await
+                    .map_err(|e| StartError::Config(e.to_string()))?,
+            ),
+            None => None,
+        },
     };
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
@@ -268,6 +280,44 @@ pub async fn start_with(
         state,
         server,
     })
+}
+
+/// How to run a stream worker (`sluice worker`).
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Database URL.
+    pub database_url: String,
+    /// The stream.
+    pub nats: stream::NatsConfig,
+    /// Most leads kept in memory.
+    pub cache_leads: usize,
+    /// Messages fetched and committed at a time.
+    pub batch: usize,
+}
+
+/// Starts a stream worker: it stores and scores the stream's messages through the writer, as
+/// the service does, acknowledging each after its commit. Any number run side by side, with
+/// any number of services, on one database. The task ends only if the stream or the writer
+/// fails.
+pub async fn start_worker(
+    config: WorkerConfig,
+) -> Result<tokio::task::JoinHandle<Result<(), stream::StreamError>>, StartError> {
+    let store = Store::connect(&config.database_url).await?;
+    let (model, version) = choose_model(&store, None).await?;
+    let model = Arc::new(model);
+    live::backfill(&store, Arc::clone(&model), version.clone()).await?;
+    let mut live = Live::new(model, version);
+    live.set_capacity(config.cache_leads);
+    live.set_synced(store.last_state_change().await?);
+    let live = Arc::new(RwLock::new(live));
+    let events = stream::EventStream::connect(config.nats.clone())
+        .await
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    let writer = writer::spawn(store, live, state::Clock::system());
+    let batch = config.batch.max(1);
+    Ok(tokio::spawn(
+        async move { events.work(writer, batch).await },
+    ))
 }
 
 /// The model to score with: the given file (stored and activated), else the active stored

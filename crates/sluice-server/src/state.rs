@@ -29,6 +29,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The service's clock.
     pub clock: Clock,
+    /// With `--nats`: the stream ingestion publishes to (workers store and score).
+    pub stream: Option<crate::stream::EventStream>,
 }
 
 /// Where the service reads the time: the system's clock, or (for tests of SLA deadlines and

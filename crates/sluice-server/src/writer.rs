@@ -194,15 +194,14 @@ async fn run(
                 rep,
                 reply,
             } => {
+                let now = clock.now();
                 let result = move_lead(
                     &store,
                     &live,
-                    &clock,
                     &lead,
-                    to,
-                    actor,
-                    reason.as_deref(),
+                    (to, actor, reason.as_deref()),
                     rep,
+                    now,
                 )
                 .await;
                 healthy = !matches!(result, Err(MoveFailure::Storage(_)));
@@ -389,17 +388,15 @@ fn refuse(job: Job) {
     }
 }
 
+/// Moves a lead: `(to, actor, reason)`; `rep` is the rep making the move.
 async fn move_lead(
     store: &Store,
     live: &RwLock<Live>,
-    clock: &Clock,
     lead: &str,
-    to: Stage,
-    actor: Actor,
-    reason: Option<&str>,
+    (to, actor, reason): (Stage, Actor, Option<&str>),
     rep: Option<String>,
+    now: Timestamp,
 ) -> Result<Changes, MoveFailure> {
-    let now = clock.now();
     let storage = |e: StoreError| MoveFailure::Storage(e.to_string());
     let mut tx = begin_synced(store, live).await.map_err(storage)?;
     crate::live::preload(store, live, Named::ids(lookup_ids(lead)))

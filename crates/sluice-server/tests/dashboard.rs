@@ -31,6 +31,7 @@ impl App {
             sla_every: None,
             clock: Default::default(),
             cache_leads: sluice_server::live::DEFAULT_CAPACITY,
+            nats: None,
         };
         let running = start(config).await.expect("the server starts");
         let client = Client::builder()

@@ -75,6 +75,7 @@ impl App {
             sla_every: None,
             clock,
             cache_leads: sluice_server::live::DEFAULT_CAPACITY,
+            nats: None,
         };
         let settings = WebhookSettings {
             poll: Duration::from_millis(20),

@@ -69,6 +69,7 @@ impl Service {
             sla_every: None,
             clock: Default::default(),
             cache_leads: sluice_server::live::DEFAULT_CAPACITY,
+            nats: None,
         };
         let running = sluice_server::start(config)
             .await

@@ -48,6 +48,7 @@ impl App {
             sla_every: None,
             clock: Default::default(),
             cache_leads: sluice_server::live::DEFAULT_CAPACITY,
+            nats: None,
         };
         let settings = WebhookSettings {
             retry: RETRY.to_vec(),

@@ -9,3 +9,4 @@ pub mod model;
 pub mod report;
 pub mod score;
 pub mod serve;
+pub mod worker;

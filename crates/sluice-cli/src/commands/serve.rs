@@ -45,9 +45,18 @@ pub struct ServeArgs {
     /// when their events arrive.
     #[arg(long, default_value_t = sluice_server::live::DEFAULT_CAPACITY)]
     cache_leads: usize,
+    /// Ingest through this NATS JetStream server (e.g. nats://127.0.0.1:4222): requests are
+    /// answered once their messages are in the stream, and `sluice worker` stores and scores
+    /// them.
+    #[arg(long, env = "SLUICE_NATS_URL")]
+    nats: Option<String>,
+    /// The JetStream stream's name (its subjects are the name, lower-cased, and a partition).
+    #[arg(long, default_value = "SLUICE_EVENTS")]
+    nats_stream: String,
 }
 
-pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+/// Logs to standard error, filtered by `SLUICE_LOG` (default `info`).
+pub(crate) fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
@@ -55,6 +64,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -90,6 +103,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         sla_every: every("--sla-every", &args.sla_every)?,
         clock: Default::default(),
         cache_leads: args.cache_leads,
+        nats: args
+            .nats
+            .as_deref()
+            .map(|url| sluice_server::stream::NatsConfig {
+                stream: args.nats_stream.clone(),
+                ..sluice_server::stream::NatsConfig::new(url)
+            }),
         database_url: args.db.clone(),
         bind: args.bind,
         model,
@@ -107,6 +127,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     eprintln!("  dashboard and API token:  {}", running.admin_token);
     eprintln!("  write key (Segment SDKs): {}", running.write_key);
     eprintln!("  API documentation:        {url}/docs");
+    if let Some(nats) = &args.nats {
+        eprintln!("  ingestion streams to:     {nats} (run `sluice worker` to store and score)");
+    }
     eprintln!(
         "  try: curl -u {}: {url}/v1/track -d '{{\"userId\":\"ada@example.com\",\"event\":\"Demo Requested\"}}'",
         running.write_key
