@@ -46,6 +46,12 @@ pub struct Record<'a> {
     /// Contacted by a rep.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub c: bool,
+}
+
+/// What a lead showed before its cut-off, for attribution, as stored (apart from the
+/// [`Record`]: the funnel does not read it).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Features<'a> {
     /// Event names seen before the cut-off.
     #[serde(borrow, default, skip_serializing_if = "Vec::is_empty")]
     pub e: Vec<Cow<'a, str>>,
@@ -184,7 +190,7 @@ async fn rebuild(
             .get(id.as_str())
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let record = record_of(
+        let (record, features) = record_of(
             model,
             lead,
             lead_moves,
@@ -199,6 +205,7 @@ async fn rebuild(
             created_ms: lead.created_ms,
             model_version: version.clone(),
             facts: serde_json::to_string(&record).expect("facts serialise"),
+            features: serde_json::to_string(&features).expect("features serialise"),
         });
     }
     store.put_facts(&rows, &gone).await?;
@@ -214,7 +221,8 @@ fn record_of<'a>(
     contacted: bool,
     trails: &[&sluice_store::TrailRow],
     account: Option<&Attributes>,
-) -> Record<'a> {
+) -> (Record<'a>, Features<'a>) {
+    let mut features = Features::default();
     let mut record = Record {
         s: match lead.attributes.get("lead_source") {
             Some(Value::String(s)) if !s.trim().is_empty() => Some(Cow::Borrowed(s.trim())),
@@ -273,8 +281,8 @@ fn record_of<'a>(
                 .map(|(r, _)| r),
         );
     }
-    record.e = events.into_iter().map(Cow::Owned).collect();
-    record.r = rules.into_iter().map(Cow::Owned).collect();
+    features.e = events.into_iter().map(Cow::Owned).collect();
+    features.r = rules.into_iter().map(Cow::Owned).collect();
 
     // What it looked like before its cut-off: later traits would leak the outcome into its
     // features.
@@ -295,7 +303,7 @@ fn record_of<'a>(
         account,
         event: None,
     };
-    record.x = model
+    features.x = model
         .fit()
         .rules
         .iter()
@@ -303,11 +311,11 @@ fn record_of<'a>(
         .map(|rule| Cow::Borrowed(rule.id.as_str()))
         .collect();
     let empty = Attributes::new();
-    record.a = categorical(attributes, "")
+    features.a = categorical(attributes, "")
         .chain(categorical(account.unwrap_or(&empty), "account."))
         .map(|(name, value)| (Cow::Owned(name), Cow::Owned(value)))
         .collect();
-    record
+    (record, features)
 }
 
 /// Refreshes facts in the background: after every `every`, rebuilds what was marked since.

@@ -11,7 +11,7 @@ use sluice_core::analytics::{
 use sluice_core::{Model, Timestamp};
 use sluice_store::{Store, StoreError};
 
-use crate::facts::Record;
+use crate::facts::{Features, Record};
 
 /// Rows read per query.
 const PAGE: i64 = 5_000;
@@ -151,7 +151,7 @@ impl Catalogue {
     }
 
     /// The indices of a lead's features.
-    fn features_of(&mut self, record: &Record<'_>) -> Vec<u32> {
+    fn features_of(&mut self, record: &Features<'_>) -> Vec<u32> {
         let mut out = Vec::with_capacity(record.e.len() + record.r.len() + record.a.len());
         for name in &record.e {
             out.push(self.event(name));
@@ -190,26 +190,31 @@ pub async fn gather(
     let mut leads = Vec::new();
     let mut after = String::new();
     loop {
+        let period = (period.from.map(|t| t.millis()), period.to.map(|t| t.millis()));
         let page = store
-            .facts_after(
-                &after,
-                period.from.map(|t| t.millis()),
-                period.to.map(|t| t.millis()),
-                PAGE,
-            )
+            .facts_after(&after, period, catalogue.is_some(), PAGE)
             .await?;
         let Some(last) = page.last() else { break };
         after = last.lead_id.clone();
+        let corrupt = |row: &sluice_store::StoredFacts, column, e: serde_json::Error| {
+            StoreError::Corrupt {
+                table: "lead_facts",
+                column,
+                message: format!("lead {}: {e}", row.lead_id),
+            }
+        };
         for row in &page {
             let record: Record<'_> =
-                serde_json::from_str(&row.facts).map_err(|e| StoreError::Corrupt {
-                    table: "lead_facts",
-                    column: "facts",
-                    message: format!("lead {}: {e}", row.lead_id),
-                })?;
+                serde_json::from_str(&row.facts).map_err(|e| corrupt(row, "facts", e))?;
             let mut facts = record.lead_facts(row.created_ms);
             if let Some(catalogue) = catalogue.as_mut() {
-                facts.features = catalogue.features_of(&record);
+                let features: Features<'_> = match &row.features {
+                    Some(text) => {
+                        serde_json::from_str(text).map_err(|e| corrupt(row, "features", e))?
+                    }
+                    None => Features::default(),
+                };
+                facts.features = catalogue.features_of(&features);
             }
             leads.push(facts);
         }

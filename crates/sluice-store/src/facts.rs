@@ -19,8 +19,10 @@ pub struct FactsRow {
     pub created_ms: i64,
     /// The model the facts were made under.
     pub model_version: String,
-    /// The facts (JSON, encoded by the service).
+    /// The facts the funnel counts (JSON, encoded by the service).
     pub facts: String,
+    /// The features attribution counts (JSON, encoded by the service).
+    pub features: String,
 }
 
 /// A lead's stored facts, as the reports read them.
@@ -30,8 +32,10 @@ pub struct StoredFacts {
     pub lead_id: String,
     /// When it was first seen.
     pub created_ms: i64,
-    /// The facts (JSON).
+    /// The facts the funnel counts (JSON).
     pub facts: String,
+    /// The features attribution counts (JSON), when asked for.
+    pub features: Option<String>,
 }
 
 impl Store {
@@ -73,12 +77,13 @@ impl Store {
         let mut done = 0;
         for row in rows {
             done += sqlx::query(
-                "UPDATE lead_facts SET dirty = 0, created_ms = $1, model_version = $2, facts = $3 \
-                 WHERE lead_id = $4 AND dirty = $5",
+                "UPDATE lead_facts SET dirty = 0, created_ms = $1, model_version = $2, facts = $3, \
+                 features = $4 WHERE lead_id = $5 AND dirty = $6",
             )
             .bind(row.created_ms)
             .bind(row.model_version.as_str())
             .bind(row.facts.as_str())
+            .bind(row.features.as_str())
             .bind(row.lead_id.as_str())
             .bind(row.dirty)
             .execute(&mut *tx)
@@ -98,31 +103,41 @@ impl Store {
     }
 
     /// Stored facts of leads first seen in `[from, to)` (either open), in id order, a page
-    /// after `after`.
+    /// after `after`; with `features`, the attribution features too.
     pub async fn facts_after(
         &self,
         after: &str,
-        from_ms: Option<i64>,
-        to_ms: Option<i64>,
+        (from_ms, to_ms): (Option<i64>, Option<i64>),
+        features: bool,
         limit: i64,
     ) -> Result<Vec<StoredFacts>> {
-        let rows = sqlx::query(
-            "SELECT lead_id, created_ms, facts FROM lead_facts WHERE lead_id > $1 \
-             AND facts IS NOT NULL AND created_ms >= $2 AND created_ms < $3 \
-             ORDER BY lead_id LIMIT $4",
-        )
-        .bind(after)
-        .bind(from_ms.unwrap_or(i64::MIN))
-        .bind(to_ms.unwrap_or(i64::MAX))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        // Pages follow the primary key: the period filters rows on the way (`+created_ms`
+        // keeps SQLite from choosing the time index and sorting every page).
+        let mut sql = format!(
+            "SELECT lead_id, created_ms, facts{} FROM lead_facts WHERE lead_id > $1 \
+             AND facts IS NOT NULL",
+            if features { ", features" } else { "" }
+        );
+        let mut next = 2;
+        for (bound, op) in [(from_ms, ">="), (to_ms, "<")] {
+            if bound.is_some() {
+                sql.push_str(&format!(" AND +created_ms {op} ${next}"));
+                next += 1;
+            }
+        }
+        sql.push_str(&format!(" ORDER BY lead_id LIMIT ${next}"));
+        let mut query = sqlx::query(&sql).bind(after);
+        for bound in [from_ms, to_ms].into_iter().flatten() {
+            query = query.bind(bound);
+        }
+        let rows = query.bind(limit).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 Ok(StoredFacts {
                     lead_id: r.try_get(0)?,
                     created_ms: r.try_get(1)?,
                     facts: r.try_get(2)?,
+                    features: if features { r.try_get(3)? } else { None },
                 })
             })
             .collect()

@@ -12,7 +12,9 @@ CREATE TABLE lead_facts (
     dirty BIGINT NOT NULL,
     created_ms BIGINT,
     model_version TEXT,
-    facts TEXT
+    -- What the funnel counts, and apart (bigger, read by attribution only) the features.
+    facts TEXT,
+    features TEXT
 );
 CREATE INDEX lead_facts_dirty ON lead_facts (lead_id) WHERE dirty > 0;
 CREATE INDEX lead_facts_created ON lead_facts (created_ms);
