@@ -12,7 +12,7 @@ use rustc_hash::FxHashSet;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-use crate::event::{Attributes, Event};
+use crate::event::{Attributes, Event, Message};
 use crate::model::{EngagementGrade, FitGrade, Grade, Model, Rollup, Vars};
 use crate::time::Timestamp;
 
@@ -64,11 +64,17 @@ impl Activity {
         let mut n = 0;
         model.match_event(event, |hit| {
             n += 1;
-            // Events mostly arrive in time order: then this appends.
-            let at = self.hits.partition_point(|h| *h <= hit);
-            self.hits.insert(at, hit);
+            self.add(hit);
         });
         n
+    }
+
+    /// Adds one hit matched elsewhere ([`Model::match_event`], on another thread, say): the
+    /// same as recording its event. Hits may arrive in any order.
+    pub fn add(&mut self, hit: Hit) {
+        // Events mostly arrive in time order: then this appends.
+        let at = self.hits.partition_point(|h| *h <= hit);
+        self.hits.insert(at, hit);
     }
 
     /// Adds hits matched elsewhere (e.g. restored from storage).
@@ -378,6 +384,15 @@ impl Model {
                 rule: index,
                 key,
             });
+        }
+    }
+
+    /// Calls `f` with each engagement rule the event of `message` (a `track`, `page` or
+    /// `screen` call) matches, at its event time `at`: what [`Activity::record`] would record
+    /// for the event the history pipeline makes of it.
+    pub fn match_message(&self, message: &Message, at: Timestamp, f: impl FnMut(Hit)) {
+        if let Some(event) = message.to_event(at) {
+            self.match_event(&event, f);
         }
     }
 
