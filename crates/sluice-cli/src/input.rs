@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::str::Utf8Error;
+use std::sync::Mutex;
 
 use anyhow::Context as _;
 use serde::Serialize;
@@ -548,12 +549,11 @@ pub fn read_matched(
         |line| {
             let (mut message, at) = parse_message(line, fields)?;
             let mut hits = Vec::new();
-            for (i, model) in models.iter().enumerate() {
-                model.match_message(&message, at, |hit| hits.push((i, hit)));
+            if let Some(event) = message.take_event(at) {
+                for (i, model) in models.iter().enumerate() {
+                    model.match_event(&event, |hit| hits.push((i, hit)));
+                }
             }
-            message.properties = Attributes::new();
-            message.context = Attributes::new();
-            message.name = None;
             message.message_id = None;
             Ok((message, at, hits))
         },
@@ -580,23 +580,24 @@ pub fn read_lines_parallel<T: Send>(
 ) -> anyhow::Result<()> {
     require_events_file(path)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let source = std::sync::Mutex::new(Chunks::new(open(path)?));
+    let source = Mutex::new(Chunks::new(open(path)?));
+    // Emptied line buffers go back to the readers: reusing them spares the allocator (and the
+    // kernel) fresh megabytes for every chunk.
+    let emptied: Mutex<Vec<Vec<Line<T>>>> = Mutex::new(Vec::new());
     let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Parsed<T>)>(2 * threads);
     std::thread::scope(|scope| {
         for _ in 0..threads {
-            let (tx, source, parse) = (tx.clone(), &source, &parse);
+            let (tx, source, emptied, parse) = (tx.clone(), &source, &emptied, &parse);
             scope.spawn(move || {
                 loop {
                     // The lock is held while reading only, so reading overlaps parsing.
                     let next = source.lock().expect("no reader panics").next();
                     let Some((seq, chunk)) = next else { return };
                     let parsed = chunk.map(|chunk| {
-                        let lines = parse_chunk(&chunk, &parse);
-                        source
-                            .lock()
-                            .expect("no reader panics")
-                            .spare
-                            .push(chunk.bytes);
+                        let lines = emptied.lock().expect("no reader panics").pop();
+                        let lines = parse_chunk(&chunk, lines.unwrap_or_default(), parse);
+                        let mut source = source.lock().expect("no reader panics");
+                        source.spare.push(chunk.bytes);
                         lines
                     });
                     if tx.send((seq, parsed)).is_err() {
@@ -606,7 +607,7 @@ pub fn read_lines_parallel<T: Send>(
             });
         }
         drop(tx);
-        let result = deliver(path, rx, rejections, &mut f);
+        let result = deliver(path, rx, &emptied, rejections, &mut f);
         // Stops the readers: their next chunk has nowhere to go.
         source.lock().expect("no reader panics").done = true;
         result
@@ -627,6 +628,7 @@ enum Line<T> {
 fn deliver<T>(
     path: &Path,
     rx: std::sync::mpsc::Receiver<(u64, Parsed<T>)>,
+    emptied: &Mutex<Vec<Vec<Line<T>>>>,
     rejections: &mut Rejections,
     f: &mut impl FnMut(T),
 ) -> anyhow::Result<()> {
@@ -636,23 +638,27 @@ fn deliver<T>(
         waiting.insert(seq, parsed);
         while let Some(parsed) = waiting.remove(&next) {
             next += 1;
-            let lines = parsed.map_err(|(line, error)| {
+            let mut lines = parsed.map_err(|(line, error)| {
                 anyhow::Error::new(error).context(format!("{}:{line}: cannot read", path.display()))
             })?;
-            for line in lines {
+            for line in lines.drain(..) {
                 match line {
                     Line::Parsed(value) => f(value),
                     Line::Rejected(line, error) => rejections.reject(path, line, error)?,
                 }
             }
+            emptied.lock().expect("no reader panics").push(lines);
         }
     }
     Ok(())
 }
 
-/// The lines of a chunk, parsed.
-fn parse_chunk<T>(chunk: &Chunk, parse: &impl Fn(&str) -> Result<T, String>) -> Vec<Line<T>> {
-    let mut lines = Vec::with_capacity(chunk.bytes.len() / 256);
+/// The lines of a chunk, parsed, in `lines` (empty).
+fn parse_chunk<T>(
+    chunk: &Chunk,
+    mut lines: Vec<Line<T>>,
+    parse: &impl Fn(&str) -> Result<T, String>,
+) -> Vec<Line<T>> {
     let mut number = chunk.first_line;
     let mut rest = &chunk.bytes[..];
     while !rest.is_empty() {

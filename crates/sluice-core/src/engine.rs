@@ -12,7 +12,7 @@ use rustc_hash::FxHashSet;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-use crate::event::{Attributes, Event, Message};
+use crate::event::{Attributes, Event};
 use crate::model::{EngagementGrade, FitGrade, Grade, Model, Rollup, Vars};
 use crate::time::Timestamp;
 
@@ -384,15 +384,6 @@ impl Model {
                 rule: index,
                 key,
             });
-        }
-    }
-
-    /// Calls `f` with each engagement rule the event of `message` (a `track`, `page` or
-    /// `screen` call) matches, at its event time `at`: what [`Activity::record`] would record
-    /// for the event the history pipeline makes of it.
-    pub fn match_message(&self, message: &Message, at: Timestamp, f: impl FnMut(Hit)) {
-        if let Some(event) = message.to_event(at) {
-            self.match_event(&event, f);
         }
     }
 

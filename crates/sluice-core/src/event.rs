@@ -236,15 +236,24 @@ impl Message {
     }
 
     /// Like [`Message::to_event`], without copying the properties and context.
-    pub fn into_event(self, timestamp: Timestamp) -> Option<Event> {
+    pub fn into_event(mut self, timestamp: Timestamp) -> Option<Event> {
+        self.take_event(timestamp)
+    }
+
+    /// Like [`Message::into_event`], leaving the rest of the message: what the history
+    /// pipeline reads (ids, traits, the `track` event name), without properties, context or
+    /// page name.
+    pub fn take_event(&mut self, timestamp: Timestamp) -> Option<Event> {
         let name = match self.kind {
-            MessageKind::Track => self.event?,
+            MessageKind::Track => self.event.clone()?,
             MessageKind::Page => "page".to_string(),
             MessageKind::Screen => "screen".to_string(),
             _ => return None,
         };
-        let mut properties = self.properties;
-        if let (Some(page_name), MessageKind::Page | MessageKind::Screen) = (self.name, self.kind) {
+        let mut properties = std::mem::take(&mut self.properties);
+        if self.kind != MessageKind::Track
+            && let Some(page_name) = self.name.take()
+        {
             properties
                 .entry("name")
                 .or_insert_with(|| Value::String(page_name));
@@ -254,7 +263,7 @@ impl Message {
             name,
             timestamp,
             properties,
-            context: self.context,
+            context: std::mem::take(&mut self.context),
         })
     }
 }
