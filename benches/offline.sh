@@ -5,6 +5,7 @@
 #
 #   benches/offline.sh            # 50,000 leads (1.97 M messages, 1.15 GB), best of 3 runs
 #   LEADS=5000 RUNS=1 benches/offline.sh
+#   BEFORE=/tmp/sluice-old benches/offline.sh   # also times another build of sluice
 #
 # Needs cargo and python3 (DuckDB is installed from PyPI into a virtual environment under the
 # target directory). Data and the environment are kept there between runs.
@@ -35,28 +36,29 @@ BYTES=$(wc -c < "$EVENTS")
 # Every contender reads the file from the page cache.
 cat "$EVENTS" > /dev/null
 
-# The engagement rules of examples/model.toml as a table: event name (`*`: any event),
-# conditions on the page path, the campaign's medium and source, points, half-life in days
-# (NULL: never). DuckDB sums each matching event's points halved every half-life up to --as-of,
-# per lead (`userId`, else `anonymousId`). What it leaves out and Sluice does: identity links
-# (aliases, anonymous ids joined to their lead), cooldowns, once_per, caps, fit, grades, stages.
+# The engagement rules of examples/model.toml as an analyst would write them: a table of rules
+# (event name, `*` for any event; points; half-life in days, NULL for never) and their conditions
+# on the page path and the campaign. DuckDB sums each matching event's points halved every
+# half-life up to --as-of, per lead (`userId`, else `anonymousId`). What it leaves out and Sluice
+# does: identity links (aliases, anonymous ids joined to their lead), cooldowns, once_per, caps,
+# fit, grades, stages.
 DUCKDB_QUERY=$(cat <<SQL
-WITH rules(name, path_prefix, path_pattern, mediums, source, points, half_life_days) AS (VALUES
-  ('Demo Requested', NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR[], NULL::VARCHAR, 50, 60::DOUBLE),
-  ('Trial Started', NULL, NULL, NULL, NULL, 40, 45),
-  ('page', '/pricing', NULL, NULL, NULL, 15, 30),
-  ('page', '/docs/', NULL, NULL, NULL, 5, 30),
-  ('page', NULL, '^/product/(security|sso|audit)', NULL, NULL, 10, 30),
-  ('Case Study Viewed', NULL, NULL, NULL, NULL, 5, 30),
-  ('Whitepaper Downloaded', NULL, NULL, NULL, NULL, 10, 30),
-  ('Webinar Attended', NULL, NULL, NULL, NULL, 15, 30),
-  ('Webinar Registered', NULL, NULL, NULL, NULL, 5, 30),
-  ('page', '/blog/', NULL, NULL, NULL, 2, 30),
-  ('Email Clicked', NULL, NULL, NULL, NULL, 3, 14),
-  ('page', NULL, NULL, ['cpc', 'paid_social'], NULL, 1, 30),
-  ('*', NULL, NULL, NULL, 'partner', 10, 30),
-  ('page', '/careers', NULL, NULL, NULL, -10, NULL),
-  ('Unsubscribed', NULL, NULL, NULL, NULL, -20, 90)
+WITH rules(rule, name, points, half_life_days) AS (VALUES
+  ('demo-request', 'Demo Requested', 50, 60::DOUBLE),
+  ('trial-started', 'Trial Started', 40, 45),
+  ('pricing-page', 'page', 15, 30),
+  ('docs-page', 'page', 5, 30),
+  ('security-page', 'page', 10, 30),
+  ('case-study', 'Case Study Viewed', 5, 30),
+  ('whitepaper', 'Whitepaper Downloaded', 10, 30),
+  ('webinar-attended', 'Webinar Attended', 15, 30),
+  ('webinar-registered', 'Webinar Registered', 5, 30),
+  ('blog-visit', 'page', 2, 30),
+  ('email-click', 'Email Clicked', 3, 14),
+  ('paid-campaign-visit', 'page', 1, 30),
+  ('partner-referred', '*', 10, 30),
+  ('careers-page', 'page', -10, NULL),
+  ('unsubscribed', 'Unsubscribed', -20, 90)
 ),
 events AS (
   SELECT coalesce(userId, anonymousId) AS id,
@@ -69,16 +71,20 @@ events AS (
     type: 'VARCHAR', event: 'VARCHAR', userId: 'VARCHAR', anonymousId: 'VARCHAR',
     "timestamp": 'TIMESTAMPTZ', properties: 'STRUCT(path VARCHAR)',
     context: 'STRUCT(campaign STRUCT(medium VARCHAR, source VARCHAR))'})
+  WHERE epoch_ms("timestamp") <= epoch_ms(TIMESTAMPTZ '${AS_OF} 00:00:00+00')
 ),
 hits AS (
-  -- Each event is joined on its name and on `*` (the rules for any event).
   SELECT e.id, r.points, r.half_life_days, e.age_ms
-  FROM events e, unnest([e.name, '*']) AS k(name) JOIN rules r ON r.name = k.name
-  WHERE (r.path_prefix IS NULL OR starts_with(e.path, r.path_prefix))
-    AND (r.path_pattern IS NULL OR regexp_matches(e.path, r.path_pattern))
-    AND (r.mediums IS NULL OR list_contains(r.mediums, e.medium))
-    AND (r.source IS NULL OR e.source = r.source)
-    AND e.age_ms >= 0
+  FROM events e JOIN rules r ON r.name = e.name OR r.name = '*'
+  WHERE CASE r.rule
+    WHEN 'pricing-page' THEN starts_with(e.path, '/pricing')
+    WHEN 'docs-page' THEN starts_with(e.path, '/docs/')
+    WHEN 'security-page' THEN regexp_matches(e.path, '^/product/(security|sso|audit)')
+    WHEN 'blog-visit' THEN starts_with(e.path, '/blog/')
+    WHEN 'paid-campaign-visit' THEN e.medium IN ('cpc', 'paid_social')
+    WHEN 'partner-referred' THEN e.source = 'partner'
+    WHEN 'careers-page' THEN starts_with(e.path, '/careers')
+    ELSE true END
 )
 SELECT id, sum(points * CASE WHEN half_life_days IS NULL THEN 1
                              ELSE pow(2, -age_ms / (half_life_days * 86400000.0)) END) AS engagement
@@ -103,11 +109,11 @@ time_best() {
 }
 
 score() {
-  "$SLUICE" score --model "$MODEL" --leads "$DATA/leads.csv" --accounts "$DATA/accounts.csv" \
+  "${1:-$SLUICE}" score --model "$MODEL" --leads "$DATA/leads.csv" --accounts "$DATA/accounts.csv" \
     --events "$EVENTS" --as-of "$AS_OF" --format json
 }
 backtest() {
-  "$SLUICE" backtest --model "$MODEL" --leads "$DATA/leads.csv" --accounts "$DATA/accounts.csv" \
+  "${1:-$SLUICE}" backtest --model "$MODEL" --leads "$DATA/leads.csv" --accounts "$DATA/accounts.csv" \
     --events "$EVENTS" --outcomes "$DATA/outcomes.csv" --format json
 }
 duckdb_sums() {
@@ -122,6 +128,10 @@ PY
 
 echo "data: $LEADS leads, $MESSAGES messages, $((BYTES / 1000000)) MB of JSON Lines ($(nproc) cores, load average $(cut -d' ' -f1 /proc/loadavg))"
 echo "duckdb $("$WORK/venv/bin/python" -c 'import duckdb; print(duckdb.__version__)')"
+if [ -n "${BEFORE:-}" ]; then
+  s=$(time_best score "$BEFORE"); echo "before: score     ${s%% *} s  $(rate "${s%% *}") messages/s  ${s#* }"
+  b=$(time_best backtest "$BEFORE"); echo "before: backtest  ${b%% *} s  $(rate "${b%% *}") messages/s  ${b#* }"
+fi
 s=$(time_best score); echo "sluice score:     ${s%% *} s  $(rate "${s%% *}") messages/s  ${s#* }"
 b=$(time_best backtest); echo "sluice backtest:  ${b%% *} s  $(rate "${b%% *}") messages/s  ${b#* }"
 d=$(time_best duckdb_sums); echo "duckdb read_json: ${d%% *} s  $(rate "${d%% *}") messages/s  ${d#* }"

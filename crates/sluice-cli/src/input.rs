@@ -615,8 +615,11 @@ pub fn read_lines_parallel<T: Send>(
 }
 
 /// A chunk's lines: each parsed value or its rejection, in line order; or why the file
-/// could not be read, at which line.
-type Parsed<T> = Result<Vec<Line<T>>, (u64, std::io::Error)>;
+/// could not be read.
+type Parsed<T> = Result<Vec<Line<T>>, ReadError>;
+
+/// Why the file could not be read, and at which line.
+type ReadError = (u64, std::io::Error);
 
 /// One line of a chunk, parsed or rejected.
 enum Line<T> {
@@ -724,7 +727,7 @@ impl Chunks {
     }
 
     /// The next chunk and its number, or why it could not be read; `None` at the end.
-    fn next(&mut self) -> Option<(u64, Result<Chunk, (u64, std::io::Error)>)> {
+    fn next(&mut self) -> Option<(u64, Result<Chunk, ReadError>)> {
         if self.done {
             return None;
         }

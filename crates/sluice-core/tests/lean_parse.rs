@@ -328,7 +328,7 @@ proptest! {
         let hits = |message: Message| {
             let mut activity = Activity::new();
             if let Some(event) = message.into_event(at) {
-                activity.record(&model, &event);
+                activity.record(model, &event);
             }
             activity
         };
