@@ -6,11 +6,13 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::str::Utf8Error;
+use std::sync::Mutex;
 
 use anyhow::Context as _;
 use serde::Serialize;
 use serde_json::Value;
-use sluice_core::{Attributes, Message, Timestamp};
+use sluice_core::engine::Hit;
+use sluice_core::{Attributes, EventFields, Message, Model, Timestamp};
 
 use crate::UserError;
 
@@ -510,63 +512,267 @@ pub fn for_each_line_at(
 }
 
 /// Reads a JSON Lines file of Segment messages, calling `f` with each valid message and its
-/// event time, in file order. Lines are parsed in batches on every core: parsing JSON is most
-/// of the cost of reading events.
+/// event time, in file order.
 pub fn read_messages(
     path: &Path,
     rejections: &mut Rejections,
     mut f: impl FnMut(Message, Timestamp),
 ) -> anyhow::Result<()> {
-    const BATCH: usize = 16_384;
-    require_events_file(path)?;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut batch: Vec<(u64, String)> = Vec::with_capacity(BATCH);
-    let mut flush = |batch: &mut Vec<(u64, String)>,
-                     rejections: &mut Rejections|
-     -> anyhow::Result<()> {
-        let chunk = batch.len().div_ceil(threads).max(1);
-        let parsed: Vec<Vec<Result<(Message, Timestamp), String>>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = batch
-                .chunks(chunk)
-                .map(|lines| {
-                    scope.spawn(move || lines.iter().map(|(_, line)| parse_message(line)).collect())
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("parsing does not panic"))
-                .collect()
-        });
-        for ((line_no, _), result) in batch.iter().zip(parsed.into_iter().flatten()) {
-            match result {
-                Ok((message, at)) => f(message, at),
-                Err(error) => rejections.reject(path, *line_no, error)?,
-            }
-        }
-        batch.clear();
-        Ok(())
-    };
-    for_each_line(path, |line_no, line| match line {
-        Ok(line) => {
-            batch.push((line_no, line.to_string()));
-            if batch.len() == BATCH {
-                flush(&mut batch, rejections)?;
-            }
-            Ok(())
-        }
-        // The lines before it are parsed first, so rejections stay in line order.
-        Err(_) => {
-            flush(&mut batch, rejections)?;
-            rejections.reject(path, line_no, NOT_UTF8)
-        }
-    })?;
-    flush(&mut batch, rejections)
+    let fields = EventFields::all();
+    read_lines_parallel(
+        path,
+        rejections,
+        |line| parse_message(line, &fields),
+        |(message, at)| f(message, at),
+    )
 }
 
-fn parse_message(line: &str) -> Result<(Message, Timestamp), String> {
-    let message = Message::parse(line).map_err(|e| e.to_string())?;
+/// Reads a JSON Lines file of Segment messages for scoring with `models`, calling `f` in file
+/// order with each valid message, its event time and what its event matched: (index of the
+/// model, hit). Messages are read with only the fields the models read, their events matched
+/// on the reading threads, and handed over without what the history pipeline does not use
+/// (properties, context, page name, message id). Rejections are those of [`read_messages`].
+pub fn read_matched(
+    path: &Path,
+    rejections: &mut Rejections,
+    models: &[&Model],
+    mut f: impl FnMut(Message, Timestamp, &[(usize, Hit)]),
+) -> anyhow::Result<()> {
+    let mut fields = EventFields::default();
+    for model in models {
+        fields.union(model.event_fields());
+    }
+    let fields = &fields;
+    read_lines_parallel(
+        path,
+        rejections,
+        |line| {
+            let (mut message, at) = parse_message(line, fields)?;
+            let mut hits = Vec::new();
+            if let Some(event) = message.take_event(at) {
+                for (i, model) in models.iter().enumerate() {
+                    model.match_event(&event, |hit| hits.push((i, hit)));
+                }
+            }
+            message.message_id = None;
+            Ok((message, at, hits))
+        },
+        |(message, at, hits)| f(message, at, &hits),
+    )
+}
+
+/// Parses one line of an events file: the message and its event time, or why not.
+pub fn parse_message(line: &str, fields: &EventFields) -> Result<(Message, Timestamp), String> {
+    let message = Message::parse_with(line, fields).map_err(|e| e.to_string())?;
     let at = message.event_time(None).map_err(|e| e.to_string())?;
     Ok((message, at))
+}
+
+/// Reads a JSON Lines file in chunks on every core, each thread reading the next chunk and
+/// calling `parse` on each of its non-blank lines, while this thread calls `f` with each
+/// parsed line in file order. Lines are numbered, trimmed and rejected exactly as
+/// [`for_each_line`] does, and `parse`'s errors are rejected with their line, in line order.
+pub fn read_lines_parallel<T: Send>(
+    path: &Path,
+    rejections: &mut Rejections,
+    parse: impl Fn(&str) -> Result<T, String> + Sync,
+    mut f: impl FnMut(T),
+) -> anyhow::Result<()> {
+    require_events_file(path)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let source = Mutex::new(Chunks::new(open(path)?));
+    // Emptied line buffers go back to the readers: reusing them spares the allocator (and the
+    // kernel) fresh megabytes for every chunk.
+    let emptied: Mutex<Vec<Vec<Line<T>>>> = Mutex::new(Vec::new());
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Parsed<T>)>(2 * threads);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let (tx, source, emptied, parse) = (tx.clone(), &source, &emptied, &parse);
+            scope.spawn(move || {
+                loop {
+                    // The lock is held while reading only, so reading overlaps parsing.
+                    let next = source.lock().expect("no reader panics").next();
+                    let Some((seq, chunk)) = next else { return };
+                    let parsed = chunk.map(|chunk| {
+                        let lines = emptied.lock().expect("no reader panics").pop();
+                        let lines = parse_chunk(&chunk, lines.unwrap_or_default(), parse);
+                        let mut source = source.lock().expect("no reader panics");
+                        source.spare.push(chunk.bytes);
+                        lines
+                    });
+                    if tx.send((seq, parsed)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let result = deliver(path, rx, &emptied, rejections, &mut f);
+        // Stops the readers: their next chunk has nowhere to go.
+        source.lock().expect("no reader panics").done = true;
+        result
+    })
+}
+
+/// A chunk's lines: each parsed value or its rejection, in line order; or why the file
+/// could not be read.
+type Parsed<T> = Result<Vec<Line<T>>, ReadError>;
+
+/// Why the file could not be read, and at which line.
+type ReadError = (u64, std::io::Error);
+
+/// One line of a chunk, parsed or rejected.
+enum Line<T> {
+    Parsed(T),
+    Rejected(u64, String),
+}
+
+/// Hands chunks to `f` in file order as they arrive.
+fn deliver<T>(
+    path: &Path,
+    rx: std::sync::mpsc::Receiver<(u64, Parsed<T>)>,
+    emptied: &Mutex<Vec<Vec<Line<T>>>>,
+    rejections: &mut Rejections,
+    f: &mut impl FnMut(T),
+) -> anyhow::Result<()> {
+    let mut waiting = std::collections::BTreeMap::new();
+    let mut next = 0u64;
+    for (seq, parsed) in rx {
+        waiting.insert(seq, parsed);
+        while let Some(parsed) = waiting.remove(&next) {
+            next += 1;
+            let mut lines = parsed.map_err(|(line, error)| {
+                anyhow::Error::new(error).context(format!("{}:{line}: cannot read", path.display()))
+            })?;
+            for line in lines.drain(..) {
+                match line {
+                    Line::Parsed(value) => f(value),
+                    Line::Rejected(line, error) => rejections.reject(path, line, error)?,
+                }
+            }
+            emptied.lock().expect("no reader panics").push(lines);
+        }
+    }
+    Ok(())
+}
+
+/// The lines of a chunk, parsed, in `lines` (empty).
+fn parse_chunk<T>(
+    chunk: &Chunk,
+    mut lines: Vec<Line<T>>,
+    parse: &impl Fn(&str) -> Result<T, String>,
+) -> Vec<Line<T>> {
+    let mut number = chunk.first_line;
+    let mut rest = &chunk.bytes[..];
+    while !rest.is_empty() {
+        let (line, after) = match memchr::memchr(b'\n', rest) {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, &[][..]),
+        };
+        rest = after;
+        let bytes = match line.strip_prefix("\u{feff}".as_bytes()) {
+            Some(rest) if number == 1 => rest,
+            _ => line,
+        };
+        match std::str::from_utf8(bytes) {
+            Ok(text) => {
+                let text = text.trim();
+                if !text.is_empty() {
+                    lines.push(match parse(text) {
+                        Ok(value) => Line::Parsed(value),
+                        Err(error) => Line::Rejected(number, error),
+                    });
+                }
+            }
+            Err(_) => lines.push(Line::Rejected(number, NOT_UTF8.to_string())),
+        }
+        number += 1;
+    }
+    lines
+}
+
+/// Whole lines of a file, a few megabytes at a time.
+struct Chunk {
+    /// The 1-based number of its first line.
+    first_line: u64,
+    /// Its lines, each ended by `\n` but maybe the file's last.
+    bytes: Vec<u8>,
+}
+
+/// A file cut into [`Chunk`]s, numbered in file order.
+struct Chunks {
+    file: File,
+    /// Bytes read after the last whole line handed out.
+    carry: Vec<u8>,
+    /// Buffers of chunks already parsed, to read the next ones into.
+    spare: Vec<Vec<u8>>,
+    seq: u64,
+    line: u64,
+    /// The end of the file, an error, or no one waiting any more.
+    done: bool,
+}
+
+impl Chunks {
+    const SIZE: usize = 2 << 20;
+
+    fn new(file: File) -> Self {
+        Chunks {
+            file,
+            carry: Vec::new(),
+            spare: Vec::new(),
+            seq: 0,
+            line: 1,
+            done: false,
+        }
+    }
+
+    /// The next chunk and its number, or why it could not be read; `None` at the end.
+    fn next(&mut self) -> Option<(u64, Result<Chunk, ReadError>)> {
+        if self.done {
+            return None;
+        }
+        let mut bytes = self.spare.pop().unwrap_or_default();
+        bytes.clear();
+        bytes.extend_from_slice(&self.carry);
+        bytes.reserve(Self::SIZE);
+        let mut at_end = false;
+        // Reads at least one whole line (or to the end of the file).
+        let whole = loop {
+            let start = bytes.len();
+            if let Err(e) = (&mut self.file)
+                .take(Self::SIZE as u64)
+                .read_to_end(&mut bytes)
+            {
+                self.done = true;
+                let line = self.line + memchr::memchr_iter(b'\n', &bytes[..start]).count() as u64;
+                return Some((self.seq, Err((line, e))));
+            }
+            if bytes.len() == start {
+                at_end = true;
+                break bytes.len();
+            }
+            if let Some(i) = memchr::memrchr(b'\n', &bytes[start..]) {
+                break start + i + 1;
+            }
+        };
+        if at_end {
+            self.done = true;
+            if bytes.is_empty() {
+                return None;
+            }
+        }
+        self.carry.clear();
+        self.carry.extend_from_slice(&bytes[whole..]);
+        bytes.truncate(whole);
+        let chunk = Chunk {
+            first_line: self.line,
+            bytes,
+        };
+        self.line += memchr::memchr_iter(b'\n', &chunk.bytes).count() as u64;
+        let seq = self.seq;
+        self.seq += 1;
+        Some((seq, Ok(chunk)))
+    }
 }
 
 #[cfg(test)]

@@ -707,6 +707,83 @@ fn a_line_that_is_not_utf8_is_rejected_alone() {
 }
 
 #[test]
+fn a_large_events_file_is_read_in_line_order_across_chunks() {
+    // Several megabytes: the file is read in chunks on several threads; rejections keep their
+    // line numbers and order, and every good line counts once.
+    let scratch = Scratch::new();
+    scratch.write("leads.csv", "id,title\nL0,VP\nL1,VP\nL2,VP\n");
+    let padding = "x".repeat(500);
+    let mut events = Vec::new();
+    let (mut good, mut bad) = (0u64, Vec::new());
+    for line in 1..=12_000u64 {
+        let lead = line % 3;
+        match line % 2_500 {
+            0 => {
+                events.extend_from_slice(b"{\"type\":\"page\",\"userId\":\"L1\"");
+                bad.push((line, "invalid message"));
+            }
+            7 => {
+                events.extend_from_slice(b"\xff{}");
+                bad.push((line, "line is not UTF-8 text"));
+            }
+            11 => {}
+            13 => {
+                events.extend_from_slice(br#"{"type":"page","properties":{"path":"/pricing"}}"#);
+                bad.push((line, "missing `userId` or `anonymousId`"));
+            }
+            _ => {
+                let path = if line % 5 == 0 { "/pricing" } else { "/blog" };
+                events.extend_from_slice(
+                    format!(
+                        r#"{{"type":"page","userId":"L{lead}","properties":{{"path":"{path}","title":"{padding}"}},"timestamp":"2026-09-01T10:00:{:02}.{:03}Z"}}"#,
+                        line % 60,
+                        line % 1000
+                    )
+                    .as_bytes(),
+                );
+                good += 1;
+            }
+        }
+        events.extend_from_slice(if line % 7 == 0 { b"\r\n" } else { b"\n" });
+    }
+    scratch.write("events.jsonl", &events);
+    let json = scratch.score("leads.csv", Some("events.jsonl"));
+    assert_eq!(
+        json["summary"]["events_read"], good,
+        "{:#}",
+        json["summary"]
+    );
+    let rejected: Vec<(u64, String)> = json["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let error = r["error"].as_str().unwrap();
+            let kind = bad
+                .iter()
+                .map(|(_, e)| *e)
+                .find(|e| error.starts_with(e))
+                .unwrap_or(error);
+            (r["line"].as_u64().unwrap(), kind.to_string())
+        })
+        .collect();
+    let expected: Vec<(u64, String)> = bad.iter().map(|(l, e)| (*l, e.to_string())).collect();
+    assert_eq!(rejected, expected);
+    // Every lead's pricing views count (no cooldown in this model): 15 points each.
+    for id in ["L0", "L1", "L2"] {
+        assert!(lead(&json, id)["engagement"].as_f64().unwrap() > 15.0 * 100.0);
+    }
+    // Strict: the first bad line ends the run, and is named.
+    let mut args = scratch.score_args("leads.csv", Some("events.jsonl"), "json");
+    args.push("--strict".to_string());
+    let error = user_error(&strs(&args));
+    assert!(
+        error.contains("events.jsonl:7: line is not UTF-8 text (--strict)"),
+        "{error}"
+    );
+}
+
+#[test]
 fn an_unterminated_csv_quote_is_rejected_not_swallowed() {
     let scratch = Scratch::new();
     scratch.write("leads.csv", "id,title\n1,\"VP\n2,VP\n3,VP\n");

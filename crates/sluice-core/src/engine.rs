@@ -64,11 +64,17 @@ impl Activity {
         let mut n = 0;
         model.match_event(event, |hit| {
             n += 1;
-            // Events mostly arrive in time order: then this appends.
-            let at = self.hits.partition_point(|h| *h <= hit);
-            self.hits.insert(at, hit);
+            self.add(hit);
         });
         n
+    }
+
+    /// Adds one hit matched elsewhere ([`Model::match_event`], on another thread, say): the
+    /// same as recording its event. Hits may arrive in any order.
+    pub fn add(&mut self, hit: Hit) {
+        // Events mostly arrive in time order: then this appends.
+        let at = self.hits.partition_point(|h| *h <= hit);
+        self.hits.insert(at, hit);
     }
 
     /// Adds hits matched elsewhere (e.g. restored from storage).

@@ -1,5 +1,10 @@
 //! Events: what a lead did, in the Segment message format analytics SDKs already send.
 
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
@@ -146,6 +151,28 @@ impl Message {
         Ok(message)
     }
 
+    /// [`Message::parse`], keeping of `properties` and `context` only the keys `fields` names:
+    /// for a reader that looks at nothing else (a model's scoring), the same message, read
+    /// without building what it would drop. Every message [`Message::parse`] refuses is refused
+    /// with the same error, because any message this reading does not accept is read again by
+    /// [`Message::parse`], which has the last word.
+    pub fn parse_with(json: &str, fields: &EventFields) -> Result<Message, MessageError> {
+        if fields.is_all() {
+            return Message::parse(json);
+        }
+        let mut de = serde_json::Deserializer::from_str(json);
+        let lean = LeanMessage(fields)
+            .deserialize(&mut de)
+            .and_then(|message| de.end().map(|()| message));
+        match lean {
+            Ok(message) => {
+                message.check()?;
+                Ok(message)
+            }
+            Err(_) => Message::parse(json),
+        }
+    }
+
     /// Checks the fields the Segment spec requires for this kind of message.
     pub fn check(&self) -> Result<(), MessageError> {
         match self.kind {
@@ -209,15 +236,24 @@ impl Message {
     }
 
     /// Like [`Message::to_event`], without copying the properties and context.
-    pub fn into_event(self, timestamp: Timestamp) -> Option<Event> {
+    pub fn into_event(mut self, timestamp: Timestamp) -> Option<Event> {
+        self.take_event(timestamp)
+    }
+
+    /// Like [`Message::into_event`], leaving the rest of the message: what the history
+    /// pipeline reads (ids, traits, the `track` event name), without properties, context or
+    /// page name.
+    pub fn take_event(&mut self, timestamp: Timestamp) -> Option<Event> {
         let name = match self.kind {
-            MessageKind::Track => self.event?,
+            MessageKind::Track => self.event.clone()?,
             MessageKind::Page => "page".to_string(),
             MessageKind::Screen => "screen".to_string(),
             _ => return None,
         };
-        let mut properties = self.properties;
-        if let (Some(page_name), MessageKind::Page | MessageKind::Screen) = (self.name, self.kind) {
+        let mut properties = std::mem::take(&mut self.properties);
+        if self.kind != MessageKind::Track
+            && let Some(page_name) = self.name.take()
+        {
             properties
                 .entry("name")
                 .or_insert_with(|| Value::String(page_name));
@@ -227,8 +263,362 @@ impl Message {
             name,
             timestamp,
             properties,
-            context: self.context,
+            context: std::mem::take(&mut self.context),
         })
+    }
+}
+
+/// Which keys of a map a reader looks at: all of them, or only these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Keys {
+    /// Every key.
+    All,
+    /// Only these top-level keys (whatever they hold beneath).
+    Only(BTreeSet<String>),
+}
+
+impl Default for Keys {
+    fn default() -> Self {
+        Keys::Only(BTreeSet::new())
+    }
+}
+
+impl Keys {
+    /// Whether `key` is looked at.
+    pub fn keeps(&self, key: &str) -> bool {
+        match self {
+            Keys::All => true,
+            Keys::Only(keys) => keys.contains(key),
+        }
+    }
+
+    /// Looks at `key` too.
+    pub fn insert(&mut self, key: &str) {
+        if let Keys::Only(keys) = self
+            && !keys.contains(key)
+        {
+            keys.insert(key.to_string());
+        }
+    }
+
+    /// Looks at what `other` looks at too.
+    pub fn union(&mut self, other: &Keys) {
+        match other {
+            Keys::All => *self = Keys::All,
+            Keys::Only(keys) => keys.iter().for_each(|key| self.insert(key)),
+        }
+    }
+}
+
+/// The parts of events' `properties` and `context` a reader (a model's rules) looks at, so a
+/// message can be read without the rest ([`Message::parse_with`]). Everything else of a
+/// message (ids, names, times, traits) is always read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFields {
+    /// Keys of `properties`.
+    pub properties: Keys,
+    /// Keys of `context`.
+    pub context: Keys,
+}
+
+impl EventFields {
+    /// Every field: what [`Message::parse`] reads.
+    pub fn all() -> Self {
+        EventFields {
+            properties: Keys::All,
+            context: Keys::All,
+        }
+    }
+
+    /// Whether nothing is left out.
+    pub fn is_all(&self) -> bool {
+        self.properties == Keys::All && self.context == Keys::All
+    }
+
+    /// Looks at what `other` looks at too.
+    pub fn union(&mut self, other: &EventFields) {
+        self.properties.union(&other.properties);
+        self.context.union(&other.context);
+    }
+}
+
+/// [`Message`]'s fields, as its derived `Deserialize` names them.
+enum Field {
+    Kind,
+    MessageId,
+    UserId,
+    AnonymousId,
+    Event,
+    Name,
+    GroupId,
+    PreviousId,
+    Timestamp,
+    OriginalTimestamp,
+    SentAt,
+    Properties,
+    Traits,
+    Context,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct FieldVisitor;
+        impl Visitor<'_> for FieldVisitor {
+            type Value = Field;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<Field, E> {
+                Ok(match name {
+                    "type" => Field::Kind,
+                    "messageId" => Field::MessageId,
+                    "userId" => Field::UserId,
+                    "anonymousId" => Field::AnonymousId,
+                    "event" => Field::Event,
+                    "name" => Field::Name,
+                    "groupId" => Field::GroupId,
+                    "previousId" => Field::PreviousId,
+                    "timestamp" => Field::Timestamp,
+                    "originalTimestamp" => Field::OriginalTimestamp,
+                    "sentAt" => Field::SentAt,
+                    "properties" => Field::Properties,
+                    "traits" => Field::Traits,
+                    "context" => Field::Context,
+                    _ => Field::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(FieldVisitor)
+    }
+}
+
+/// An id field, read by [`id`].
+struct Id(Option<String>);
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        id(d).map(Id)
+    }
+}
+
+/// A traits field, read by [`object`].
+struct Object(Attributes);
+
+impl<'de> Deserialize<'de> for Object {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        object(d).map(Object)
+    }
+}
+
+/// Reads a [`Message`] as its derived `Deserialize` does (same fields, duplicates refused),
+/// keeping of `properties` and `context` only the keys [`EventFields`] names. It may refuse
+/// more than the derived reading (an array for a message, say): [`Message::parse_with`] then
+/// reads the message again in full.
+struct LeanMessage<'f>(&'f EventFields);
+
+impl<'de> DeserializeSeed<'de> for LeanMessage<'_> {
+    type Value = Message;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Message, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for LeanMessage<'_> {
+    type Value = Message;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a Segment message")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Message, A::Error> {
+        fn once<T, E: de::Error>(
+            slot: &mut Option<T>,
+            value: T,
+            name: &'static str,
+        ) -> Result<(), E> {
+            match slot {
+                Some(_) => Err(E::duplicate_field(name)),
+                None => {
+                    *slot = Some(value);
+                    Ok(())
+                }
+            }
+        }
+        let mut kind = None;
+        let (mut message_id, mut user_id, mut anonymous_id, mut group_id, mut previous_id) =
+            (None, None, None, None, None);
+        let (mut event, mut name) = (None, None);
+        let (mut timestamp, mut original_timestamp, mut sent_at) = (None, None, None);
+        let (mut properties, mut traits, mut context) = (None, None, None);
+        while let Some(field) = map.next_key::<Field>()? {
+            match field {
+                Field::Kind => once(&mut kind, map.next_value::<MessageKind>()?, "type")?,
+                Field::MessageId => once(&mut message_id, map.next_value::<Id>()?.0, "messageId")?,
+                Field::UserId => once(&mut user_id, map.next_value::<Id>()?.0, "userId")?,
+                Field::AnonymousId => {
+                    once(&mut anonymous_id, map.next_value::<Id>()?.0, "anonymousId")?
+                }
+                Field::GroupId => once(&mut group_id, map.next_value::<Id>()?.0, "groupId")?,
+                Field::PreviousId => {
+                    once(&mut previous_id, map.next_value::<Id>()?.0, "previousId")?
+                }
+                Field::Event => once(&mut event, map.next_value::<Option<String>>()?, "event")?,
+                Field::Name => once(&mut name, map.next_value::<Option<String>>()?, "name")?,
+                Field::Timestamp => once(
+                    &mut timestamp,
+                    map.next_value::<Option<String>>()?,
+                    "timestamp",
+                )?,
+                Field::OriginalTimestamp => once(
+                    &mut original_timestamp,
+                    map.next_value::<Option<String>>()?,
+                    "originalTimestamp",
+                )?,
+                Field::SentAt => once(&mut sent_at, map.next_value::<Option<String>>()?, "sentAt")?,
+                Field::Properties => once(
+                    &mut properties,
+                    map.next_value_seed(Filtered(&self.0.properties))?,
+                    "properties",
+                )?,
+                Field::Traits => once(&mut traits, map.next_value::<Object>()?.0, "traits")?,
+                Field::Context => once(
+                    &mut context,
+                    map.next_value_seed(Filtered(&self.0.context))?,
+                    "context",
+                )?,
+                Field::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Message {
+            kind: kind.ok_or_else(|| de::Error::missing_field("type"))?,
+            message_id: message_id.flatten(),
+            user_id: user_id.flatten(),
+            anonymous_id: anonymous_id.flatten(),
+            event: event.flatten(),
+            name: name.flatten(),
+            group_id: group_id.flatten(),
+            previous_id: previous_id.flatten(),
+            timestamp: timestamp.flatten(),
+            original_timestamp: original_timestamp.flatten(),
+            sent_at: sent_at.flatten(),
+            properties: properties.unwrap_or_default(),
+            traits: traits.unwrap_or_default(),
+            context: context.unwrap_or_default(),
+        })
+    }
+}
+
+/// An object field (`properties`, `context`) with only some of its keys kept; `null` is an
+/// empty object, as [`object`] reads it. Dropped values are still checked as JSON values.
+struct Filtered<'k>(&'k Keys);
+
+impl<'de> DeserializeSeed<'de> for Filtered<'_> {
+    type Value = Attributes;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Attributes, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Filtered<'_> {
+    type Value = Attributes;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Attributes, E> {
+        Ok(Attributes::new())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Attributes, E> {
+        Ok(Attributes::new())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Attributes, A::Error> {
+        let mut kept = Attributes::new();
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            if self.0.keeps(&key) {
+                kept.insert(key.into_owned(), map.next_value::<Value>()?);
+            } else {
+                map.next_value::<Checked>()?;
+            }
+        }
+        Ok(kept)
+    }
+}
+
+/// A map key, borrowed from the input when it has no escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s.to_string())))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+/// A JSON value read and dropped, checked exactly as reading it into a [`Value`] checks it
+/// (numbers in range, escapes, nesting), unlike [`IgnoredAny`], which only skips it.
+struct Checked;
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(Checked)
+    }
+}
+
+impl<'de> Visitor<'de> for Checked {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Checked, D::Error> {
+        Checked::deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map.next_entry::<Checked, Checked>()?.is_some() {}
+        Ok(Checked)
     }
 }
 

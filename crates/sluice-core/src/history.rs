@@ -25,6 +25,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -168,7 +169,7 @@ pub fn timeline(mut sets: Vec<(Timestamp, Attributes)>) -> Vec<(Timestamp, Attri
 /// The links between ids: which id each one stands for, and since when.
 #[derive(Debug, Clone, Default)]
 pub struct Links {
-    links: HashMap<String, (Timestamp, String)>,
+    links: FxHashMap<String, (Timestamp, String)>,
 }
 
 impl Links {
@@ -419,7 +420,7 @@ pub struct Counts {
 #[derive(Debug)]
 pub struct History<T> {
     links: Links,
-    trails: HashMap<String, Trail<T>>,
+    trails: FxHashMap<String, Trail<T>>,
     /// Ids of leads files' rows, in the order first listed.
     listed: Vec<String>,
     accounts: HashMap<String, Traits>,
@@ -431,7 +432,7 @@ impl<T: Gather> Default for History<T> {
     fn default() -> Self {
         History {
             links: Links::new(),
-            trails: HashMap::new(),
+            trails: FxHashMap::default(),
             listed: Vec::new(),
             accounts: HashMap::new(),
             counts: Counts::default(),
@@ -542,8 +543,8 @@ impl<T: Gather> History<T> {
         } = self;
         let mut by_id: Vec<(String, Trail<T>)> = trails.into_iter().collect();
         by_id.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut roots: HashMap<String, Trail<T>> = HashMap::new();
-        let mut members: HashMap<String, Vec<String>> = HashMap::new();
+        let mut roots: FxHashMap<String, Trail<T>> = FxHashMap::default();
+        let mut members: FxHashMap<String, Vec<String>> = FxHashMap::default();
         for (id, trail) in by_id {
             let root = links.resolve(&id).to_string();
             members.entry(root.clone()).or_default().push(id);

@@ -16,7 +16,7 @@ pub mod model;
 pub mod time;
 
 pub use engine::{Activity, LeadScore, Profile, Qualification};
-pub use event::{Attributes, Event, Message, MessageKind};
+pub use event::{Attributes, Event, EventFields, Message, MessageKind};
 pub use lifecycle::{Actor, Stage};
 pub use model::{Model, ModelError, ModelErrors};
 pub use time::{HalfLife, Span, Timestamp};

@@ -31,6 +31,9 @@ impl Timestamp {
     /// date (`2026-10-01`, read as midnight UTC).
     pub fn parse(text: &str) -> Result<Self, TimestampError> {
         let text = text.trim();
+        if let Some(t) = Self::parse_utc(text.as_bytes()) {
+            return Ok(t);
+        }
         if let Ok(t) = DateTime::parse_from_rfc3339(text) {
             return Ok(Timestamp(t.timestamp_millis()));
         }
@@ -43,6 +46,66 @@ impl Timestamp {
             return Ok(Timestamp(t.and_utc().timestamp_millis()));
         }
         Err(TimestampError(text.to_string()))
+    }
+
+    /// The form SDKs send most, `2026-10-01T09:30:00Z` or `2026-10-01T09:30:00.123Z`, read
+    /// without `chrono`; `None` for anything else (which `chrono` then reads, or refuses).
+    fn parse_utc(text: &[u8]) -> Option<Self> {
+        let millis = match text.len() {
+            20 if text[19] == b'Z' => 0,
+            24 if text[19] == b'.' && text[23] == b'Z' => digits(&text[20..23])?,
+            _ => return None,
+        };
+        let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+        if separators.iter().any(|&(i, c)| text[i] != c) {
+            return None;
+        }
+        let (year, month, day) = (
+            digits(&text[0..4])?,
+            digits(&text[5..7])?,
+            digits(&text[8..10])?,
+        );
+        let (hour, minute, second) = (
+            digits(&text[11..13])?,
+            digits(&text[14..16])?,
+            digits(&text[17..19])?,
+        );
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+        let month_days = [
+            31,
+            if leap { 29 } else { 28 },
+            31,
+            30,
+            31,
+            30,
+            31,
+            31,
+            30,
+            31,
+            30,
+            31,
+        ];
+        // Leap seconds (`:60`) and years before 1000 are left to `chrono`.
+        if !(1000..=9999).contains(&year)
+            || !(1..=12).contains(&month)
+            || day < 1
+            || day > month_days[month as usize - 1]
+            || hour > 23
+            || minute > 59
+            || second > 59
+        {
+            return None;
+        }
+        // Days since the epoch in the proleptic Gregorian calendar (Howard Hinnant's
+        // `days_from_civil`).
+        let y = if month <= 2 { year - 1 } else { year };
+        let era = y.div_euclid(400);
+        let year_of_era = y - era * 400;
+        let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+        let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+        let days = era * 146_097 + day_of_era - 719_468;
+        let seconds = ((days * 24 + hour) * 60 + minute) * 60 + second;
+        Some(Timestamp(seconds * 1000 + millis))
     }
 
     /// This instant as a `chrono` UTC date-time.
@@ -82,6 +145,13 @@ impl<'de> Deserialize<'de> for Timestamp {
         let text = String::deserialize(d)?;
         Timestamp::parse(&text).map_err(serde::de::Error::custom)
     }
+}
+
+/// The number written in ASCII digits `text`, if it is only digits.
+fn digits(text: &[u8]) -> Option<i64> {
+    text.iter().try_fold(0i64, |n, &b| {
+        b.is_ascii_digit().then(|| n * 10 + i64::from(b - b'0'))
+    })
 }
 
 /// A length of time in milliseconds, written in model files as `"30d"`, `"12h"`, `"1w"`,
@@ -218,6 +288,59 @@ impl fmt::Display for HalfLife {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// What `Timestamp::parse` gave before its fast path: `chrono` alone.
+    fn by_chrono(text: &str) -> Option<i64> {
+        let text = text.trim();
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| t.timestamp_millis())
+            .or_else(|_| {
+                chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+                    .map(|t| t.and_utc().timestamp_millis())
+            })
+            .ok()
+            .or_else(|| {
+                NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().map(|d| {
+                    d.and_hms_opt(0, 0, 0)
+                        .expect("midnight exists")
+                        .and_utc()
+                        .timestamp_millis()
+                })
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5_000))]
+
+        #[test]
+        fn the_fast_path_reads_as_chrono_does(
+            year in prop_oneof![Just(0u32), 999u32..=1001, 1969u32..=2101, Just(9999u32)],
+            month in 0u32..=13,
+            day in 0u32..=32,
+            hour in 0u32..=24,
+            minute in 0u32..=60,
+            second in 0u32..=61,
+            millis in 0u32..=999,
+            form in 0u8..6,
+        ) {
+            let date = format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}");
+            let text = match form {
+                0 => format!("{date}Z"),
+                1 => format!("{date}.{millis:03}Z"),
+                2 => format!("{date}.{millis:03}+02:00"),
+                3 => format!("{date}.{millis}Z"),
+                4 => format!("{date}.{millis:03}z"),
+                _ => format!(" {date}.{millis:03}Z "),
+            };
+            prop_assert_eq!(Timestamp::parse(&text).ok().map(Timestamp::millis), by_chrono(&text), "{}", text);
+        }
+
+        #[test]
+        fn odd_texts_read_as_chrono_does(text in "[0-9T:.Z+-]{18,26}") {
+            prop_assert_eq!(Timestamp::parse(&text).ok().map(Timestamp::millis), by_chrono(&text), "{}", text);
+        }
+    }
 
     #[test]
     fn spans_parse_and_print() {

@@ -16,6 +16,7 @@ use sluice_core::backtest::{
     LeadHistory, Metrics, Outcome, OutcomeKind, Period, Replay, SweepPoint, Tally,
     best_within_capacity, sweep_thresholds,
 };
+use sluice_core::engine::Hit;
 use sluice_core::history;
 use sluice_core::{Activity, Attributes, Message, Model, Profile, Timestamp};
 
@@ -138,8 +139,9 @@ impl<'m> History<'m> {
         self.reading.lead(record.id, record.attributes, created);
     }
 
-    /// A Segment message, at its event time.
-    fn message(&mut self, message: Message, at: Timestamp) {
+    /// A Segment message, at its event time, with its event's hits per model when they were
+    /// matched as it was read (else its event is matched here).
+    fn message(&mut self, message: Message, at: Timestamp, hits: Option<&[(usize, Hit)]>) {
         self.counts.messages_read += 1;
         if self.as_of.is_some_and(|as_of| at > as_of) {
             self.counts.messages_after_as_of += 1;
@@ -152,8 +154,13 @@ impl<'m> History<'m> {
             if activities.is_empty() {
                 *activities = vec![Activity::new(); models.len()];
             }
-            for (activity, model) in activities.iter_mut().zip(models) {
-                activity.record(model, &event);
+            match hits {
+                Some(hits) => hits.iter().for_each(|(i, hit)| activities[*i].add(*hit)),
+                None => {
+                    for (activity, model) in activities.iter_mut().zip(models) {
+                        activity.record(model, &event);
+                    }
+                }
             }
         }
     }
@@ -322,8 +329,9 @@ fn read_files(
     }
     if let Some(path) = &args.events {
         let bar = spinner("{spinner} {pos} messages read ({per_sec})");
-        input::read_messages(path, rejections, |message, at| {
-            history.message(message, at);
+        let models: Vec<&Model> = history.models.iter().collect();
+        input::read_matched(path, rejections, &models, |message, at, hits| {
+            history.message(message, at, Some(hits));
             if history.counts.messages_read.is_multiple_of(65_536) {
                 bar.set_position(history.counts.messages_read);
             }
@@ -362,7 +370,7 @@ fn read_db(
             for stored in page {
                 // Stored messages passed every check when they came in.
                 if let Ok(message) = serde_json::from_str::<Message>(&stored.message) {
-                    history.message(message, Timestamp::from_millis(stored.at_ms));
+                    history.message(message, Timestamp::from_millis(stored.at_ms), None);
                 }
             }
             bar.set_position(history.counts.messages_read);

@@ -94,7 +94,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     let bar = progress();
     let mut stats = EventStats::default();
     if let Some(path) = &args.events {
-        input::read_messages(path, &mut rejections, |message, at| {
+        input::read_matched(path, &mut rejections, &[&model], |message, at, hits| {
             stats.read += 1;
             if stats.read % 65_536 == 0 {
                 bar.set_position(stats.read);
@@ -103,9 +103,9 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
                 stats.later += 1;
                 return;
             }
-            if let Some((event, activity)) = history.message(message, at) {
+            if let Some((_, activity)) = history.message(message, at) {
                 stats.scored += 1;
-                activity.record(&model, &event);
+                hits.iter().for_each(|(_, hit)| activity.add(*hit));
             }
         })?;
     }

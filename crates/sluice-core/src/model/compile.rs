@@ -8,6 +8,7 @@ use toml::Spanned;
 
 use super::file::{self, S};
 use super::*;
+use crate::event::EventFields;
 
 pub(super) fn compile(source: &str, file: &str) -> Result<Model, ModelErrors> {
     let mut c = Compiler {
@@ -216,10 +217,24 @@ impl Compiler<'_> {
 
         let mut by_event: FxHashMap<String, Vec<u32>> = FxHashMap::default();
         let mut any_event = Vec::new();
+        let mut event_fields = EventFields::default();
         for (i, rule) in engagement.rules.iter().enumerate() {
             match &rule.event {
                 EventMatch::Named(name) => by_event.entry(name.clone()).or_default().push(i as u32),
                 EventMatch::Any => any_event.push(i as u32),
+            }
+            if let Some(when) = &rule.when {
+                event_fields.union(when.event_fields());
+            }
+            if let Some(once_per) = &rule.once_per
+                && let Some(first) = once_per.path.first()
+            {
+                let keys = if once_per.in_context {
+                    &mut event_fields.context
+                } else {
+                    &mut event_fields.properties
+                };
+                keys.insert(first);
             }
         }
 
@@ -240,6 +255,7 @@ impl Compiler<'_> {
             probability,
             by_event,
             any_event,
+            event_fields,
         }
     }
 

@@ -14,7 +14,7 @@ use cel::{Context, Env, Program};
 use regex::Regex;
 use serde_json::Value;
 
-use crate::event::{Attributes, Event};
+use crate::event::{Attributes, Event, EventFields, Keys};
 
 /// Which variables a condition may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +151,8 @@ pub struct Vars<'a> {
 pub struct Condition {
     source: String,
     kind: Kind,
+    /// What of an event it reads.
+    reads: EventFields,
 }
 
 #[derive(Clone)]
@@ -256,6 +258,8 @@ impl Condition {
                 return Err(at(id, format!("invalid regular expression: {message}")));
             }
         }
+        let mut reads = EventFields::default();
+        event_reads(program.expression(), &mut reads);
         let kind = match Pred::compile(program.expression()) {
             Some(pred) => Kind::Native(pred),
             None => Kind::Interpreted(Arc::new(program)),
@@ -263,12 +267,20 @@ impl Condition {
         Ok(Condition {
             source: source.to_string(),
             kind,
+            reads,
         })
     }
 
     /// The expression as written.
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// The keys of the event's `properties` and `context` the condition can read: a key read
+    /// by name (`event.properties.path`, `event.context['campaign']`) is listed; any other use
+    /// of the map (`size(event.properties)`, a computed key, `event` itself) reads it all.
+    pub fn event_fields(&self) -> &EventFields {
+        &self.reads
     }
 
     /// Whether the condition runs as a native predicate rather than in the interpreter.
@@ -294,6 +306,7 @@ impl Condition {
         Condition {
             source: self.source.clone(),
             kind: Kind::Interpreted(Arc::new(program)),
+            reads: self.reads.clone(),
         }
     }
 }
@@ -343,6 +356,92 @@ fn json_to_cel(value: &Value) -> cel::Value {
         Value::String(s) => s.as_str().into(),
         Value::Array(items) => cel::Value::List(Arc::new(items.iter().map(json_to_cel).collect())),
         Value::Object(map) => map_to_cel(map),
+    }
+}
+
+/// Adds what of the event `e` reads to `reads` (see [`Condition::event_fields`]). Erring on the
+/// side of reading more is safe: a comprehension's variable named `event`, say, only makes
+/// more keys read.
+fn event_reads(e: &IdedExpr, reads: &mut EventFields) {
+    fn is_event(e: &IdedExpr) -> bool {
+        matches!(&e.expr, Expr::Ident(name) if name == "event")
+    }
+    /// `operand.key` or `operand['key']`.
+    fn field_of(e: &IdedExpr) -> Option<(&IdedExpr, &str)> {
+        match &e.expr {
+            Expr::Select(select) => Some((&select.operand, select.field.as_str())),
+            Expr::Call(call) if call.func_name == "_[_]" && call.target.is_none() => {
+                match call.args.as_slice() {
+                    [
+                        operand,
+                        IdedExpr {
+                            expr: Expr::Literal(LiteralValue::String(key)),
+                            ..
+                        },
+                    ] => Some((operand, key.inner())),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+    /// `event.properties` or `event.context`: which map of `reads` it is.
+    fn event_map<'r>(e: &IdedExpr, reads: &'r mut EventFields) -> Option<&'r mut Keys> {
+        match field_of(e)? {
+            (operand, "properties") if is_event(operand) => Some(&mut reads.properties),
+            (operand, "context") if is_event(operand) => Some(&mut reads.context),
+            _ => None,
+        }
+    }
+    if let Some((operand, key)) = field_of(e) {
+        if let Some(keys) = event_map(operand, reads) {
+            keys.insert(key);
+            return;
+        }
+        if is_event(operand) {
+            // `event.name`, `event.type`, `event.timestamp` are always read.
+            if let Some(keys) = event_map(e, reads) {
+                *keys = Keys::All;
+            }
+            return;
+        }
+    }
+    let mut walk = |e: &IdedExpr| event_reads(e, reads);
+    match &e.expr {
+        Expr::Ident(_) if is_event(e) => *reads = EventFields::all(),
+        Expr::Select(select) => walk(&select.operand),
+        Expr::Call(call) => {
+            call.target.iter().for_each(|t| walk(t));
+            call.args.iter().for_each(walk);
+        }
+        Expr::Comprehension(c) => {
+            for e in [
+                &c.iter_range,
+                &c.accu_init,
+                &c.loop_cond,
+                &c.loop_step,
+                &c.result,
+            ] {
+                walk(e);
+            }
+        }
+        Expr::List(list) => list.elements.iter().for_each(walk),
+        Expr::Map(map) => {
+            for entry in &map.entries {
+                if let cel::common::ast::EntryExpr::MapEntry(entry) = &entry.expr {
+                    walk(&entry.key);
+                    walk(&entry.value);
+                }
+            }
+        }
+        Expr::Struct(s) => {
+            for entry in &s.entries {
+                if let cel::common::ast::EntryExpr::StructField(field) = &entry.expr {
+                    walk(&field.value);
+                }
+            }
+        }
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
     }
 }
 

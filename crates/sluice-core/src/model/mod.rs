@@ -37,6 +37,8 @@ pub struct Model {
     pub(crate) by_event: FxHashMap<String, Vec<u32>>,
     /// Engagement rules for `event = "*"`.
     pub(crate) any_event: Vec<u32>,
+    /// What of events' properties and context the engagement rules read.
+    pub(crate) event_fields: crate::event::EventFields,
 }
 
 /// A calibration of the score into a probability (fitted by `sluice learn`): the log-odds of
@@ -417,6 +419,15 @@ impl Model {
     /// The model's version.
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// The keys of events' `properties` and `context` its engagement rules read (conditions
+    /// and `once_per`): scoring an event read with [`Message::parse_with`] these fields gives
+    /// the same hits as scoring it read in full.
+    ///
+    /// [`Message::parse_with`]: crate::event::Message::parse_with
+    pub fn event_fields(&self) -> &crate::event::EventFields {
+        &self.event_fields
     }
 
     /// What the model is for.
