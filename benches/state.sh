@@ -162,7 +162,7 @@ for leads in "${SIZES[@]}"; do
         BASE=
         while :; do
             kill -0 "$SERVER" 2> /dev/null || { say "sluice serve stopped: $(tail -5 "$log")"; exit 1; }
-            [ -z "$BASE" ] && BASE=$(grep -o 'running at http://[0-9.:]*' "$log" | head -1 | sed 's/running at //')
+            [ -n "$BASE" ] || BASE=$(sed -n 's/.*running at \(http:\/\/[0-9.:]*\).*/\1/p' "$log" | head -1)
             if [ -n "$BASE" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/readyz")" = 200 ]; then
                 break
             fi
