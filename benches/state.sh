@@ -60,7 +60,7 @@ pg_url() { # the URL of database $1 on the server $PG
     [[ "$rest" == */* ]] && server=${server%/"${rest#*/}"} && server=${server%/}
     echo "$server/$1$query"
 }
-pg() { psql "$PG" -Atqc "$1" > /dev/null; }
+pg() { PGOPTIONS="-c client_min_messages=warning" psql "$PG" -Atqc "$1" > /dev/null; }
 
 SCRATCH=()
 cleanup() {
