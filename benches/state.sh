@@ -62,16 +62,17 @@ pg_url() { # the URL of database $1 on the server $PG
 }
 pg() { PGOPTIONS="-c client_min_messages=warning" psql "$PG" -Atqc "$1" > /dev/null; }
 
+drop_db() { # URL: removes an imported database, unless SLUICE_BENCH_KEEP=1
+    [ "$KEEP" = 1 ] && return
+    case $1 in
+        sqlite://*) rm -f "${1#sqlite://}" "${1#sqlite://}-wal" "${1#sqlite://}-shm" ;;
+        *) pg "DROP DATABASE IF EXISTS ${1##*/} WITH (FORCE)" || true ;;
+    esac
+}
 SCRATCH=()
 cleanup() {
     [ -n "${SERVER:-}" ] && kill "$SERVER" 2> /dev/null || true
-    [ "$KEEP" = 1 ] && return
-    for db in "${SCRATCH[@]}"; do
-        case $db in
-            sqlite://*) rm -f "${db#sqlite://}" "${db#sqlite://}-wal" "${db#sqlite://}-shm" ;;
-            *) pg "DROP DATABASE IF EXISTS ${db##*/} WITH (FORCE)" || true ;;
-        esac
-    done
+    for db in "${SCRATCH[@]}"; do drop_db "$db"; done
 }
 trap cleanup EXIT
 
@@ -193,13 +194,7 @@ for leads in "${SIZES[@]}"; do
         SERVER=
         SUMMARY+=("| $leads | $engine | $events | $events_per_s | $startup_ms | $((rss_ready / 1024)) | $((rss_after / 1024)) | $((rss_peak / 1024)) |")
         echo "{\"commit\": \"$COMMIT\", \"at\": \"$(date -u +%FT%TZ)\", \"leads\": $leads, \"engine\": \"$engine\", \"events\": $events, \"import_events_per_s\": $events_per_s, \"startup_ms\": $startup_ms, ${report_json}\"rss_ready_kb\": $rss_ready, \"rss_after_reports_kb\": $rss_after, \"rss_peak_kb\": $rss_peak}" >> "$RESULTS"
-        if [ "$KEEP" != 1 ]; then
-            cleanup_one=${SCRATCH[-1]}
-            case $cleanup_one in
-                sqlite://*) rm -f "${cleanup_one#sqlite://}"{,-wal,-shm} ;;
-                *) pg "DROP DATABASE IF EXISTS ${cleanup_one##*/} WITH (FORCE)" ;;
-            esac
-        fi
+        drop_db "$db"
     done
 done
 
