@@ -25,6 +25,11 @@ const BATCH: i64 = 1_000;
 /// leads a report covers.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Record<'a> {
+    /// The lead.
+    #[serde(borrow)]
+    pub id: Cow<'a, str>,
+    /// When it was first seen (ms).
+    pub at: i64,
     /// `lead_source`.
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub s: Option<Cow<'a, str>>,
@@ -84,7 +89,8 @@ impl Record<'_> {
     }
 
     /// The facts the funnel counts (features are the caller's: they index a catalogue).
-    pub fn lead_facts(&self, created_ms: i64) -> LeadFacts {
+    pub fn lead_facts(&self) -> LeadFacts {
+        let created_ms = self.at;
         let mut facts = LeadFacts::new(Timestamp::from_millis(created_ms));
         facts.journey = self.journey(created_ms);
         facts.source = self.s.as_deref().map(str::to_string);
@@ -224,6 +230,8 @@ fn record_of<'a>(
 ) -> (Record<'a>, Features<'a>) {
     let mut features = Features::default();
     let mut record = Record {
+        id: Cow::Borrowed(lead.id.as_str()),
+        at: lead.created_ms,
         s: match lead.attributes.get("lead_source") {
             Some(Value::String(s)) if !s.trim().is_empty() => Some(Cow::Borrowed(s.trim())),
             _ => None,

@@ -13,8 +13,8 @@ use sluice_store::{Store, StoreError};
 
 use crate::facts::{Features, Record};
 
-/// Rows read per query.
-const PAGE: i64 = 5_000;
+/// Leads read per query (one packed row).
+const PAGE: i64 = 20_000;
 
 /// Which leads a report covers: those first seen at or after `from` and before `to` (either
 /// open).
@@ -190,30 +190,30 @@ pub async fn gather(
     let mut leads = Vec::new();
     let mut after = String::new();
     loop {
-        let period = (period.from.map(|t| t.millis()), period.to.map(|t| t.millis()));
-        let page = store
+        let period = (
+            period.from.map(|t| t.millis()),
+            period.to.map(|t| t.millis()),
+        );
+        let Some(page) = store
             .facts_after(&after, period, catalogue.is_some(), PAGE)
-            .await?;
-        let Some(last) = page.last() else { break };
-        after = last.lead_id.clone();
-        let corrupt = |row: &sluice_store::StoredFacts, column, e: serde_json::Error| {
-            StoreError::Corrupt {
-                table: "lead_facts",
-                column,
-                message: format!("lead {}: {e}", row.lead_id),
-            }
+            .await?
+        else {
+            break;
         };
-        for row in &page {
+        after = page.last;
+        let corrupt = |column, e: serde_json::Error| StoreError::Corrupt {
+            table: "lead_facts",
+            column,
+            message: format!("a lead after {after}: {e}"),
+        };
+        for line in page.lines.split('\n') {
+            let (facts, features) = line.split_once('\t').unwrap_or((line, ""));
             let record: Record<'_> =
-                serde_json::from_str(&row.facts).map_err(|e| corrupt(row, "facts", e))?;
-            let mut facts = record.lead_facts(row.created_ms);
+                serde_json::from_str(facts).map_err(|e| corrupt("facts", e))?;
+            let mut facts = record.lead_facts();
             if let Some(catalogue) = catalogue.as_mut() {
-                let features: Features<'_> = match &row.features {
-                    Some(text) => {
-                        serde_json::from_str(text).map_err(|e| corrupt(row, "features", e))?
-                    }
-                    None => Features::default(),
-                };
+                let features: Features<'_> =
+                    serde_json::from_str(features).map_err(|e| corrupt("features", e))?;
                 facts.features = catalogue.features_of(&features);
             }
             leads.push(facts);

@@ -6,7 +6,7 @@
 use sqlx::Row;
 
 use crate::reports::{ReportOutcome, StageMove, stage_move};
-use crate::{CHUNK, Result, Store, Tx, placeholders, rows_placeholders};
+use crate::{Backend, CHUNK, Result, Store, Tx, placeholders, rows_placeholders};
 
 /// A lead's facts as rebuilt, to store if the lead was not marked again meanwhile.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,17 +25,17 @@ pub struct FactsRow {
     pub features: String,
 }
 
-/// A lead's stored facts, as the reports read them.
+/// A page of stored facts, as the reports read them: one line per lead (its facts, and with
+/// features a tab and its features), packed by the database into one value so a page costs one
+/// row, not thousands.
 #[derive(Debug, Clone, PartialEq)]
-pub struct StoredFacts {
-    /// The lead.
-    pub lead_id: String,
-    /// When it was first seen.
-    pub created_ms: i64,
-    /// The facts the funnel counts (JSON).
-    pub facts: String,
-    /// The features attribution counts (JSON), when asked for.
-    pub features: Option<String>,
+pub struct FactsPage {
+    /// The lines (the facts are JSON without raw tabs or newlines).
+    pub lines: String,
+    /// The page's last lead id (where the next page starts).
+    pub last: String,
+    /// How many leads it holds.
+    pub count: i64,
 }
 
 impl Store {
@@ -102,45 +102,50 @@ impl Store {
         Ok(done)
     }
 
-    /// Stored facts of leads first seen in `[from, to)` (either open), in id order, a page
-    /// after `after`; with `features`, the attribution features too.
+    /// Stored facts of leads first seen in `[from, to)` (either open), in id order, one page
+    /// after `after`; with `features`, the attribution features too. `None` past the end.
     pub async fn facts_after(
         &self,
         after: &str,
         (from_ms, to_ms): (Option<i64>, Option<i64>),
         features: bool,
         limit: i64,
-    ) -> Result<Vec<StoredFacts>> {
+    ) -> Result<Option<FactsPage>> {
         // Pages follow the primary key: the period filters rows on the way (`+created_ms`
         // keeps SQLite from choosing the time index and sorting every page).
-        let mut sql = format!(
-            "SELECT lead_id, created_ms, facts{} FROM lead_facts WHERE lead_id > $1 \
-             AND facts IS NOT NULL",
-            if features { ", features" } else { "" }
-        );
+        let mut filter = String::new();
         let mut next = 2;
         for (bound, op) in [(from_ms, ">="), (to_ms, "<")] {
             if bound.is_some() {
-                sql.push_str(&format!(" AND +created_ms {op} ${next}"));
+                filter.push_str(&format!(" AND +created_ms {op} ${next}"));
                 next += 1;
             }
         }
-        sql.push_str(&format!(" ORDER BY lead_id LIMIT ${next}"));
+        let line = match (self.backend, features) {
+            (Backend::Sqlite, false) => "group_concat(facts, char(10))",
+            (Backend::Sqlite, true) => "group_concat(facts || char(9) || features, char(10))",
+            (Backend::Postgres, false) => "string_agg(facts, E'\\n')",
+            (Backend::Postgres, true) => "string_agg(facts || E'\\t' || features, E'\\n')",
+        };
+        let sql = format!(
+            "SELECT {line}, MAX(lead_id), COUNT(*) FROM (SELECT lead_id, facts, features \
+             FROM lead_facts WHERE lead_id > $1 AND facts IS NOT NULL AND features IS NOT NULL\
+             {filter} ORDER BY lead_id LIMIT ${next}) AS page"
+        );
         let mut query = sqlx::query(&sql).bind(after);
         for bound in [from_ms, to_ms].into_iter().flatten() {
             query = query.bind(bound);
         }
-        let rows = query.bind(limit).fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredFacts {
-                    lead_id: r.try_get(0)?,
-                    created_ms: r.try_get(1)?,
-                    facts: r.try_get(2)?,
-                    features: if features { r.try_get(3)? } else { None },
-                })
-            })
-            .collect()
+        let row = query.bind(limit).fetch_one(&self.pool).await?;
+        let count: i64 = row.try_get(2)?;
+        if count == 0 {
+            return Ok(None);
+        }
+        Ok(Some(FactsPage {
+            lines: row.try_get(0)?,
+            last: row.try_get(1)?,
+            count,
+        }))
     }
 
     /// The stage moves recorded under these lead ids, oldest first.
