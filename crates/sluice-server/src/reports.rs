@@ -2,7 +2,7 @@
 //! rebuilt first where anything changed; the counting is the core's
 //! ([`sluice_core::analytics`]). Nothing here replays the event log.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use sluice_core::analytics::{
     AttributionReport, AttributionSettings, Cohort, Feature, FunnelReport, LeadFacts, attribution,
@@ -115,8 +115,8 @@ impl Catalogue {
                 .enumerate()
                 .map(|(i, r)| (r.id.clone(), (engagement.len() + i) as u32))
                 .collect(),
-            events: HashMap::new(),
-            attributes: HashMap::new(),
+            events: HashMap::default(),
+            attributes: HashMap::default(),
             max_values,
         }
     }
@@ -135,7 +135,7 @@ impl Catalogue {
     /// report keeps (the core then leaves the attribute out), so ids and emails cost nothing.
     fn attribute(&mut self, name: &str, value: &str) -> Option<u32> {
         if !self.attributes.contains_key(name) {
-            self.attributes.insert(name.to_string(), HashMap::new());
+            self.attributes.insert(name.to_string(), HashMap::default());
         }
         let values = self.attributes.get_mut(name).expect("just added");
         if let Some(&i) = values.get(value) {
