@@ -60,12 +60,6 @@ fn ready(url: &str) -> bool {
     })
 }
 
-fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Runtime::new()
-        .expect("a runtime")
-        .block_on(f)
-}
-
 #[test]
 fn workers_on_a_stream_lose_nothing_and_count_nothing_twice() {
     let Ok(nats) = std::env::var("SLUICE_TEST_NATS_URL") else {
@@ -77,7 +71,9 @@ fn workers_on_a_stream_lose_nothing_and_count_nothing_twice() {
         );
         return;
     };
-    let Some(pg) = block_on(PgDatabase::create()) else {
+    // One runtime for the whole test: the database pool lives in it.
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let Some(pg) = rt.block_on(PgDatabase::create()) else {
         return;
     };
     let dir = tempfile::tempdir().expect("a directory");
@@ -210,11 +206,11 @@ fn workers_on_a_stream_lose_nothing_and_count_nothing_twice() {
             "wk",
         ],
     );
-    let store = block_on(Store::connect(&pg.url)).expect("the database");
+    let store = rt.block_on(Store::connect(&pg.url)).expect("the database");
     std::thread::scope(|scope| {
         scope.spawn(|| {
             let deadline = Instant::now() + Duration::from_secs(60);
-            while block_on(store.event_count()).unwrap() < 2_000 {
+            while rt.block_on(store.event_count()).unwrap() < 2_000 {
                 assert!(Instant::now() < deadline, "the workers store nothing");
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -255,12 +251,12 @@ fn workers_on_a_stream_lose_nothing_and_count_nothing_twice() {
             events + leads
         );
         std::thread::sleep(Duration::from_millis(200));
-        stored = block_on(store.event_count()).unwrap();
+        stored = rt.block_on(store.event_count()).unwrap();
     }
     // Redeliveries of what the killed worker held have had time to arrive.
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(
-        block_on(store.event_count()).unwrap(),
+        rt.block_on(store.event_count()).unwrap(),
         events + leads,
         "nothing counted twice"
     );
@@ -268,7 +264,7 @@ fn workers_on_a_stream_lose_nothing_and_count_nothing_twice() {
     let mut got: BTreeMap<String, f64> = BTreeMap::new();
     let mut after = String::new();
     loop {
-        let page = block_on(store.leads_after(&after, 1000)).unwrap();
+        let page = rt.block_on(store.leads_after(&after, 1000)).unwrap();
         let Some(last) = page.last() else { break };
         after = last.id.clone();
         got.extend(page.into_iter().map(|l| (l.id, l.score)));
@@ -297,7 +293,7 @@ fn workers_on_a_stream_lose_nothing_and_count_nothing_twice() {
         );
     }
     // The stream is this test's own.
-    block_on(async {
+    rt.block_on(async {
         let client = async_nats_delete(&nats, &stream).await;
         assert!(client, "the test's stream is deleted");
     });

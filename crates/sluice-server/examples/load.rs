@@ -7,7 +7,9 @@
 //! database through the store, 5,000 rows per commit (the ceiling); on PostgreSQL also `COPY`
 //! them into the events table of another fresh database (the engine's own ceiling for bulk
 //! appends); (2) start the service on a third fresh database and post the same messages as
-//! `/v1/batch` requests of 500 messages from 8 concurrent clients; (3) send single `/v1/track`
+//! `/v1/batch` requests of 500 messages from 8 concurrent clients; on PostgreSQL (2b) the same
+//! through two replicas on one more fresh database, the clients spread over both; (3) send
+//! single `/v1/track`
 //! calls at TRACK_RATE requests per second (default 1,000) for 10 seconds, open loop (each sent
 //! when due, answered or not), and report latency percentiles, from each send and from when it
 //! was due. Each step writes into a database of its own, so none of them finds the
@@ -117,58 +119,10 @@ async fn run(n: usize, track_rate: usize, scratch: Scratch) -> Value {
     drop(rows);
 
     // (2) The service, on its own fresh database: /v1/batch, 500 messages a request, 8 clients.
-    let running = sluice_server::start(Config {
-        database_url: scratch.url("svc"),
-        bind: "127.0.0.1:0".parse().unwrap(),
-        model: None,
-        admin_token: Some("admin".into()),
-        write_key: Some("wk_load".into()),
-        rescore_every: None,
-        sla_every: None,
-        clock: Default::default(),
-        cache_leads: sluice_server::live::DEFAULT_CAPACITY,
-        nats: None,
-    })
-    .await
-    .unwrap();
+    let running = service(&scratch.url("svc")).await;
     let base = format!("http://{}", running.addr);
     let http = reqwest::Client::new();
-    // Serialized before the clock starts: the generator's JSON work is not the service's.
-    let batches: Vec<Vec<u8>> = messages
-        .chunks(BATCH)
-        .map(|c| json!({"batch": c}).to_string().into_bytes())
-        .collect();
-    drop(messages);
-    let queue = Arc::new(std::sync::Mutex::new(batches.into_iter()));
-    let started = Instant::now();
-    let mut clients = Vec::new();
-    for _ in 0..CLIENTS {
-        let (queue, http, base) = (Arc::clone(&queue), http.clone(), base.clone());
-        clients.push(tokio::spawn(async move {
-            let mut new = 0;
-            loop {
-                let Some(batch) = queue.lock().unwrap().next() else {
-                    break new;
-                };
-                let r = http
-                    .post(format!("{base}/v1/batch"))
-                    .basic_auth("wk_load", Some(""))
-                    .header("content-type", "application/json")
-                    .body(batch)
-                    .send()
-                    .await
-                    .unwrap();
-                assert!(r.status().is_success(), "{}", r.text().await.unwrap());
-                let answer: Value = r.json().await.unwrap();
-                new += answer["new"].as_u64().unwrap_or(0);
-            }
-        }));
-    }
-    let mut new = 0;
-    for c in clients {
-        new += c.await.unwrap();
-    }
-    let batch_rate = n as f64 / started.elapsed().as_secs_f64();
+    let (batch_rate, new) = post_batches(&http, std::slice::from_ref(&base), &messages).await;
     let stored = running.state.store.event_count().await.unwrap();
     assert_eq!(stored as usize, n, "every accepted event is stored");
     assert_eq!(
@@ -186,6 +140,26 @@ async fn run(n: usize, track_rate: usize, scratch: Scratch) -> Value {
     if let Some(c) = copy_rate {
         summary.insert("batch_pct_of_copy".into(), share(c).round().into());
     }
+
+    // (2b) On PostgreSQL: two replicas on one more fresh database, the clients' requests
+    // spread over both (so the events of one lead reach both).
+    if let Scratch::Postgres { .. } = &scratch {
+        let (a, b) = (
+            service(&scratch.url("replicas")).await,
+            service(&scratch.url("replicas")).await,
+        );
+        let bases = [format!("http://{}", a.addr), format!("http://{}", b.addr)];
+        let (rate, new) = post_batches(&http, &bases, &messages).await;
+        assert_eq!(new as usize, n, "every message is new, and stored once");
+        assert_eq!(a.state.store.event_count().await.unwrap() as usize, n);
+        eprintln!(
+            "two replicas on one database, /v1/batch: {rate:.0} events/s ({:.0} % of one service's)",
+            100.0 * rate / batch_rate
+        );
+        summary.insert("replicas_events_per_s".into(), rate.round().into());
+        drop((a, b));
+    }
+    drop(messages);
 
     // (3) Single /v1/track calls at a fixed rate, open loop: each is sent when it is due,
     // whether or not the earlier ones have been answered.
@@ -270,7 +244,7 @@ impl Scratch {
             .await
             .unwrap_or_else(|e| panic!("cannot connect to {admin}: {e}"));
         let mut names = Vec::new();
-        for step in ["raw", "copy", "svc"] {
+        for step in ["raw", "copy", "svc", "replicas"] {
             let name = format!("sluice_load_{step}_{}", std::process::id());
             sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                 .execute(&pool)
@@ -458,4 +432,66 @@ fn synthetic(n: usize) -> Vec<Value> {
         .take(n)
         .map(|line| serde_json::from_str(line).unwrap())
         .collect()
+}
+
+/// A service on `url`, for the load.
+async fn service(url: &str) -> sluice_server::Running {
+    sluice_server::start(Config {
+        database_url: url.to_string(),
+        bind: "127.0.0.1:0".parse().unwrap(),
+        model: None,
+        admin_token: Some("admin".into()),
+        write_key: Some("wk_load".into()),
+        rescore_every: None,
+        sla_every: None,
+        clock: Default::default(),
+        cache_leads: sluice_server::live::DEFAULT_CAPACITY,
+        nats: None,
+    })
+    .await
+    .unwrap()
+}
+
+/// Posts the messages as `/v1/batch` requests of `BATCH` from `CLIENTS` concurrent clients,
+/// client `i` to `bases[i % len]`; returns events per second and how many were new.
+async fn post_batches(http: &reqwest::Client, bases: &[String], messages: &[Value]) -> (f64, u64) {
+    // Serialized before the clock starts: the generator's JSON work is not the service's.
+    let batches: Vec<Vec<u8>> = messages
+        .chunks(BATCH)
+        .map(|c| json!({"batch": c}).to_string().into_bytes())
+        .collect();
+    let queue = Arc::new(std::sync::Mutex::new(batches.into_iter()));
+    let started = Instant::now();
+    let mut clients = Vec::new();
+    for i in 0..CLIENTS {
+        let (queue, http, base) = (
+            Arc::clone(&queue),
+            http.clone(),
+            bases[i % bases.len()].clone(),
+        );
+        clients.push(tokio::spawn(async move {
+            let mut new = 0;
+            loop {
+                let Some(batch) = queue.lock().unwrap().next() else {
+                    break new;
+                };
+                let r = http
+                    .post(format!("{base}/v1/batch"))
+                    .basic_auth("wk_load", Some(""))
+                    .header("content-type", "application/json")
+                    .body(batch)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+                let answer: Value = r.json().await.unwrap();
+                new += answer["new"].as_u64().unwrap_or(0);
+            }
+        }));
+    }
+    let mut new = 0;
+    for c in clients {
+        new += c.await.unwrap();
+    }
+    (messages.len() as f64 / started.elapsed().as_secs_f64(), new)
 }
