@@ -6,7 +6,7 @@
 use sqlx::Row;
 
 use crate::reports::{ReportOutcome, StageMove, stage_move};
-use crate::{Backend, CHUNK, Result, Store, Tx, placeholders, rows_placeholders};
+use crate::{Backend, CHUNK, Result, Store, StoreError, Tx, placeholders, rows_placeholders};
 
 /// A lead's facts as rebuilt, to store if the lead was not marked again meanwhile.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,36 +69,58 @@ impl Store {
     /// read it, and drops the rows of `gone` leads (no longer stored: merged into another)
     /// on the same condition. Returns how many rows were stored or dropped.
     pub async fn put_facts(&self, rows: &[FactsRow], gone: &[(String, i64)]) -> Result<u64> {
-        let mut tx = self.begin().await?;
-        // Between the writers' commits (which mark rows): the two never wait on each other's
-        // row locks.
-        tx.lock_state().await?;
-        let mut tx = tx.tx;
+        const PUT: &str = "UPDATE lead_facts SET dirty = 0, created_ms = $1, model_version = $2, \
+             facts = $3, features = $4 WHERE lead_id = $5 AND dirty = $6";
+        const DROP: &str = "DELETE FROM lead_facts WHERE lead_id = $1 AND dirty = $2";
+        let put = |row: &'_ FactsRow| {
+            sqlx::query(PUT)
+                .bind(row.created_ms)
+                .bind(row.model_version.clone())
+                .bind(row.facts.clone())
+                .bind(row.features.clone())
+                .bind(row.lead_id.clone())
+                .bind(row.dirty)
+        };
         let mut done = 0;
-        for row in rows {
-            done += sqlx::query(
-                "UPDATE lead_facts SET dirty = 0, created_ms = $1, model_version = $2, facts = $3, \
-                 features = $4 WHERE lead_id = $5 AND dirty = $6",
-            )
-            .bind(row.created_ms)
-            .bind(row.model_version.as_str())
-            .bind(row.facts.as_str())
-            .bind(row.features.as_str())
-            .bind(row.lead_id.as_str())
-            .bind(row.dirty)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        match self.backend {
+            // One row at a time, each its own transaction: a rebuild never holds a row lock
+            // while it waits for another, so it can neither deadlock with a writer marking rows
+            // nor keep one waiting for more than a row.
+            // Facts are derived, so they need no sync of their own: a crash loses at most a
+            // rebuild, and its row stays marked. The setting stays on this connection, which is
+            // closed afterwards rather than handed back to the pool.
+            Backend::Postgres => {
+                let mut conn = self.pool.acquire().await?;
+                let result = async {
+                    sqlx::query("SET synchronous_commit = off")
+                        .execute(&mut *conn)
+                        .await?;
+                    for row in rows {
+                        done += put(row).execute(&mut *conn).await?.rows_affected();
+                    }
+                    for (lead, dirty) in gone {
+                        let query = sqlx::query(DROP).bind(lead.as_str()).bind(*dirty);
+                        done += query.execute(&mut *conn).await?.rows_affected();
+                    }
+                    Ok::<_, StoreError>(())
+                }
+                .await;
+                let _ = conn.close().await;
+                result?;
+            }
+            // SQLite has one writer at a time: one transaction (one sync) for the batch.
+            Backend::Sqlite => {
+                let mut tx = self.pool.begin().await?;
+                for row in rows {
+                    done += put(row).execute(&mut *tx).await?.rows_affected();
+                }
+                for (lead, dirty) in gone {
+                    let query = sqlx::query(DROP).bind(lead.as_str()).bind(*dirty);
+                    done += query.execute(&mut *tx).await?.rows_affected();
+                }
+                tx.commit().await?;
+            }
         }
-        for (lead, dirty) in gone {
-            done += sqlx::query("DELETE FROM lead_facts WHERE lead_id = $1 AND dirty = $2")
-                .bind(lead.as_str())
-                .bind(*dirty)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        }
-        tx.commit().await?;
         Ok(done)
     }
 
