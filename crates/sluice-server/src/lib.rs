@@ -373,6 +373,13 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    // With `--nats`, ingestion needs the stream as much as the database.
+    if state.stream.as_ref().is_some_and(|s| !s.is_connected()) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the event stream is unavailable",
+        );
+    }
     match state.store.ping().await {
         Ok(()) if !state.writer.is_closed() => (StatusCode::OK, "ready"),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "storage is unavailable"),

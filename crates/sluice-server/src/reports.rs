@@ -204,7 +204,7 @@ pub async fn gather(
         let corrupt = |column, e: serde_json::Error| StoreError::Corrupt {
             table: "lead_facts",
             column,
-            message: format!("a lead after {after}: {e}"),
+            message: format!("a lead in the page ending at {after}: {e}"),
         };
         for line in page.lines.split('\n') {
             let (facts, features) = line.split_once('\t').unwrap_or((line, ""));

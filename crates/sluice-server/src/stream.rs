@@ -152,9 +152,8 @@ impl EventStream {
         Ok(ack)
     }
 
-    /// Whether the server answers.
+    /// Whether the connection to the server is up (for `/readyz`).
     pub fn is_connected(&self) -> bool {
-        // The context's client is the one we connected with.
         matches!(
             self.js.client().connection_state(),
             async_nats::connection::State::Connected
