@@ -42,6 +42,13 @@ enum Command {
     /// Manage sales reps (team, capacity, availability).
     #[command(subcommand)]
     Rep(commands::handoff::RepCommand),
+    /// Manage people and their roles (admin, marketing, sales_manager, rep, analyst):
+    /// personal API tokens, passwords and one-time sign-in links.
+    #[command(subcommand)]
+    User(commands::user::UserCommand),
+    /// The audit log: who changed models, stages, people, tokens, keys and settings, and
+    /// who erased whom.
+    Audit(commands::user::AuditArgs),
     /// Reports over the stored history: `sla`, `funnel`, `attribution`.
     #[command(subcommand)]
     Report(commands::report::ReportCommand),
@@ -102,6 +109,8 @@ fn main() -> ExitCode {
         Command::Team(command) => commands::handoff::team(command),
         Command::Rep(command) => commands::handoff::rep(command),
         Command::Report(command) => commands::report::run(command),
+        Command::User(command) => commands::user::run(command),
+        Command::Audit(args) => commands::user::audit_log(args),
         Command::Learn(args) => commands::learn::run(args),
         Command::Backtest(args) => commands::backtest::run(args),
     };

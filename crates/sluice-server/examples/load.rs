@@ -446,6 +446,7 @@ async fn service(url: &str) -> sluice_server::Running {
         sla_every: None,
         clock: Default::default(),
         cache_leads: sluice_server::live::DEFAULT_CAPACITY,
+        session_ttl: sluice_server::trust::SESSION_TTL,
         nats: None,
     })
     .await

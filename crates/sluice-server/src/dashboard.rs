@@ -1,6 +1,8 @@
 //! The dashboard at `/`: server-rendered HTML (askama templates in `templates/dashboard/`),
-//! readable without JavaScript. It shows lead data, so every page but the sign-in form needs
-//! the admin token, carried by the `sluice_session` cookie that `POST /login` sets.
+//! readable without JavaScript. It shows lead data, so every page but the sign-in form needs a
+//! session: `POST /login` (email and password, or a token) or a one-time link starts one, and
+//! the `sluice_session` cookie carries its random id. What a page shows follows the person's
+//! role: a rep sees only their leads, a manager their team's, an analyst the reports.
 
 use std::collections::HashMap;
 
@@ -12,14 +14,17 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 use sluice_core::engine::{BantStatus, Explanation, Skip};
 use sluice_core::{LeadScore, Qualification, Stage, Timestamp};
 use sluice_store::{AccountRow, LeadFilter, LeadRow, LeadSort, StoreError, TransitionRow};
 
-use crate::state::{AppState, constant_time_eq};
+use sluice_store::digest;
+
+use crate::api::access::ClientAddress;
+
+use crate::state::AppState;
+use crate::trust::{self, Principal, Role, admin_session_owner};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "sluice_session";
@@ -32,6 +37,7 @@ mod reports;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/login", get(login_form).post(login))
+        .route("/login/link/{secret}", get(login_link))
         .route("/logout", axum::routing::post(logout))
         .route("/", get(overview))
         .route("/leads/{id}", get(lead_page))
@@ -42,33 +48,59 @@ pub fn routes() -> Router<AppState> {
 // Session
 // ---------------------------------------------------------------------------------------------
 
-/// A signed-in request: its `sluice_session` cookie holds the admin token. Without one, the
-/// request is redirected to `/login`.
-pub struct Session;
+/// A signed-in request: its `sluice_session` cookie holds the id of a session stored (by
+/// digest) in the database. Without a live one, the request is redirected to `/login`.
+pub struct Session(pub Principal);
 
 impl FromRequestParts<AppState> for Session {
-    type Rejection = Redirect;
+    type Rejection = Response;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if signed_in(&parts.headers, state) {
-            Ok(Session)
-        } else {
-            Err(Redirect::to("/login"))
+        match signed_in(&parts.headers, state).await {
+            Ok(Some(principal)) => Ok(Session(principal)),
+            Ok(None) => Err(Redirect::to("/login").into_response()),
+            Err(e) => Err(Failure::from(e).into_response()),
         }
     }
 }
 
-fn signed_in(headers: &HeaderMap, state: &AppState) -> bool {
-    session_token(headers)
-        .is_some_and(|token| constant_time_eq(&token, state.admin_token.as_bytes()))
+impl Session {
+    /// A page this role may not see: 403 with a page saying so.
+    fn allow(&self, roles: &[Role]) -> Result<(), Failure> {
+        if roles.contains(&self.0.role) {
+            Ok(())
+        } else {
+            Err(Failure::Forbidden(format!(
+                "Your role ({}) cannot see this page.",
+                self.0.role
+            )))
+        }
+    }
 }
 
-/// The token in the session cookie. It is stored base64url-encoded, so that any admin token
-/// (whatever characters `SLUICE_ADMIN_TOKEN` holds) is a valid cookie value.
-fn session_token(headers: &HeaderMap) -> Option<Vec<u8>> {
+/// Who the session cookie belongs to, if it names a live session.
+async fn signed_in(headers: &HeaderMap, state: &AppState) -> Result<Option<Principal>, StoreError> {
+    let Some(secret) = session_secret(headers) else {
+        return Ok(None);
+    };
+    let session = state
+        .store
+        .session(&digest(&secret), state.clock.now().millis())
+        .await?;
+    Ok(match session {
+        Some((_, Some(user))) => Some(Principal::of_user(user, None)),
+        Some((owner, None)) if owner == admin_session_owner(&state.admin_token) => {
+            Some(Principal::bootstrap(None))
+        }
+        _ => None,
+    })
+}
+
+/// The session id in the cookie.
+fn session_secret(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -76,13 +108,23 @@ fn session_token(headers: &HeaderMap) -> Option<Vec<u8>> {
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == SESSION_COOKIE)
-        .and_then(|(_, value)| URL_SAFE_NO_PAD.decode(value.trim().trim_matches('"')).ok())
+        .map(|(_, value)| value.trim().trim_matches('"').to_string())
+        .filter(|v| !v.is_empty())
 }
 
-fn session_cookie(token: &str) -> String {
+/// Behind an HTTPS proxy (`X-Forwarded-Proto: https`) the cookie is `Secure`.
+fn behind_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|p| p.eq_ignore_ascii_case("https"))
+}
+
+fn session_cookie(secret: &str, ttl: std::time::Duration, secure: bool) -> String {
     format!(
-        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
-        URL_SAFE_NO_PAD.encode(token)
+        "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        ttl.as_secs(),
+        if secure { "; Secure" } else { "" }
     )
 }
 
@@ -97,29 +139,134 @@ struct LoginPage {
 }
 
 async fn login_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if signed_in(&headers, &state) {
+    if matches!(signed_in(&headers, &state).await, Ok(Some(_))) {
         return Redirect::to("/").into_response();
     }
     page(StatusCode::OK, &LoginPage { error: None })
 }
 
-async fn login(State(state): State<AppState>, body: Bytes) -> Response {
-    let token = form_field(&body, "token").unwrap_or_default();
-    if !token.is_empty() && constant_time_eq(token.as_bytes(), state.admin_token.as_bytes()) {
-        let mut response = Redirect::to("/").into_response();
-        set_cookie(&mut response, &session_cookie(&token));
-        return response;
+/// Starts a session for `owner` and sends the browser on to `/`.
+async fn open_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    owner: &str,
+    actor: Principal,
+) -> Response {
+    let now = state.clock.now();
+    match trust::start_session(&state.store, owner, now, state.session_ttl).await {
+        Ok(secret) => {
+            let entry = actor.audit(now, "session.start", Some(actor.user_id()), None);
+            if let Err(e) = state.store.audit(&entry).await {
+                tracing::error!(error = %e, "could not append to the audit log");
+            }
+            let mut response = Redirect::to("/").into_response();
+            set_cookie(
+                &mut response,
+                &session_cookie(&secret, state.session_ttl, behind_https(headers)),
+            );
+            response
+        }
+        Err(e) => Failure::from(e).into_response(),
     }
-    tracing::warn!("dashboard sign-in with a wrong token");
-    let error = if token.is_empty() {
-        "Enter the admin token."
-    } else {
-        "That is not the admin token."
-    };
-    page(StatusCode::UNAUTHORIZED, &LoginPage { error: Some(error) })
 }
 
-async fn logout() -> Response {
+/// Signs in with an email and password, or with a token (the admin token or a personal API
+/// token).
+async fn login(
+    State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let email = form_field(&body, "email").unwrap_or_default();
+    let password = form_field(&body, "password").unwrap_or_default();
+    let token = form_field(&body, "token").unwrap_or_default();
+    if !email.trim().is_empty() {
+        let user = match state.store.user_with_password(email.trim()).await {
+            Ok(user) => user,
+            Err(e) => return Failure::from(e).into_response(),
+        };
+        // The hash is checked even for an unknown email, so timing does not tell which
+        // emails are users.
+        let hash = user.as_ref().and_then(|(_, h)| h.clone());
+        let matches =
+            trust::verify_password(&password, hash.as_deref().unwrap_or(UNKNOWN_USER_HASH));
+        if let (Some((user, Some(_))), true) = (user, matches) {
+            let owner = user.id.clone();
+            return open_session(&state, &headers, &owner, Principal::of_user(user, address)).await;
+        }
+        tracing::warn!("dashboard sign-in with a wrong email or password");
+        return page(
+            StatusCode::UNAUTHORIZED,
+            &LoginPage {
+                error: Some("That email and password do not match."),
+            },
+        );
+    }
+    if !token.trim().is_empty() {
+        match crate::api::access::principal_of_token(&state, &token, address).await {
+            Ok(Some(principal)) => {
+                let owner = match &principal.user {
+                    Some(user) => user.id.clone(),
+                    None => admin_session_owner(&state.admin_token),
+                };
+                return open_session(&state, &headers, &owner, principal).await;
+            }
+            Ok(None) => {}
+            Err(e) => return e.into_response(),
+        }
+        tracing::warn!("dashboard sign-in with a wrong token");
+        return page(
+            StatusCode::UNAUTHORIZED,
+            &LoginPage {
+                error: Some("That token is not valid."),
+            },
+        );
+    }
+    page(
+        StatusCode::UNAUTHORIZED,
+        &LoginPage {
+            error: Some("Enter your email and password, or a token."),
+        },
+    )
+}
+
+/// An argon2 hash no password matches, checked for unknown emails.
+const UNKNOWN_USER_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2x1aWNlc2x1aWNlc2x1aQ$0cW1DR5eMj4kLNPUKtBrb0aNLf9v0R7nDkgVXdqHhTE";
+
+/// `/login/link/{secret}`: a one-time sign-in link (`sluice user link`).
+async fn login_link(
+    State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
+    headers: HeaderMap,
+    Path(secret): Path<String>,
+) -> Response {
+    match state
+        .store
+        .take_sign_in_link(&digest(&secret), state.clock.now().millis())
+        .await
+    {
+        Ok(Some(user)) => {
+            let owner = user.id.clone();
+            open_session(&state, &headers, &owner, Principal::of_user(user, address)).await
+        }
+        Ok(None) => page(
+            StatusCode::UNAUTHORIZED,
+            &LoginPage {
+                error: Some("That sign-in link is used or expired: ask for a new one."),
+            },
+        ),
+        Err(e) => Failure::from(e).into_response(),
+    }
+}
+
+/// Ends the session: it is deleted, not only forgotten by the browser.
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(secret) = session_secret(&headers)
+        && let Err(e) = state.store.delete_session(&digest(&secret)).await
+    {
+        return Failure::from(e).into_response();
+    }
     let mut response = Redirect::to("/login").into_response();
     set_cookie(&mut response, &expired_cookie());
     response
@@ -203,6 +350,7 @@ struct MessagePage {
 /// Why a page cannot be shown.
 enum Failure {
     NotFound(String),
+    Forbidden(String),
     Unavailable,
 }
 
@@ -220,6 +368,13 @@ impl IntoResponse for Failure {
                 StatusCode::NOT_FOUND,
                 &MessagePage {
                     title: "Not found",
+                    message,
+                },
+            ),
+            Failure::Forbidden(message) => page(
+                StatusCode::FORBIDDEN,
+                &MessagePage {
+                    title: "Not allowed",
                     message,
                 },
             ),
@@ -494,10 +649,16 @@ fn track_url(headers: &HeaderMap) -> String {
 }
 
 async fn overview(
-    _: Session,
+    session: Session,
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, Failure> {
+    // An analyst reads reports only.
+    if session.0.role == Role::Analyst {
+        return Ok(Redirect::to("/reports").into_response());
+    }
+    let owner = session.0.rep().map(str::to_string);
+    let team = session.0.team().map(str::to_string);
     let counts: HashMap<String, i64> = state.store.stage_counts().await?.into_iter().collect();
     let model = match state.store.active_model().await? {
         Some(m) => {
@@ -522,12 +683,16 @@ async fn overview(
         stage: Some(Stage::Mql),
         sort: LeadSort::Score,
         limit: 25,
+        owner: owner.clone(),
+        team: team.clone(),
         ..LeadFilter::default()
     };
     let mqls = state.store.leads(&mqls).await?.items;
     let recent = LeadFilter {
         sort: LeadSort::Updated,
         limit: 10,
+        owner,
+        team,
         ..LeadFilter::default()
     };
     let recent = state.store.leads(&recent).await?.items;
@@ -667,13 +832,18 @@ struct LeadPage {
 }
 
 async fn lead_page(
-    _: Session,
+    session: Session,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, Failure> {
+    session.allow(&[Role::Admin, Role::Marketing, Role::SalesManager, Role::Rep])?;
     let at = state.clock.now();
     let view = crate::live::view(&state.store, &state.live, &[&id]).await?;
     let lead_id = view.resolve(&id).map_or_else(|| id.clone(), str::to_string);
+    // Someone else's lead is, for a rep, no lead at all.
+    if !session.0.sees_lead(&state.store, &lead_id).await? {
+        return Err(Failure::NotFound(format!("There is no lead `{id}`.")));
+    }
     let scored = view.explain(&lead_id, at);
     let bant = view
         .attributes(&lead_id)

@@ -111,9 +111,15 @@ struct ReportsPage {
 
 /// `/reports`: the funnel by source and attribution, over every lead.
 pub(super) async fn reports_page(
-    _: Session,
+    session: Session,
     State(state): State<AppState>,
 ) -> Result<Response, Failure> {
+    session.allow(&[
+        crate::trust::Role::Admin,
+        crate::trust::Role::Marketing,
+        crate::trust::Role::SalesManager,
+        crate::trust::Role::Analyst,
+    ])?;
     let (model, version) = {
         let live = state.live.read().expect("live state lock");
         (live.model().clone(), live.version().to_string())

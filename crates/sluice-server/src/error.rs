@@ -35,6 +35,11 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
 
+    /// 403: the caller's role may not do this.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
     /// 409: the request conflicts with the current state (e.g. a stage move not allowed).
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", message)
@@ -74,6 +79,41 @@ impl From<StoreError> for ApiError {
             "storage is unavailable; retry",
         )
     }
+}
+
+impl From<crate::trust::TrustError> for ApiError {
+    fn from(e: crate::trust::TrustError) -> Self {
+        use crate::trust::TrustError;
+        match e {
+            TrustError::Invalid { field, .. } => {
+                ApiError::unprocessable(e.to_string()).with_details(json!({"field": field}))
+            }
+            TrustError::Conflict(m) => ApiError::conflict(m),
+            TrustError::NotFound(m) => ApiError::not_found(m),
+            TrustError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// The body of every error answer of the API, as the OpenAPI document declares it.
+#[derive(Debug, utoipa::ToSchema)]
+#[schema(as = Error)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    /// What went wrong.
+    error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorDetail {
+    /// A machine-readable code, e.g. `not_found`, `forbidden`, `invalid`.
+    code: String,
+    /// What is wrong, for people.
+    message: String,
+    /// Details, e.g. every located error of a model file.
+    details: Option<serde_json::Value>,
 }
 
 impl IntoResponse for ApiError {

@@ -61,12 +61,7 @@ async fn settings(
     axum::extract::Path(key): axum::extract::Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if !state
-        .write_keys
-        .read()
-        .expect("write keys lock")
-        .contains_key(&key)
-    {
+    if state.source_of_key(&key).is_none() {
         return Rejection::new(
             StatusCode::NOT_FOUND,
             "unknown_write_key",
@@ -190,14 +185,7 @@ async fn accept(
     });
     let source = key
         .as_ref()
-        .and_then(|key| {
-            state
-                .write_keys
-                .read()
-                .expect("write keys lock")
-                .get(key)
-                .cloned()
-        })
+        .and_then(|key| state.source_of_key(key))
         .ok_or_else(|| {
             let message = if key.is_some() {
                 "invalid write key"
@@ -278,6 +266,14 @@ async fn accept(
                 Rejection::new(status, code, message).into_response()
             })?;
         accepted.push(message);
+    }
+    // Erased people who asked not to be tracked again: their messages are acknowledged (so
+    // SDKs do not retry) and dropped.
+    let before = accepted.len();
+    accepted.retain(|a| !state.is_suppressed(&a.message));
+    if accepted.len() < before {
+        metrics::counter!("sluice_suppressed_messages_total")
+            .increment((before - accepted.len()) as u64);
     }
     if accepted.is_empty() {
         return Ok(success());

@@ -12,10 +12,10 @@ pub mod live;
 pub mod reports;
 pub mod state;
 pub mod stream;
+pub mod trust;
 pub mod webhooks;
 pub mod writer;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
@@ -25,12 +25,16 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use sluice_core::Model;
-use sluice_store::{ModelRow, Store, StoreError, WriteKeyRow};
+use sluice_store::{ModelRow, Store, StoreError};
 use tower_http::cors::CorsLayer;
 use tower_http::decompression::RequestDecompressionLayer;
 
 use crate::live::Live;
 use crate::state::{AppState, metrics_handle, now, token};
+
+/// How often a service reloads the write keys and the suppression list, so that a key
+/// revoked or a person erased through another replica counts here too.
+const TRUST_REFRESH: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The model used when none is given or stored: the example B2B model.
 pub const DEFAULT_MODEL: &str = include_str!("../../../examples/model.toml");
@@ -60,6 +64,8 @@ pub struct Config {
     /// Ingest through this NATS JetStream stream (processed by `sluice worker`) instead of
     /// storing directly.
     pub nats: Option<stream::NatsConfig>,
+    /// How long a dashboard session lasts.
+    pub session_ttl: std::time::Duration,
 }
 
 /// Why the service could not start.
@@ -90,8 +96,9 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The management API token.
     pub admin_token: String,
-    /// A write key for ingestion.
-    pub write_key: String,
+    /// A write key for ingestion: the one given, or one made at this start (none when the
+    /// database holds active keys already: they were shown when they were made).
+    pub write_key: Option<String>,
     /// The model in force.
     pub model_version: String,
     /// How many leads it knows.
@@ -143,51 +150,9 @@ pub async fn start_with(
     live.set_synced(store.last_state_change().await?);
     let live = Arc::new(RwLock::new(live));
 
-    let mut keys = store.write_keys().await?;
-    let write_key = match &config.write_key {
-        Some(key) => {
-            if let Some(revoked) = keys
-                .iter()
-                .find(|k| &k.key == key)
-                .and_then(|k| k.revoked_ms)
-            {
-                return Err(StartError::Config(format!(
-                    "the write key given was revoked at {}: pass another, or create one with POST /api/v1/sources",
-                    sluice_core::Timestamp::from_millis(revoked)
-                )));
-            }
-            if !keys.iter().any(|k| &k.key == key) {
-                let row = WriteKeyRow {
-                    key: key.clone(),
-                    name: "default".into(),
-                    created_ms: now().millis(),
-                    revoked_ms: None,
-                };
-                store.create_write_key(&row).await?;
-                keys.push(row);
-            }
-            key.clone()
-        }
-        None => match keys.iter().find(|k| k.revoked_ms.is_none()) {
-            Some(k) => k.key.clone(),
-            None => {
-                let row = WriteKeyRow {
-                    key: token("wk_"),
-                    name: "default".into(),
-                    created_ms: now().millis(),
-                    revoked_ms: None,
-                };
-                store.create_write_key(&row).await?;
-                keys.push(row.clone());
-                row.key
-            }
-        },
-    };
-    let write_keys: HashMap<String, String> = keys
-        .into_iter()
-        .filter(|k| k.revoked_ms.is_none())
-        .map(|k| (k.key, k.name))
-        .collect();
+    let write_key = bootstrap_write_key(&store, config.write_key.as_deref()).await?;
+    let write_keys = trust::active_write_keys(&store, now()).await?;
+    let suppressed = trust::suppressed(&store).await?;
 
     let admin_token = config.admin_token.clone().unwrap_or_else(|| token("sk_"));
     let state = AppState {
@@ -195,6 +160,8 @@ pub async fn start_with(
         store,
         live,
         write_keys: Arc::new(RwLock::new(write_keys)),
+        suppressed: Arc::new(RwLock::new(suppressed)),
+        session_ttl: config.session_ttl,
         admin_token: admin_token.clone().into(),
         metrics: metrics_handle(),
         clock: config.clock.clone(),
@@ -269,8 +236,15 @@ pub async fn start_with(
         Arc::clone(&state.live),
         std::time::Duration::from_secs(1),
     );
+    spawn_trust_refresh(state.clone());
     let app = router(state.clone());
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
     Ok(Running {
         addr,
         admin_token,
@@ -280,6 +254,61 @@ pub async fn start_with(
         state,
         server,
     })
+}
+
+/// The write key to print at start: the one given (stored, hashed, if new; refused if it was
+/// revoked), else a new one if there is no active key at all.
+async fn bootstrap_write_key(
+    store: &Store,
+    given: Option<&str>,
+) -> Result<Option<String>, StartError> {
+    let at = now();
+    let keys = store.source_keys().await?;
+    match given {
+        Some(key) => {
+            let hash = sluice_store::digest(key);
+            match keys.iter().find(|(_, h)| *h == hash) {
+                Some((row, _)) if !row.active(at.millis()) => Err(StartError::Config(format!(
+                    "the write key given was revoked at {}: pass another, or create one with POST /api/v1/sources",
+                    sluice_core::Timestamp::from_millis(
+                        row.revoked_ms.or(row.expires_ms).unwrap_or_default()
+                    )
+                ))),
+                Some(_) => Ok(Some(key.to_string())),
+                None => {
+                    trust::new_source_key(store, "default", Some(key), at)
+                        .await
+                        .map_err(|e| StartError::Config(e.to_string()))?;
+                    Ok(Some(key.to_string()))
+                }
+            }
+        }
+        None if keys.iter().any(|(row, _)| row.active(at.millis())) => Ok(None),
+        None => {
+            let (_, key) = trust::new_source_key(store, "default", None, at)
+                .await
+                .map_err(|e| StartError::Config(e.to_string()))?;
+            Ok(Some(key))
+        }
+    }
+}
+
+/// Reloads the write keys and the suppression list now and then (another replica may have
+/// changed them; a rotated key's overlap ends).
+fn spawn_trust_refresh(state: AppState) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(TRUST_REFRESH);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Ok(keys) = trust::active_write_keys(&state.store, state.clock.now()).await {
+                *state.write_keys.write().expect("write keys lock") = keys;
+            }
+            if let Ok(suppressed) = trust::suppressed(&state.store).await {
+                *state.suppressed.write().expect("suppressions lock") = suppressed;
+            }
+        }
+    });
 }
 
 /// How to run a stream worker (`sluice worker`).

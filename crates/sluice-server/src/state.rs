@@ -1,6 +1,6 @@
 //! What every request handler shares.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
@@ -10,6 +10,7 @@ use sluice_store::Store;
 use tokio::sync::mpsc;
 
 use crate::live::Live;
+use crate::trust::WriteKey;
 use crate::writer::Job;
 
 /// Shared by every request handler.
@@ -21,8 +22,12 @@ pub struct AppState {
     pub live: Arc<RwLock<Live>>,
     /// The writer's queue.
     pub writer: mpsc::Sender<Job>,
-    /// Active write keys, by key: their names.
-    pub write_keys: Arc<RwLock<HashMap<String, String>>>,
+    /// Active write keys, by the digest of the key.
+    pub write_keys: Arc<RwLock<HashMap<String, WriteKey>>>,
+    /// Digests of the ids and emails of erased people whose new events are dropped.
+    pub suppressed: Arc<RwLock<HashSet<String>>>,
+    /// How long a dashboard session lasts.
+    pub session_ttl: std::time::Duration,
     /// The bearer token for the management API.
     pub admin_token: Arc<str>,
     /// Prometheus metrics.
@@ -31,6 +36,40 @@ pub struct AppState {
     pub clock: Clock,
     /// With `--nats`: the stream ingestion publishes to (workers store and score).
     pub stream: Option<crate::stream::EventStream>,
+}
+
+impl AppState {
+    /// The source name of a write key, if it is active now.
+    pub fn source_of_key(&self, key: &str) -> Option<String> {
+        let now = self.clock.now().millis();
+        self.write_keys
+            .read()
+            .expect("write keys lock")
+            .get(&sluice_store::digest(key))
+            .filter(|k| k.expires_ms.is_none_or(|at| at > now))
+            .map(|k| k.name.clone())
+    }
+
+    /// Whether a message is about an erased person who asked not to be tracked again.
+    pub fn is_suppressed(&self, message: &sluice_core::Message) -> bool {
+        let suppressed = self.suppressed.read().expect("suppressions lock");
+        if suppressed.is_empty() {
+            return false;
+        }
+        let email = message
+            .traits
+            .get("email")
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
+        [
+            message.user_id.as_ref(),
+            message.anonymous_id.as_ref(),
+            email.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|id| suppressed.contains(&sluice_store::suppression_digest(id)))
+    }
 }
 
 /// Where the service reads the time: the system's clock, or (for tests of SLA deadlines and

@@ -104,6 +104,17 @@ pub enum Job {
         /// Told when the pass ends.
         reply: Option<oneshot::Sender<Result<usize, String>>>,
     },
+    /// Erase a person (see `Tx::erase_lead`): every process on the database drops its cache.
+    Erase {
+        /// The lead.
+        lead: String,
+        /// Every id of the person.
+        ids: Vec<String>,
+        /// Keep their ids' digests so that new events for them are dropped.
+        suppress: bool,
+        /// What was erased.
+        reply: oneshot::Sender<Result<sluice_store::Erasure, String>>,
+    },
     /// Put a model in force: store it as the active one, then rescore every lead under it
     /// from its stored state, in batches between other work (ingestion goes on).
     SetModel {
@@ -235,6 +246,17 @@ async fn run(
                 if let Some(reply) = reply {
                     let _ = reply.send(result.map_err(|e| e.to_string()));
                 }
+                continue;
+            }
+            Job::Erase {
+                lead,
+                ids,
+                suppress,
+                reply,
+            } => {
+                let result = erase(&store, &live, &lead, &ids, suppress.then(|| clock.now())).await;
+                healthy = result.is_ok();
+                let _ = reply.send(result.map_err(|e| e.to_string()));
                 continue;
             }
             Job::SetModel { model, row, reply } => {
@@ -378,6 +400,9 @@ fn refuse(job: Job) {
             }
         }
         Job::SetModel { reply, .. } => {
+            let _ = reply.send(Err(message));
+        }
+        Job::Erase { reply, .. } => {
             let _ = reply.send(Err(message));
         }
         Job::RescoreAll { reply, .. } | Job::RescoreBatch { reply, .. } => {
@@ -556,6 +581,7 @@ pub async fn begin_synced(
     let mut ids = Vec::new();
     let mut accounts = Vec::new();
     let mut model = false;
+    let mut clear = false;
     for (_, text) in &changes {
         let changed: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
         let strings = |key: &str| -> Vec<String> {
@@ -569,6 +595,7 @@ pub async fn begin_synced(
         ids.extend(strings("i"));
         accounts.extend(strings("a"));
         model |= changed.get("m").is_some();
+        clear |= changed.get("clear").is_some();
     }
     let active = match model {
         true => store.active_model().await?,
@@ -583,11 +610,33 @@ pub async fn begin_synced(
         Some((model, version)) if version != live.version() => {
             live.set_model(Arc::new(model), version)
         }
-        _ if missed => live.clear(),
+        _ if missed || clear => live.clear(),
         _ => live.forget(&ids, &accounts),
     }
     live.set_synced(last);
     Ok(tx)
+}
+
+/// Erases a person in one transaction; every process drops its cache (the person may be in
+/// any of them), this one at once and the others before their next commit.
+async fn erase(
+    store: &Store,
+    live: &RwLock<Live>,
+    lead: &str,
+    ids: &[String],
+    suppress: Option<sluice_core::Timestamp>,
+) -> Result<sluice_store::Erasure, StoreError> {
+    let mut tx = begin_synced(store, live).await?;
+    let anonymous = crate::state::token("erased_");
+    let erasure = tx
+        .erase_lead(lead, ids, &anonymous, suppress.map(|t| t.millis()))
+        .await?;
+    let seq = tx.record_state_change(r#"{"clear":true}"#).await?;
+    tx.commit().await?;
+    let mut live = live.write().expect("live state lock");
+    live.clear();
+    live.set_synced(seq);
+    Ok(erasure)
 }
 
 /// Stores the model as the active one and puts it in force; the rescoring pass follows.

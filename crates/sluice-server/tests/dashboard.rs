@@ -31,6 +31,7 @@ impl App {
             sla_every: None,
             clock: Default::default(),
             cache_leads: sluice_server::live::DEFAULT_CAPACITY,
+            session_ttl: sluice_server::trust::SESSION_TTL,
             nats: None,
         };
         let running = start(config).await.expect("the server starts");
@@ -134,7 +135,7 @@ async fn pages_without_a_session_redirect_to_login() {
         );
         assert_eq!(location(&response), "/login", "GET {path}");
     }
-    let forged = app.get("/", Some("sluice_session=dQ")).await; // base64url of "u", not "t"
+    let forged = app.get("/", Some("sluice_session=ses_0123")).await; // no such session
     assert_eq!(location(&forged), "/login");
 
     let form = app.get("/login", None).await;
@@ -151,7 +152,7 @@ async fn a_wrong_token_is_refused_with_an_error() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(response.headers().get(SET_COOKIE).is_none());
     let body = response.text().await.expect("body");
-    assert!(body.contains("That is not the admin token."), "{body}");
+    assert!(body.contains("That token is not valid."), "{body}");
     assert!(body.contains(r#"action="/login""#));
 }
 
@@ -171,6 +172,15 @@ async fn the_right_token_sets_a_strict_http_only_session_cookie() {
     assert!(cookie.starts_with("sluice_session="), "{cookie}");
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("Max-Age=43200"),
+        "sessions expire: {cookie}"
+    );
+    assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
+    assert!(
+        cookie.starts_with("sluice_session=ses_") && cookie.split(';').next().unwrap().len() > 40,
+        "the cookie holds a random session id, not the token: {cookie}"
+    );
 
     let session = cookie.split(';').next().expect("name=value");
     assert_eq!(app.get("/", Some(session)).await.status(), StatusCode::OK);
@@ -196,6 +206,8 @@ async fn the_right_token_sets_a_strict_http_only_session_cookie() {
         cleared.starts_with("sluice_session=;") && cleared.contains("Max-Age=0"),
         "{cleared}"
     );
+    // Signing out ends the session itself: the old cookie no longer works.
+    assert_eq!(location(&app.get("/", Some(session)).await), "/login");
 }
 
 #[tokio::test]

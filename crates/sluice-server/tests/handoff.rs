@@ -75,6 +75,7 @@ impl App {
             sla_every: None,
             clock,
             cache_leads: sluice_server::live::DEFAULT_CAPACITY,
+            session_ttl: sluice_server::trust::SESSION_TTL,
             nats: None,
         };
         let settings = WebhookSettings {

@@ -33,6 +33,7 @@ async fn start(url: &str) -> Running {
         sla_every: None,
         clock: Default::default(),
         cache_leads: sluice_server::live::DEFAULT_CAPACITY,
+        session_ttl: sluice_server::trust::SESSION_TTL,
         nats: None,
     };
     sluice_server::start(config)

@@ -69,6 +69,7 @@ impl Service {
             sla_every: None,
             clock: Default::default(),
             cache_leads: sluice_server::live::DEFAULT_CAPACITY,
+            session_ttl: sluice_server::trust::SESSION_TTL,
             nats: None,
         };
         let running = sluice_server::start(config)

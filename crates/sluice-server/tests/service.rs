@@ -30,6 +30,7 @@ fn config(database_url: String) -> Config {
         sla_every: None,
         clock: Default::default(),
         cache_leads: sluice_server::live::DEFAULT_CAPACITY,
+        session_ttl: sluice_server::trust::SESSION_TTL,
         nats: None,
     }
 }

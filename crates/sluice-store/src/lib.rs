@@ -14,6 +14,7 @@ mod rows;
 mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod trust;
 mod webhooks;
 
 use std::collections::HashSet;
@@ -28,6 +29,7 @@ pub use handoff::*;
 pub use reports::*;
 pub use rows::*;
 pub use state::*;
+pub use trust::*;
 pub use webhooks::*;
 
 /// Which database engine a store runs on.
@@ -103,6 +105,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0006_changes.sql"),
         include_str!("../migrations/postgres/0006_changes.sql"),
     ),
+    (
+        "0007_trust",
+        include_str!("../migrations/sqlite/0007_trust.sql"),
+        include_str!("../migrations/postgres/0007_trust.sql"),
+    ),
 ];
 
 /// Rows per multi-row `INSERT`, well under both engines' parameter limits.
@@ -133,13 +140,14 @@ impl Store {
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
         let pool = match backend {
             // Durable: a commit is on disk when it returns. WAL lets readers run beside the
-            // one writer; the busy timeout covers the moments they meet.
+            // one writer; the busy timeout covers the moments they meet. Deleted content is
+            // overwritten, so an erased person leaves nothing in the file.
             Backend::Sqlite => {
                 options
                     .max_connections(4)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
-                            conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;")
+                            conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA secure_delete = ON;")
                                 .await?;
                             Ok(())
                         })
@@ -187,7 +195,7 @@ impl Store {
             tx.commit().await.map_err(fail)?;
             tracing::info!(version, "applied migration");
         }
-        Ok(())
+        self.hash_plain_write_keys().await
     }
 
     /// Whether the database answers.
@@ -290,6 +298,18 @@ impl Store {
         }
         if let Some(owner) = &filter.owner {
             push(" AND owner = ?", Bind::Text(owner.clone()), &mut sql);
+        }
+        if let Some(team) = &filter.team {
+            push(
+                " AND (owner IN (SELECT id FROM reps WHERE team_id = ?)",
+                Bind::Text(team.clone()),
+                &mut sql,
+            );
+            push(
+                " OR id IN (SELECT lead_id FROM assignments WHERE team_id = ?))",
+                Bind::Text(team.clone()),
+                &mut sql,
+            );
         }
         if let Some(account) = &filter.account {
             push(" AND account_id = ?", Bind::Text(account.clone()), &mut sql);
@@ -478,41 +498,6 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(ModelRow::from_row).collect()
-    }
-
-    /// Adds a write key (a source of events).
-    pub async fn create_write_key(&self, key: &WriteKeyRow) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO write_keys (key, name, created_ms, revoked_ms) VALUES ($1, $2, $3, NULL)",
-        )
-        .bind(&key.key)
-        .bind(&key.name)
-        .bind(key.created_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Every write key, revoked ones included.
-    pub async fn write_keys(&self) -> Result<Vec<WriteKeyRow>> {
-        let rows = sqlx::query(
-            "SELECT key, name, created_ms, revoked_ms FROM write_keys ORDER BY created_ms, key",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(WriteKeyRow::from_row).collect()
-    }
-
-    /// Revokes a write key; false if there is no such active key.
-    pub async fn revoke_write_key(&self, key: &str, at_ms: i64) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE write_keys SET revoked_ms = $1 WHERE key = $2 AND revoked_ms IS NULL",
-        )
-        .bind(at_ms)
-        .bind(key)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
     }
 
     /// A lead's outcomes, oldest first.

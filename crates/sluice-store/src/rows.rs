@@ -314,30 +314,6 @@ impl ModelRow {
     }
 }
 
-/// A write key: how a source of events authenticates.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct WriteKeyRow {
-    /// The key itself (sent as the HTTP Basic user name).
-    pub key: String,
-    /// A name for people (`website`, `backend`).
-    pub name: String,
-    /// When it was created.
-    pub created_ms: i64,
-    /// When it was revoked, if it was.
-    pub revoked_ms: Option<i64>,
-}
-
-impl WriteKeyRow {
-    pub(crate) fn from_row(row: &AnyRow) -> Result<Self> {
-        Ok(WriteKeyRow {
-            key: row.try_get("key")?,
-            name: row.try_get("name")?,
-            created_ms: row.try_get("created_ms")?,
-            revoked_ms: row.try_get("revoked_ms")?,
-        })
-    }
-}
-
 /// An outcome: an opportunity, a win or a loss.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OutcomeRow {
@@ -388,6 +364,8 @@ pub struct LeadFilter {
     pub max_score: Option<f64>,
     /// Owned by.
     pub owner: Option<String>,
+    /// Owned by a rep of this team, or routed to it.
+    pub team: Option<String>,
     /// In this account.
     pub account: Option<String>,
     /// Updated at or after (ms).

@@ -289,21 +289,57 @@ async fn story(url: &str) {
     );
     assert_eq!(store.model("2").await.unwrap().unwrap().source, "[model]");
 
-    // Write keys.
-    let key = WriteKeyRow {
-        key: "wk_1".into(),
+    // Write keys: stored by digest, never in plain text.
+    let key = SourceKeyRow {
+        id: "src_1".into(),
         name: "website".into(),
+        prefix: secret_prefix("wk_0123456789abcdef"),
         created_ms: 1,
+        expires_ms: None,
         revoked_ms: None,
     };
-    store.create_write_key(&key).await.unwrap();
+    store
+        .create_source_key(&key, &digest("wk_0123456789abcdef"))
+        .await
+        .unwrap();
     assert!(
-        store.create_write_key(&key).await.is_err(),
-        "keys are unique"
+        store
+            .create_source_key(&key, &digest("wk_other"))
+            .await
+            .is_err(),
+        "ids are unique"
     );
-    assert!(store.revoke_write_key("wk_1", 7).await.unwrap());
-    assert!(!store.revoke_write_key("wk_1", 8).await.unwrap());
-    assert_eq!(store.write_keys().await.unwrap()[0].revoked_ms, Some(7));
+    let stored = store.source_keys().await.unwrap();
+    assert_eq!(stored[0].1, digest("wk_0123456789abcdef"));
+    assert_eq!(stored[0].0.prefix, "wk_01234567");
+    assert!(store.revoke_source_key("src_1", 7).await.unwrap());
+    assert!(!store.revoke_source_key("src_1", 8).await.unwrap());
+    assert_eq!(store.source_keys().await.unwrap()[0].0.revoked_ms, Some(7));
+    assert!(!store.source_keys().await.unwrap()[0].0.active(9));
+
+    // The audit log is append-only.
+    let seq = store
+        .audit(&NewAudit {
+            at_ms: 5,
+            actor: "ada@example.com".into(),
+            action: "user.create".into(),
+            target: Some("u_1".into()),
+            ..NewAudit::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.audit_log(10, None).await.unwrap()[0].seq, seq);
+    assert!(
+        store
+            .raw_execute("UPDATE audit_log SET actor = 'x'")
+            .await
+            .is_err(),
+        "audit rows cannot be changed"
+    );
+    assert!(
+        store.raw_execute("DELETE FROM audit_log").await.is_err(),
+        "audit rows cannot be deleted"
+    );
 }
 
 #[tokio::test]

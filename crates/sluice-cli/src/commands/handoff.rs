@@ -22,7 +22,7 @@ pub struct Db {
         env = "SLUICE_DATABASE_URL",
         default_value = "sqlite://sluice.db"
     )]
-    db: String,
+    pub(crate) db: String,
 }
 
 /// Sales teams.

@@ -9,4 +9,5 @@ pub mod model;
 pub mod report;
 pub mod score;
 pub mod serve;
+pub mod user;
 pub mod worker;

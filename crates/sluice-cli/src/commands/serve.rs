@@ -50,6 +50,9 @@ pub struct ServeArgs {
     /// them.
     #[arg(long, env = "SLUICE_NATS_URL")]
     nats: Option<String>,
+    /// How long a dashboard session lasts (e.g. "12h", "30m").
+    #[arg(long, default_value = "12h")]
+    session_ttl: String,
     /// The JetStream stream's name (its subjects are the name, lower-cased, and a partition).
     #[arg(long, default_value = "SLUICE_EVENTS")]
     nats_stream: String,
@@ -103,6 +106,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         sla_every: every("--sla-every", &args.sla_every)?,
         clock: Default::default(),
         cache_leads: args.cache_leads,
+        session_ttl: every("--session-ttl", &args.session_ttl)?
+            .ok_or_else(|| UserError("--session-ttl: sessions must end: give a duration".into()))?,
         nats: args
             .nats
             .as_deref()
@@ -124,15 +129,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "Sluice is running at {url}/ (database {}, model version {}, {} leads)",
         args.db, running.model_version, running.leads
     );
-    eprintln!("  dashboard and API token:  {}", running.admin_token);
-    eprintln!("  write key (Segment SDKs): {}", running.write_key);
+    eprintln!("  admin token (bootstrap):  {}", running.admin_token);
+    match &running.write_key {
+        Some(key) => eprintln!("  write key (Segment SDKs): {key}"),
+        None => eprintln!(
+            "  write keys:               stored hashed, shown when made (new one: POST /api/v1/sources)"
+        ),
+    }
     eprintln!("  API documentation:        {url}/docs");
     if let Some(nats) = &args.nats {
         eprintln!("  ingestion streams to:     {nats} (run `sluice worker` to store and score)");
     }
     eprintln!(
         "  try: curl -u {}: {url}/v1/track -d '{{\"userId\":\"ada@example.com\",\"event\":\"Demo Requested\"}}'",
-        running.write_key
+        running.write_key.as_deref().unwrap_or("WRITE_KEY")
     );
     tokio::select! {
         result = running.server => {

@@ -4,7 +4,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sluice_core::business_time::WorkingHours;
@@ -13,10 +13,12 @@ use sluice_store::{ActivityRow, OutcomeRow, RepRow, TeamRow};
 use tokio::sync::oneshot;
 use utoipa::{IntoParams, ToSchema};
 
+use super::trust::audit;
 use super::{ApiJson, ApiQuery, run_move, timestamp};
 use crate::error::ApiError;
 use crate::handoff::{Roster, queue_clocks};
 use crate::state::AppState;
+use crate::trust::Principal;
 use crate::writer::{Job, MoveFailure};
 
 /// The hand-off routes (authenticated with the rest of the API by the caller).
@@ -101,6 +103,7 @@ pub struct TeamRequest {
     responses((status = 200, description = "The team", body = Object), (status = 422, description = "A field is not valid")))]
 pub async fn put_team(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiJson(body): ApiJson<TeamRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let id = slug("id", &body.id)?;
@@ -126,6 +129,7 @@ pub async fn put_team(
         updated_ms: at,
     };
     state.store.upsert_team(&team).await?;
+    audit(&state, &principal, "team.put", Some(&team.id), None).await;
     Ok(Json(json!(team)))
 }
 
@@ -247,11 +251,13 @@ async fn check_rep(state: &AppState, rep: &RepRow) -> Result<(), ApiError> {
         (status = 422, description = "A field is not valid, or the team does not exist")))]
 pub async fn put_rep(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiJson(body): ApiJson<RepRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let at = state.clock.now().millis();
     let id = slug("id", &body.id)?;
     let existing = state.store.rep(&id).await?.filter(|r| r.id == id);
+    let existing_team = existing.as_ref().map(|r| r.team_id.clone());
     let rep = RepRow {
         name: required("name", &body.name)?,
         email: required("email", &body.email)?.to_lowercase(),
@@ -271,8 +277,21 @@ pub async fn put_rep(
         id,
     };
     check_rep(&state, &rep).await?;
+    manages(&principal, existing_team.as_deref())?;
+    manages(&principal, Some(&rep.team_id))?;
     state.store.upsert_rep(&rep).await?;
+    audit(&state, &principal, "rep.put", Some(&rep.id), None).await;
     Ok(Json(json!(rep)))
+}
+
+/// A sales manager changes only their own team's reps.
+fn manages(principal: &Principal, team: Option<&str>) -> Result<(), ApiError> {
+    match (principal.team(), team) {
+        (Some(own), Some(team)) if own != team => Err(ApiError::forbidden(format!(
+            "a sales manager changes only the reps of their team `{own}`, not of `{team}`"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Change a rep: capacity, availability (out of office), team, hours.
@@ -282,6 +301,7 @@ pub async fn put_rep(
         (status = 422, description = "A field is not valid")))]
 pub async fn patch_rep(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RepPatch>,
 ) -> Result<Json<Value>, ApiError> {
@@ -290,6 +310,21 @@ pub async fn patch_rep(
         .rep(&id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no rep `{id}`")))?;
+    // A rep changes only themselves (availability, out of office), and not their team or
+    // capacity; a manager only their team's reps.
+    if let Some(own) = principal.rep() {
+        if own != rep.id {
+            return Err(ApiError::forbidden(
+                "a rep changes only their own availability",
+            ));
+        }
+        if body.team.is_some() || body.capacity.is_some() || body.email.is_some() {
+            return Err(ApiError::forbidden(
+                "a rep changes only their availability, out of office, hours and name",
+            ));
+        }
+    }
+    manages(&principal, Some(&rep.team_id))?;
     if let Some(name) = body.name {
         rep.name = required("name", &name)?;
     }
@@ -320,7 +355,9 @@ pub async fn patch_rep(
     }
     rep.updated_ms = state.clock.now().millis();
     check_rep(&state, &rep).await?;
+    manages(&principal, Some(&rep.team_id))?;
     state.store.upsert_rep(&rep).await?;
+    audit(&state, &principal, "rep.patch", Some(&rep.id), None).await;
     Ok(Json(json!(rep)))
 }
 
@@ -380,8 +417,16 @@ pub struct QueueQuery {
     responses((status = 200, description = "The queue", body = Object)))]
 pub async fn queue(
     State(state): State<AppState>,
-    ApiQuery(query): ApiQuery<QueueQuery>,
+    Extension(principal): Extension<Principal>,
+    ApiQuery(mut query): ApiQuery<QueueQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    // A rep sees only their queue, a manager only their team's.
+    if let Some(rep) = principal.rep() {
+        query.rep = Some(rep.to_string());
+    }
+    if let Some(team) = principal.team() {
+        query.team = Some(team.to_string());
+    }
     let now = state.clock.now();
     let policy = state
         .live
@@ -485,14 +530,17 @@ fn person(actor: Option<&str>) -> Result<Actor, ApiError> {
         (status = 422, description = "Unknown rep")))]
 pub async fn assign_lead(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AssignRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let actor = person(body.actor.as_deref())?;
     let rep = known_rep(&state, "rep", &body.rep).await?;
+    manages(&principal, Some(&rep.team_id))?;
+    let detail = json!({"rep": rep.id});
     let (reply, outcome) = oneshot::channel();
     let job = Job::Assign {
-        lead: id,
+        lead: id.clone(),
         rep: rep.id,
         team: rep.team_id,
         actor,
@@ -504,7 +552,10 @@ pub async fn assign_lead(
         .await
         .map_err(|_| ApiError::from_unavailable())?;
     match outcome.await.map_err(|_| ApiError::from_unavailable())? {
-        Ok(changes) => Ok(Json(json!({"assignment": changes.assignments.last()}))),
+        Ok(changes) => {
+            audit(&state, &principal, "lead.assign", Some(&id), Some(detail)).await;
+            Ok(Json(json!({"assignment": changes.assignments.last()})))
+        }
         Err(MoveFailure::Refused(e)) => Err(ApiError::not_found(e.to_string())),
         Err(MoveFailure::Storage(_)) => Err(ApiError::from_unavailable()),
     }
@@ -525,6 +576,7 @@ pub struct AcceptRequest {
         (status = 409, description = "Not in `mql`"), (status = 422, description = "Unknown rep")))]
 pub async fn accept_lead(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -534,11 +586,30 @@ pub async fn accept_lead(
     } else {
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(e.to_string()))?
     };
-    let rep = match body.rep {
-        Some(rep) => Some(known_rep(&state, "rep", &rep).await?.id),
+    let rep = acting_rep(&state, &principal, body.rep).await?;
+    let answer = run_move(&state, id.clone(), Stage::Sal, Actor::Sales, None, rep).await?;
+    audit(&state, &principal, "lead.accept", Some(&id), None).await;
+    Ok(answer)
+}
+
+/// The rep a sales move is made for: the one named (a rep user may name only themselves), or
+/// for a rep user themselves.
+async fn acting_rep(
+    state: &AppState,
+    principal: &Principal,
+    named: Option<String>,
+) -> Result<Option<String>, ApiError> {
+    let named = match named {
+        Some(rep) => Some(known_rep(state, "rep", &rep).await?.id),
         None => None,
     };
-    run_move(&state, id, Stage::Sal, Actor::Sales, None, rep).await
+    match (principal.rep(), named) {
+        (Some(own), Some(named)) if own != named => Err(ApiError::forbidden(
+            "a rep accepts and rejects leads only for themselves",
+        )),
+        (Some(own), _) => Ok(Some(own.to_string())),
+        (None, named) => Ok(named),
+    }
 }
 
 /// Reject a lead.
@@ -560,6 +631,7 @@ pub struct RejectRequest {
         (status = 409, description = "Not in `mql` or `sal`"), (status = 422, description = "Missing or unknown reason, or unknown rep")))]
 pub async fn reject_lead(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RejectRequest>,
 ) -> Result<Json<Value>, ApiError> {
@@ -588,11 +660,25 @@ pub async fn reject_lead(
                 "reason: a rejection needs a reason (one of {allowed})"
             ))
         })?;
-    let rep = match body.rep {
-        Some(rep) => Some(known_rep(&state, "rep", &rep).await?.id),
-        None => None,
-    };
-    run_move(&state, id, to, Actor::Sales, Some(reason), rep).await
+    let rep = acting_rep(&state, &principal, body.rep).await?;
+    let answer = run_move(
+        &state,
+        id.clone(),
+        to,
+        Actor::Sales,
+        Some(reason.clone()),
+        rep,
+    )
+    .await?;
+    audit(
+        &state,
+        &principal,
+        "lead.reject",
+        Some(&id),
+        Some(json!({"to": to.as_str(), "reason": reason})),
+    )
+    .await;
+    Ok(answer)
 }
 
 /// An activity on a lead.
@@ -870,16 +956,26 @@ pub struct OwnerRequest {
     responses((status = 200, description = "Set", body = Object), (status = 404, description = "No such account"), (status = 422, description = "Unknown rep")))]
 pub async fn set_account_owner(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<OwnerRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let rep = known_rep(&state, "rep", &body.rep).await?;
+    manages(&principal, Some(&rep.team_id))?;
     if state.store.account(&id).await?.is_none() {
         return Err(ApiError::not_found(format!("no account `{id}`")));
     }
     let mut tx = state.store.begin().await?;
     tx.set_account_owner(&id, &rep.id).await?;
     tx.commit().await?;
+    audit(
+        &state,
+        &principal,
+        "account.owner",
+        Some(&id),
+        Some(json!({"rep": rep.id})),
+    )
+    .await;
     Ok(Json(json!({"account_id": id, "owner": rep.id})))
 }
 

@@ -2,25 +2,27 @@
 //! the OpenAPI document at `/openapi.json` (Swagger UI at `/docs`).
 
 use axum::extract::{Path, Query, Request, State};
-use axum::http::header;
-use axum::middleware::{self, Next};
-use axum::response::Response;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::middleware;
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sluice_core::{Actor, Model, Stage, Timestamp};
-use sluice_store::{LeadFilter, LeadSort, ModelRow, WriteKeyRow};
+use sluice_store::{LeadFilter, LeadSort, ModelRow};
 use tokio::sync::oneshot;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
-use crate::state::{AppState, constant_time_eq, token};
+use crate::state::AppState;
+use crate::trust::Principal;
 use crate::writer::{Job, MoveFailure};
 
+pub mod access;
+use access::Roles;
 mod handoff;
 mod reports;
+mod trust;
 mod webhooks;
 
 /// A JSON body whose rejection (malformed JSON, wrong content type) is an [`ApiError`].
@@ -60,18 +62,21 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestP
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Sluice", description = "Lead qualification: leads, accounts, the model, sources. Ingestion follows the Segment HTTP Tracking API under /v1."),
-    paths(list_leads, get_lead, lead_events, move_lead, list_accounts, get_account, get_model, put_model, model_versions, model_activation, list_sources, create_source, revoke_source,
+    paths(list_leads, get_lead, lead_events, move_lead, list_accounts, get_account, get_model, put_model, model_versions, model_activation,
+        trust::list_sources, trust::create_source, trust::revoke_source, trust::rotate_source,
+        trust::create_user, trust::list_users, trust::delete_user, trust::me, trust::list_tokens, trust::create_token, trust::revoke_token, trust::rotate_token,
+        trust::audit_log, trust::erase_lead, trust::export_lead,
         webhooks::create_webhook, webhooks::list_webhooks, webhooks::get_webhook, webhooks::webhook_secret, webhooks::disable_webhook,
         webhooks::webhook_deliveries, webhooks::redeliver, webhooks::test_webhook,
         handoff::put_team, handoff::list_teams, handoff::get_team, handoff::put_rep, handoff::patch_rep, handoff::list_reps, handoff::get_rep,
         handoff::queue, handoff::assign_lead, handoff::accept_lead, handoff::reject_lead, handoff::add_activity, handoff::lead_activities,
         handoff::add_activities, handoff::add_outcomes, handoff::set_account_owner, handoff::sla_report, handoff::run_sla,
         reports::funnel, reports::attribution),
-    components(schemas(MoveRequest, SourceRequest, webhooks::WebhookRequest,
+    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail, MoveRequest, trust::SourceRequest, trust::UserRequest, trust::TokenRequest, trust::RotateRequest, webhooks::WebhookRequest,
         handoff::TeamRequest, handoff::RepRequest, handoff::RepPatch, handoff::AssignRequest, handoff::AcceptRequest, handoff::RejectRequest,
         handoff::ActivityRequest, handoff::ActivitiesRequest, handoff::OutcomesRequest, handoff::OwnerRequest)),
-    modifiers(&Bearer),
-    tags((name = "leads"), (name = "accounts"), (name = "model"), (name = "sources"), (name = "webhooks"), (name = "hand-off"), (name = "reports"))
+    modifiers(&Bearer, &Roles),
+    tags((name = "leads"), (name = "people"), (name = "accounts"), (name = "model"), (name = "sources"), (name = "webhooks"), (name = "hand-off"), (name = "reports"))
 )]
 pub struct ApiDoc;
 
@@ -104,34 +109,12 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/api/v1/model", get(get_model).post(put_model))
         .route("/api/v1/model/versions", get(model_versions))
         .route("/api/v1/model/activation", get(model_activation))
-        .route("/api/v1/sources", get(list_sources).post(create_source))
-        .route("/api/v1/sources/{key}", delete(revoke_source))
+        .merge(trust::routes())
         .merge(webhooks::routes())
         .merge(handoff::routes())
         .merge(reports::routes())
-        .layer(middleware::from_fn_with_state(state, authenticate));
+        .route_layer(middleware::from_fn_with_state(state, access::authenticate));
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
-}
-
-async fn authenticate(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(token) if constant_time_eq(token.trim().as_bytes(), state.admin_token.as_bytes()) => {
-            Ok(next.run(request).await)
-        }
-        Some(_) => Err(ApiError::unauthorized("invalid bearer token")),
-        None => Err(ApiError::unauthorized(
-            "missing `Authorization: Bearer <token>`",
-        )),
-    }
 }
 
 /// Filters for listing leads.
@@ -146,8 +129,10 @@ pub struct LeadQuery {
     min_score: Option<f64>,
     /// Score at most.
     max_score: Option<f64>,
-    /// Owned by.
+    /// Owned by (a rep id).
     owner: Option<String>,
+    /// Owned by a rep of this team, or routed to it.
+    team: Option<String>,
     /// In this account.
     account: Option<String>,
     /// Updated at or after this time (RFC 3339).
@@ -165,6 +150,7 @@ pub struct LeadQuery {
     responses((status = 200, description = "A page of leads: `{leads: [...], next}`", body = Object), (status = 400, description = "A bad filter")))]
 async fn list_leads(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiQuery(q): ApiQuery<LeadQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let stage = q
@@ -188,12 +174,22 @@ async fn list_leads(
             )));
         }
     };
+    // A rep lists only their leads, a manager only their team's.
+    let owner = match principal.rep() {
+        Some(rep) => Some(rep.to_string()),
+        None => q.owner,
+    };
+    let team = match principal.team() {
+        Some(team) => Some(team.to_string()),
+        None => q.team,
+    };
     let filter = LeadFilter {
         stage,
         grade: q.grade,
         min_score: q.min_score,
         max_score: q.max_score,
-        owner: q.owner,
+        owner,
+        team,
         account: q.account,
         updated_since: updated_since.map(Timestamp::millis),
         sort,
@@ -304,6 +300,7 @@ pub struct MoveRequest {
         (status = 409, description = "The lifecycle does not allow this move"), (status = 422, description = "Missing reason, or BANT not met for `sql`")))]
 async fn move_lead(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<MoveRequest>,
 ) -> Result<Json<Value>, ApiError> {
@@ -322,7 +319,16 @@ async fn move_lead(
             "actor: `system` moves are Sluice's own; use `sales` or `marketing`",
         ));
     }
-    run_move(&state, id, to, actor, body.reason, None).await
+    let answer = run_move(&state, id.clone(), to, actor, body.reason.clone(), None).await?;
+    trust::audit(
+        &state,
+        &principal,
+        "lead.move",
+        Some(&id),
+        Some(json!({"to": to.as_str(), "actor": actor.as_str(), "reason": body.reason})),
+    )
+    .await;
+    Ok(answer)
 }
 
 /// Has the writer move a lead; maps refusals to 404 / 409 / 422.
@@ -459,6 +465,7 @@ async fn get_model(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
         (status = 422, description = "The model has errors, each with line, column and rule", body = Object)))]
 async fn put_model(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiQuery(q): ApiQuery<ActivateQuery>,
     body: String,
 ) -> Result<Json<Value>, ApiError> {
@@ -515,6 +522,12 @@ async fn put_model(
     } else {
         state.store.save_model(&row).await?;
     }
+    let action = if activate {
+        "model.activate"
+    } else {
+        "model.upload"
+    };
+    trust::audit(&state, &principal, action, Some(&version), None).await;
     Ok(Json(
         json!({"version": version, "active": activate, "rescored_leads": rescored}),
     ))
@@ -558,65 +571,4 @@ async fn model_versions(State(state): State<AppState>) -> Result<Json<Value>, Ap
         .map(|m| json!({"version": m.version, "name": m.name, "created_at": Timestamp::from_millis(m.created_ms), "active": m.active}))
         .collect();
     Ok(Json(json!({"versions": versions})))
-}
-
-/// A new source of events.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct SourceRequest {
-    /// A name for people, e.g. `website` or `backend`.
-    name: String,
-}
-
-/// Write keys: one per source of events.
-#[utoipa::path(get, path = "/api/v1/sources", tag = "sources", responses((status = 200, description = "`{sources: [...]}`", body = Object)))]
-async fn list_sources(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({"sources": state.store.write_keys().await?})))
-}
-
-/// Create a write key for a new source.
-#[utoipa::path(post, path = "/api/v1/sources", tag = "sources", request_body = SourceRequest,
-    responses((status = 201, description = "The new write key", body = Object), (status = 400, description = "No name")))]
-async fn create_source(
-    State(state): State<AppState>,
-    ApiJson(body): ApiJson<SourceRequest>,
-) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
-    let name = body.name.trim();
-    if name.is_empty() {
-        return Err(ApiError::bad_request("name: must not be empty"));
-    }
-    let row = WriteKeyRow {
-        key: token("wk_"),
-        name: name.to_string(),
-        created_ms: state.clock.now().millis(),
-        revoked_ms: None,
-    };
-    state.store.create_write_key(&row).await?;
-    state
-        .write_keys
-        .write()
-        .expect("write keys lock")
-        .insert(row.key.clone(), row.name.clone());
-    Ok((axum::http::StatusCode::CREATED, Json(json!(row))))
-}
-
-/// Revoke a write key: its requests are refused from now on.
-#[utoipa::path(delete, path = "/api/v1/sources/{key}", tag = "sources", params(("key" = String, Path, description = "The write key")),
-    responses((status = 200, description = "Revoked", body = Object), (status = 404, description = "No such active key")))]
-async fn revoke_source(
-    State(state): State<AppState>,
-    Path(key): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    if !state
-        .store
-        .revoke_write_key(&key, state.clock.now().millis())
-        .await?
-    {
-        return Err(ApiError::not_found(format!("no active write key `{key}`")));
-    }
-    state
-        .write_keys
-        .write()
-        .expect("write keys lock")
-        .remove(&key);
-    Ok(Json(json!({"revoked": key})))
 }

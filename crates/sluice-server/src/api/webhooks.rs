@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sluice_store::{TEST_EVENT_TYPE, WebhookSubscription};
@@ -48,6 +48,7 @@ pub struct WebhookRequest {
         (status = 422, description = "A bad `url` or `event_types`, named in the message")))]
 pub async fn create_webhook(
     State(state): State<AppState>,
+    Extension(principal): Extension<crate::trust::Principal>,
     ApiJson(body): ApiJson<WebhookRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let url = parse_url(&body.url)?;
@@ -83,6 +84,14 @@ pub async fn create_webhook(
         disabled_ms: None,
     };
     state.store.create_webhook_subscription(&sub).await?;
+    super::trust::audit(
+        &state,
+        &principal,
+        "webhook.create",
+        Some(&sub.id),
+        Some(json!({"url": sub.url, "event_types": sub.event_types})),
+    )
+    .await;
     let mut answer = json!(sub);
     answer["secret"] = json!(sub.secret);
     Ok((StatusCode::CREATED, Json(answer)))
@@ -145,6 +154,7 @@ pub async fn webhook_secret(
     responses((status = 200, description = "Disabled", body = Object), (status = 404, description = "No such enabled subscription")))]
 pub async fn disable_webhook(
     State(state): State<AppState>,
+    Extension(principal): Extension<crate::trust::Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     if !state
@@ -156,6 +166,7 @@ pub async fn disable_webhook(
             "no enabled webhook subscription `{id}`"
         )));
     }
+    super::trust::audit(&state, &principal, "webhook.disable", Some(&id), None).await;
     Ok(Json(json!({"disabled": id})))
 }
 
