@@ -431,7 +431,9 @@ async fn health_metrics_and_the_openapi_document() {
         "/api/v1/leads",
         "/api/v1/leads/{id}/transitions",
         "/api/v1/model",
-        "/api/v1/sources/{key}",
+        "/api/v1/sources/{id}",
+        "/api/v1/users",
+        "/api/v1/audit",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is documented");
     }
