@@ -52,23 +52,7 @@ impl AppState {
 
     /// Whether a message is about an erased person who asked not to be tracked again.
     pub fn is_suppressed(&self, message: &sluice_core::Message) -> bool {
-        let suppressed = self.suppressed.read().expect("suppressions lock");
-        if suppressed.is_empty() {
-            return false;
-        }
-        let email = message
-            .traits
-            .get("email")
-            .and_then(|v| v.as_str())
-            .map(str::to_string);
-        [
-            message.user_id.as_ref(),
-            message.anonymous_id.as_ref(),
-            email.as_ref(),
-        ]
-        .into_iter()
-        .flatten()
-        .any(|id| suppressed.contains(&sluice_store::suppression_digest(id)))
+        crate::trust::is_suppressed(&self.suppressed.read().expect("suppressions lock"), message)
     }
 }
 

@@ -456,6 +456,23 @@ pub struct WriteKey {
     pub expires_ms: Option<i64>,
 }
 
+/// Whether a message is about someone on the suppression list (by user id, anonymous id or
+/// email trait).
+pub fn is_suppressed(suppressed: &HashSet<String>, message: &sluice_core::Message) -> bool {
+    if suppressed.is_empty() {
+        return false;
+    }
+    let email = message.traits.get("email").and_then(|v| v.as_str());
+    [
+        message.user_id.as_deref(),
+        message.anonymous_id.as_deref(),
+        email,
+    ]
+    .into_iter()
+    .flatten()
+    .any(|id| suppressed.contains(&sluice_store::suppression_digest(id)))
+}
+
 /// The suppression list as a set of digests.
 pub async fn suppressed(store: &Store) -> Result<HashSet<String>, StoreError> {
     Ok(store.suppressions().await?.into_iter().collect())

@@ -369,6 +369,8 @@ enum Target {
     Local {
         store: Store,
         live: Arc<RwLock<Live>>,
+        /// Erased people whose messages are dropped, as the service drops them.
+        suppressed: Arc<std::collections::HashSet<String>>,
     },
     Remote(Remote),
 }
@@ -465,6 +467,7 @@ impl Target {
         let mut live = Live::new(model, version);
         live.set_synced(store.last_state_change().await?);
         Ok(Target::Local {
+            suppressed: Arc::new(sluice_server::trust::suppressed(&store).await?),
             store,
             live: Arc::new(RwLock::new(live)),
         })
@@ -484,7 +487,7 @@ impl Target {
             .context("the import stopped")??;
         // The reports' facts of the leads just written, so the next report reads them ready
         // (a running service rebuilds its own in the background).
-        if let Target::Local { store, live } = self {
+        if let Target::Local { store, live, .. } = self {
             let model = live.read().expect("live state lock").model().clone();
             sluice_server::facts::refresh(store, &model).await?;
         }
@@ -675,7 +678,7 @@ impl Run {
             }
         }
         let (store, live) = match &self.target {
-            Target::Local { store, live } => (store, live),
+            Target::Local { store, live, .. } => (store, live),
             Target::Remote(remote) => return self.outcomes_remote(remote, rejections, counts, bar),
         };
         let mut pending: Vec<OutcomeRow> = Vec::with_capacity(BATCH);
@@ -814,9 +817,14 @@ impl<'a> MessageSink<'a> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let messages = std::mem::replace(&mut self.pending, Vec::with_capacity(BATCH));
+        let mut messages = std::mem::replace(&mut self.pending, Vec::with_capacity(BATCH));
         match &self.run.target {
-            Target::Local { store, live } => {
+            Target::Local {
+                store,
+                live,
+                suppressed,
+            } => {
+                messages.retain(|m| !sluice_server::trust::is_suppressed(suppressed, &m.message));
                 let ack = self
                     .run
                     .handle
