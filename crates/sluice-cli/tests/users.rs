@@ -178,7 +178,37 @@ fn admins_add_people_who_then_use_their_tokens() {
             .unwrap()
             .status();
         assert_eq!(status, reqwest::StatusCode::FORBIDDEN);
+        // Someone erased with suppression...
+        let sent = http
+            .post(format!("http://{}/v1/identify", running.addr))
+            .basic_auth("wk_users_test", Some(""))
+            .json(&serde_json::json!({"userId": "gone@example.com", "traits": {"email": "gone@example.com"}}))
+            .send()
+            .await
+            .unwrap();
+        assert!(sent.status().is_success());
+        let erased = http
+            .delete(format!("http://{}/api/v1/leads/gone@example.com?suppress=true", running.addr))
+            .bearer_auth("admin")
+            .send()
+            .await
+            .unwrap();
+        assert!(erased.status().is_success());
         running.server.abort();
+    });
+    // ...is not brought back by importing an old file.
+    let events = dir.path().join("events.jsonl");
+    std::fs::write(
+        &events,
+        "{\"type\":\"track\",\"userId\":\"gone@example.com\",\"event\":\"Came Back\",\"messageId\":\"old-1\"}\n\
+         {\"type\":\"track\",\"userId\":\"still@example.com\",\"event\":\"Came Back\",\"messageId\":\"old-2\"}\n",
+    )
+    .unwrap();
+    ok(db, &["import", "events", events.to_str().unwrap()], None);
+    runtime.block_on(async {
+        let store = sluice_store::Store::connect(db).await.unwrap();
+        assert!(store.lead("gone@example.com").await.unwrap().is_none());
+        assert!(store.lead("still@example.com").await.unwrap().is_some());
     });
 
     ok(db, &["user", "remove", "maya@example.com"], None);
