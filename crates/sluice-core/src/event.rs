@@ -8,7 +8,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-use crate::time::{Timestamp, TimestampError};
+use crate::time::{Span, Timestamp, TimestampError};
 
 /// Attributes of a lead or an account: open-ended traits, as `identify`/`group` calls or CSV
 /// columns carry them.
@@ -140,6 +140,54 @@ pub enum MessageError {
     /// No time at all.
     #[error("missing `timestamp`")]
     NoTimestamp,
+}
+
+/// The earliest event time Sluice takes as given: 2000-01-01T00:00:00Z. Earlier times come
+/// from clocks that were never set or from a zero sent as a date, not from leads.
+pub const EARLIEST_EVENT_TIME: Timestamp = Timestamp::from_millis(946_684_800_000);
+
+/// How far ahead of the receive time an event time may be by default: a day, so a sender whose
+/// clock or time zone is off by hours is still believed, and a date years ahead is not.
+pub const DEFAULT_FUTURE_SKEW: Span = Span::days(1);
+
+/// Why an event time cannot be believed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeOutOfRange {
+    /// More than the allowed skew after the receive time.
+    Future,
+    /// Before [`EARLIEST_EVENT_TIME`].
+    Before2000,
+}
+
+impl TimeOutOfRange {
+    /// `future` or `before_2000` (the metric's label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeOutOfRange::Future => "future",
+            TimeOutOfRange::Before2000 => "before_2000",
+        }
+    }
+
+    /// Whether `at`, received at `received`, is out of range, and how: more than
+    /// `future_skew` ahead of the receive time, or before 2000.
+    pub fn of(at: Timestamp, received: Timestamp, future_skew: Span) -> Option<TimeOutOfRange> {
+        if at < EARLIEST_EVENT_TIME {
+            Some(TimeOutOfRange::Before2000)
+        } else if at.millis().saturating_sub(received.millis()) > future_skew.millis() {
+            Some(TimeOutOfRange::Future)
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for TimeOutOfRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TimeOutOfRange::Future => "is too far in the future",
+            TimeOutOfRange::Before2000 => "is before 2000-01-01",
+        })
+    }
 }
 
 impl Message {

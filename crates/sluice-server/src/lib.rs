@@ -8,6 +8,7 @@ pub mod error;
 pub mod facts;
 pub mod handoff;
 pub mod ingest;
+pub mod limits;
 pub mod live;
 pub mod reports;
 pub mod state;
@@ -54,6 +55,8 @@ pub struct Config {
     pub sla_every: Option<std::time::Duration>,
     /// The clock (the system's, but for tests that move time themselves).
     pub clock: state::Clock,
+    /// Rate limits, timeouts, bounds (`limits::Settings::default()` for the defaults).
+    pub limits: limits::Settings,
     /// Most leads whose scoring state is kept in memory (the rest is read from the database
     /// when needed).
     pub cache_leads: usize,
@@ -206,6 +209,7 @@ pub async fn start_with(
             ),
             None => None,
         },
+        limits: Arc::new(limits::Limits::new(config.limits.clone())),
     };
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
@@ -270,7 +274,8 @@ pub async fn start_with(
         std::time::Duration::from_secs(1),
     );
     let app = router(state.clone());
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let settings = config.limits.clone();
+    let server = tokio::spawn(async move { limits::serve(listener, app, &settings).await });
     Ok(Running {
         addr,
         admin_token,
@@ -369,8 +374,15 @@ pub fn router(state: AppState) -> Router {
             "/metrics",
             get(|State(state): State<AppState>| async move { state.metrics.render() }),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::guard,
+        ))
         .with_state(state)
 }
+
+/// Most time `/readyz` waits for the database.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(800);
 
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     // With `--nats`, ingestion needs the stream as much as the database.
@@ -380,8 +392,10 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
             "the event stream is unavailable",
         );
     }
-    match state.store.ping().await {
-        Ok(()) if !state.writer.is_closed() => (StatusCode::OK, "ready"),
+    // Bounded, so a probe with a 1 s timeout sees "not ready" rather than its own timeout
+    // while the database does not answer.
+    match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
+        Ok(Ok(())) if !state.writer.is_closed() => (StatusCode::OK, "ready"),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "storage is unavailable"),
     }
 }

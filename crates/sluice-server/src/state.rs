@@ -31,6 +31,8 @@ pub struct AppState {
     pub clock: Clock,
     /// With `--nats`: the stream ingestion publishes to (workers store and score).
     pub stream: Option<crate::stream::EventStream>,
+    /// Rate limits, timeouts and the bound on requests at once.
+    pub limits: Arc<crate::limits::Limits>,
 }
 
 /// Where the service reads the time: the system's clock, or (for tests of SLA deadlines and

@@ -125,6 +125,7 @@ async fn authenticate(
         .and_then(|v| v.strip_prefix("Bearer "));
     match given {
         Some(token) if constant_time_eq(token.trim().as_bytes(), state.admin_token.as_bytes()) => {
+            crate::limits::check_token(&state, "admin")?;
             Ok(next.run(request).await)
         }
         Some(_) => Err(ApiError::unauthorized("invalid bearer token")),
