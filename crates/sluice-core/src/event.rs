@@ -181,15 +181,6 @@ impl TimeOutOfRange {
     }
 }
 
-impl fmt::Display for TimeOutOfRange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TimeOutOfRange::Future => "is too far in the future",
-            TimeOutOfRange::Before2000 => "is before 2000-01-01",
-        })
-    }
-}
-
 impl Message {
     /// Parses one JSON message and checks what every message of its kind needs.
     pub fn parse(json: &str) -> Result<Message, MessageError> {
@@ -725,6 +716,20 @@ mod tests {
         );
         assert!(err(r#"{"type":"launch","userId":"u"}"#).contains("unknown variant"));
         assert!(err(r#"{"type":"page","userId":"u","timestamp":"soon"}"#).contains("timestamp"));
+    }
+
+    #[test]
+    fn event_times_past_the_skew_or_before_2000_are_out_of_range() {
+        let received = Timestamp::parse("2026-10-01T12:00:00Z").unwrap();
+        let of = |at: &str| {
+            TimeOutOfRange::of(Timestamp::parse(at).unwrap(), received, DEFAULT_FUTURE_SKEW)
+        };
+        assert_eq!(of("2026-10-02T12:00:00Z"), None, "a day ahead is believed");
+        assert_eq!(of("2026-10-02T12:00:01Z"), Some(TimeOutOfRange::Future));
+        assert_eq!(of("9999-12-31T00:00:00Z"), Some(TimeOutOfRange::Future));
+        assert_eq!(of("2000-01-01T00:00:00Z"), None);
+        assert_eq!(of("1999-12-31T23:59:59Z"), Some(TimeOutOfRange::Before2000));
+        assert_eq!(of("1970-01-01T00:00:00Z"), Some(TimeOutOfRange::Before2000));
     }
 
     #[test]

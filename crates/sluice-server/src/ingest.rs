@@ -322,14 +322,10 @@ async fn accept(
     if accepted.is_empty() {
         return Ok(success());
     }
-    let wait = state.limits.settings.storage_timeout;
 
     // Streaming: acknowledged once JetStream holds them; `sluice worker` stores and scores.
     if let Some(stream) = &state.stream {
-        let published = tokio::time::timeout(wait, stream.publish(accepted, &source))
-            .await
-            .unwrap_or_else(|_| Err("no answer in time".to_string()));
-        return match published {
+        return match stream.publish(accepted, &source).await {
             Ok(ack) => Ok(axum::Json(
                 json!({"success": true, "new": ack.new, "duplicates": ack.duplicates}),
             )
@@ -350,29 +346,32 @@ async fn accept(
         done,
     };
     let unavailable = || Rejection::unavailable("storage is unavailable; retry").into_response();
-    // Bounded: with the database unreachable, SDKs hear 503 in time to retry. A commit under
-    // way may still land after the answer; the retry is then a duplicate, stored once by its
-    // `messageId`. A submission nobody waits for any more is dropped by the writer unstored.
-    let stored = tokio::time::timeout(wait, async {
-        state
-            .writer
-            .send(Job::Ingest(submission))
-            .await
-            .map_err(|_| ())?;
-        outcome.await.map_err(|_| ())
-    })
-    .await;
+    // With the database not answering, SDKs hear 503 at once and retry, rather than wait for
+    // it. A commit under way may still land after that answer; the retry is then a duplicate,
+    // stored once by its `messageId`. A submission nobody waits for any more is dropped by
+    // the writer unstored.
+    let health = &state.limits.storage;
+    if !health.is_up() {
+        return Err(unavailable());
+    }
+    let stored = tokio::select! {
+        stored = async {
+            state
+                .writer
+                .send(Job::Ingest(submission))
+                .await
+                .map_err(|_| ())?;
+            outcome.await.map_err(|_| ())
+        } => Some(stored),
+        () = health.down() => None,
+    };
     match stored {
-        Ok(Ok(Ok(ack))) => Ok(axum::Json(
+        Some(Ok(Ok(ack))) => Ok(axum::Json(
             json!({"success": true, "new": ack.new, "duplicates": ack.duplicates}),
         )
         .into_response()),
-        Ok(Ok(Err(message))) => Err(Rejection::unavailable(message).into_response()),
-        Ok(Err(())) => Err(unavailable()),
-        Err(_) => {
-            metrics::counter!("sluice_timeouts_total", "timeout" => "storage").increment(1);
-            Err(unavailable())
-        }
+        Some(Ok(Err(message))) => Err(Rejection::unavailable(message).into_response()),
+        Some(Err(())) | None => Err(unavailable()),
     }
 }
 

@@ -96,8 +96,9 @@ pub struct LimitArgs {
     /// Most time to answer a request (503 past it; a model activation is not bound).
     #[arg(long, env = "SLUICE_REQUEST_TIMEOUT", default_value = "60s")]
     request_timeout: String,
-    /// Most time ingestion waits for the database before answering 503 (SDKs retry).
-    #[arg(long, env = "SLUICE_STORAGE_TIMEOUT", default_value = "1500ms")]
+    /// Most time the database may take to answer the health check (every half second); past
+    /// it /readyz and ingestion answer 503 until it answers again (SDKs retry).
+    #[arg(long, env = "SLUICE_STORAGE_TIMEOUT", default_value = "800ms")]
     storage_timeout: String,
     /// Most requests served at once (503 past it; health, readiness and metrics aside).
     #[arg(long, env = "SLUICE_MAX_REQUESTS", default_value_t = 1024)]

@@ -8,6 +8,9 @@
 //!   second does not keep it alive) → `408`, whole requests → `503`.
 //! - Bounded concurrency: past `max_requests` requests at once, `503` at once; past
 //!   `max_connections`, new connections wait to be accepted.
+//! - Fail fast ([`StorageHealth`]): the database is asked every half second whether it
+//!   answers; while it does not (within `storage_timeout`), `/readyz` and ingestion answer
+//!   `503` at once instead of waiting for it.
 //!
 //! Errors keep the shape of the door they came through: Segment's
 //! (`{"success": false, "code", "message"}`) under `/v1/`, the API's
@@ -30,7 +33,8 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 use sluice_core::Span;
-use tokio::sync::Semaphore;
+use sqlx::{AnyConnection, Connection as _};
+use tokio::sync::{Semaphore, watch};
 
 pub use bucket::{Buckets, Rate};
 pub use serve::serve;
@@ -58,8 +62,9 @@ pub struct Settings {
     /// Most time to answer a request (a model activation, which answers after its rescoring
     /// pass, is not bound).
     pub request_timeout: Duration,
-    /// Most time ingestion waits for storage before answering `503` (SDKs retry; a retried
-    /// message is stored once, by its `messageId`).
+    /// Most time the database may take to answer the health check (every half second, and
+    /// `/readyz`'s own); past it, `/readyz` and ingestion answer `503` until it answers again
+    /// (SDKs retry; a retried message is stored once, by its `messageId`).
     pub storage_timeout: Duration,
     /// Most requests served at once (health, readiness and metrics aside).
     pub max_requests: usize,
@@ -86,7 +91,7 @@ impl Default for Settings {
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(60),
-            storage_timeout: Duration::from_millis(1_500),
+            storage_timeout: Duration::from_millis(800),
             max_requests: 1_024,
             max_connections: 10_000,
             future_skew: sluice_core::event::DEFAULT_FUTURE_SKEW,
@@ -103,17 +108,83 @@ pub struct Limits {
     tokens: Buckets<String>,
     failures: Buckets<IpAddr>,
     requests: Arc<Semaphore>,
+    /// Whether the database answers.
+    pub storage: StorageHealth,
 }
 
 impl Limits {
-    /// Empty buckets for these settings.
-    pub fn new(settings: Settings) -> Limits {
+    /// Empty buckets for these settings, and the database's health as `storage` sees it.
+    pub fn new(settings: Settings, storage: StorageHealth) -> Limits {
         Limits {
             write_keys: Buckets::new(settings.write_key_rate),
             tokens: Buckets::new(settings.token_rate),
             failures: Buckets::new(settings.auth_failures),
             requests: Arc::new(Semaphore::new(settings.max_requests.max(1))),
             settings,
+            storage,
+        }
+    }
+}
+
+/// Whether the database answers, as a check every half second sees it: up until a check gets
+/// no answer within the timeout, down until one does. Waiting requests learn of it at once,
+/// so a database that stops answering (refusing connections, or silent) is a `503` within a
+/// second or two, never a wait for the pool's own time-outs. The check has a connection of its
+/// own, so a pool busy with slow reports is not mistaken for a database that is gone.
+#[derive(Debug, Clone)]
+pub struct StorageHealth(watch::Receiver<bool>);
+
+/// How often the database is checked.
+const STORAGE_CHECK_EVERY: Duration = Duration::from_millis(500);
+
+impl StorageHealth {
+    /// Starts checking the database at `url` (which [`Store::connect`] opened); the checks stop
+    /// when the last copy of this value is dropped.
+    pub fn watch(url: &str, timeout: Duration) -> StorageHealth {
+        let (tx, rx) = watch::channel(true);
+        let url = url.to_string();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(STORAGE_CHECK_EVERY);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut connection: Option<AnyConnection> = None;
+            while !tx.is_closed() {
+                ticks.tick().await;
+                let check = async {
+                    let conn = match &mut connection {
+                        Some(conn) => conn,
+                        None => connection.insert(AnyConnection::connect(&url).await?),
+                    };
+                    conn.ping().await
+                };
+                let up = matches!(tokio::time::timeout(timeout, check).await, Ok(Ok(())));
+                if !up {
+                    // Whatever state it was left in, the next check starts afresh.
+                    connection = None;
+                }
+                metrics::gauge!("sluice_storage_up").set(if up { 1.0 } else { 0.0 });
+                let changed = tx.send_if_modified(|was| std::mem::replace(was, up) != up);
+                if changed {
+                    if up {
+                        tracing::info!("the database answers again");
+                    } else {
+                        tracing::warn!(timeout = ?timeout, "the database does not answer: readiness and ingestion answer 503");
+                    }
+                }
+            }
+        });
+        StorageHealth(rx)
+    }
+
+    /// Whether the last check got an answer.
+    pub fn is_up(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves once a check gets no answer (never, if the checks stopped).
+    pub async fn down(&self) {
+        let mut rx = self.0.clone();
+        if rx.wait_for(|up| !*up).await.is_err() {
+            std::future::pending::<()>().await;
         }
     }
 }
