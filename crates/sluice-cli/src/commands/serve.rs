@@ -98,7 +98,7 @@ pub struct LimitArgs {
     request_timeout: String,
     /// Most time the database may take to answer the health check (every half second); past
     /// it /readyz and ingestion answer 503 until it answers again (SDKs retry).
-    #[arg(long, env = "SLUICE_STORAGE_TIMEOUT", default_value = "800ms")]
+    #[arg(long, env = "SLUICE_STORAGE_TIMEOUT", default_value = "1s")]
     storage_timeout: String,
     /// Most requests served at once (503 past it; health, readiness and metrics aside).
     #[arg(long, env = "SLUICE_MAX_REQUESTS", default_value_t = 1024)]

@@ -91,7 +91,7 @@ impl Default for Settings {
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(60),
-            storage_timeout: Duration::from_millis(800),
+            storage_timeout: Duration::from_secs(1),
             max_requests: 1_024,
             max_connections: 10_000,
             future_skew: sluice_core::event::DEFAULT_FUTURE_SKEW,
