@@ -287,6 +287,37 @@ fn bad_outcomes_are_rejected_with_line_and_field() {
 }
 
 #[test]
+fn event_times_far_in_the_future_or_before_2000_are_rejected_with_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite(dir.path(), "sluice.db");
+    let file = dir.path().join("events.jsonl");
+    let lines = [
+        json!({"type": "track", "userId": "ada", "event": "Demo Requested", "messageId": "ok", "timestamp": "2026-03-01T10:00:00Z"}),
+        json!({"type": "track", "userId": "ada", "event": "Demo Requested", "messageId": "far", "timestamp": "9999-12-31T00:00:00Z"}),
+        json!({"type": "track", "userId": "ada", "event": "Demo Requested", "messageId": "zero", "timestamp": "1970-01-01T00:00:00Z"}),
+    ];
+    let text: Vec<String> = lines.iter().map(Value::to_string).collect();
+    std::fs::write(&file, text.join("\n")).unwrap();
+    let summary = import(dir.path(), &db, "events", file.to_str().unwrap(), &[]);
+    assert_eq!(counts(&summary), [3, 1, 0, 2], "{summary}");
+    let rejected = rejected(&summary);
+    assert!(
+        rejected[0].starts_with("2: the event time 9999-12-31T00:00:00")
+            && rejected[0].contains("is more than 1d in the future"),
+        "{rejected:?}"
+    );
+    assert!(
+        rejected[1].starts_with("3: the event time 1970-01-01T00:00:00")
+            && rejected[1].contains("is before 2000-01-01"),
+        "{rejected:?}"
+    );
+    block_on(async {
+        let store = Store::connect(&db).await.unwrap();
+        assert_eq!(store.event_count().await.unwrap(), 1);
+    });
+}
+
+#[test]
 fn strict_stops_at_the_first_bad_row_and_stores_none_of_its_batch() {
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite(dir.path(), "sluice.db");

@@ -153,6 +153,7 @@ fn admins_add_people_who_then_use_their_tokens() {
             rescore_every: None,
             sla_every: None,
             clock: Default::default(),
+            limits: Default::default(),
             cache_leads: 1000,
             session_ttl: sluice_server::trust::SESSION_TTL,
             nats: None,

@@ -8,7 +8,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-use crate::time::{Timestamp, TimestampError};
+use crate::time::{Span, Timestamp, TimestampError};
 
 /// Attributes of a lead or an account: open-ended traits, as `identify`/`group` calls or CSV
 /// columns carry them.
@@ -140,6 +140,45 @@ pub enum MessageError {
     /// No time at all.
     #[error("missing `timestamp`")]
     NoTimestamp,
+}
+
+/// The earliest event time Sluice takes as given: 2000-01-01T00:00:00Z. Earlier times come
+/// from clocks that were never set or from a zero sent as a date, not from leads.
+pub const EARLIEST_EVENT_TIME: Timestamp = Timestamp::from_millis(946_684_800_000);
+
+/// How far ahead of the receive time an event time may be by default: a day, so a sender whose
+/// clock or time zone is off by hours is still believed, and a date years ahead is not.
+pub const DEFAULT_FUTURE_SKEW: Span = Span::days(1);
+
+/// Why an event time cannot be believed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeOutOfRange {
+    /// More than the allowed skew after the receive time.
+    Future,
+    /// Before [`EARLIEST_EVENT_TIME`].
+    Before2000,
+}
+
+impl TimeOutOfRange {
+    /// `future` or `before_2000` (the metric's label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeOutOfRange::Future => "future",
+            TimeOutOfRange::Before2000 => "before_2000",
+        }
+    }
+
+    /// Whether `at`, received at `received`, is out of range, and how: more than
+    /// `future_skew` ahead of the receive time, or before 2000.
+    pub fn of(at: Timestamp, received: Timestamp, future_skew: Span) -> Option<TimeOutOfRange> {
+        if at < EARLIEST_EVENT_TIME {
+            Some(TimeOutOfRange::Before2000)
+        } else if at.millis().saturating_sub(received.millis()) > future_skew.millis() {
+            Some(TimeOutOfRange::Future)
+        } else {
+            None
+        }
+    }
 }
 
 impl Message {
@@ -677,6 +716,20 @@ mod tests {
         );
         assert!(err(r#"{"type":"launch","userId":"u"}"#).contains("unknown variant"));
         assert!(err(r#"{"type":"page","userId":"u","timestamp":"soon"}"#).contains("timestamp"));
+    }
+
+    #[test]
+    fn event_times_past_the_skew_or_before_2000_are_out_of_range() {
+        let received = Timestamp::parse("2026-10-01T12:00:00Z").unwrap();
+        let of = |at: &str| {
+            TimeOutOfRange::of(Timestamp::parse(at).unwrap(), received, DEFAULT_FUTURE_SKEW)
+        };
+        assert_eq!(of("2026-10-02T12:00:00Z"), None, "a day ahead is believed");
+        assert_eq!(of("2026-10-02T12:00:01Z"), Some(TimeOutOfRange::Future));
+        assert_eq!(of("9999-12-31T00:00:00Z"), Some(TimeOutOfRange::Future));
+        assert_eq!(of("2000-01-01T00:00:00Z"), None);
+        assert_eq!(of("1999-12-31T23:59:59Z"), Some(TimeOutOfRange::Before2000));
+        assert_eq!(of("1970-01-01T00:00:00Z"), Some(TimeOutOfRange::Before2000));
     }
 
     #[test]

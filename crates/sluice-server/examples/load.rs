@@ -445,6 +445,7 @@ async fn service(url: &str) -> sluice_server::Running {
         rescore_every: None,
         sla_every: None,
         clock: Default::default(),
+        limits: Default::default(),
         cache_leads: sluice_server::live::DEFAULT_CAPACITY,
         session_ttl: sluice_server::trust::SESSION_TTL,
         nats: None,

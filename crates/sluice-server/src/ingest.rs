@@ -18,7 +18,8 @@ use axum::routing::post;
 use base64::Engine as _;
 use serde::Deserialize as _;
 use serde_json::{Map, Value, json};
-use sluice_core::{Message, MessageKind, Timestamp};
+use sluice_core::event::TimeOutOfRange;
+use sluice_core::{Message, MessageKind, Span, Timestamp};
 use tokio::sync::oneshot;
 
 use crate::state::AppState;
@@ -62,12 +63,15 @@ async fn settings(
     headers: HeaderMap,
 ) -> Response {
     if state.source_of_key(&key).is_none() {
-        return Rejection::new(
+        let mut response = Rejection::new(
             StatusCode::NOT_FOUND,
             "unknown_write_key",
             "no such write key",
         )
         .into_response();
+        // A guessed key: the client's address is charged as for a 401.
+        response.extensions_mut().insert(crate::limits::AuthFailure);
+        return response;
     }
     let host = headers
         .get(header::HOST)
@@ -96,7 +100,11 @@ struct Rejection {
     status: StatusCode,
     code: &'static str,
     message: String,
+    retry_after: Option<u64>,
 }
+
+/// Seconds an SDK is asked to wait before retrying while storage is unavailable.
+const STORAGE_RETRY_AFTER: u64 = 5;
 
 impl Rejection {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
@@ -104,6 +112,15 @@ impl Rejection {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// `503`: storage (or the stream) did not answer; retry.
+    fn unavailable(message: impl Into<String>) -> Self {
+        Rejection {
+            retry_after: Some(STORAGE_RETRY_AFTER),
+            ..Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
         }
     }
 }
@@ -112,7 +129,13 @@ impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
         metrics::counter!("sluice_events_rejected_total", "reason" => self.code).increment(1);
         let body = json!({"success": false, "code": self.code, "message": self.message});
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -194,6 +217,16 @@ async fn accept(
             };
             Rejection::new(StatusCode::UNAUTHORIZED, "unauthorized", message).into_response()
         })?;
+    if let Err(limited) = crate::limits::check_write_key(state, key.as_deref().unwrap_or_default())
+    {
+        let seconds = limited.seconds();
+        let message = format!("too many requests with this write key; retry in {seconds} s");
+        return Err(Rejection {
+            retry_after: Some(seconds),
+            ..Rejection::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+        }
+        .into_response());
+    }
 
     let received = state.clock.now();
     // Each message, with the bytes Sluice added to it (not counted against its size limit).
@@ -249,10 +282,12 @@ async fn accept(
         }
     };
 
+    let times = Times::Clamp(state.limits.settings.future_skew);
     let mut accepted = Vec::with_capacity(values.len());
+    let mut clamped = Vec::new();
     for (i, (value, added)) in values.iter_mut().enumerate() {
-        let message =
-            prepare_added(std::mem::take(value), received, *added).map_err(|invalid| {
+        let (message, out_of_range) = prepare_added(std::mem::take(value), received, *added, times)
+            .map_err(|invalid| {
                 let message = if kind.is_some() {
                     invalid.message
                 } else {
@@ -265,7 +300,12 @@ async fn accept(
                 };
                 Rejection::new(status, code, message).into_response()
             })?;
+        clamped.extend(out_of_range);
         accepted.push(message);
+    }
+    // Counted once the request is accepted whole (a refused batch stores nothing).
+    for why in clamped {
+        count_clamped(why);
     }
     // Erased people who asked not to be tracked again: their messages are acknowledged (so
     // SDKs do not retry) and dropped.
@@ -288,12 +328,10 @@ async fn accept(
             .into_response()),
             Err(message) => {
                 tracing::warn!(error = %message, "publishing to the stream failed");
-                Err(Rejection::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the event stream is unavailable; retry",
+                Err(
+                    Rejection::unavailable("the event stream is unavailable; retry")
+                        .into_response(),
                 )
-                .into_response())
             }
         };
     }
@@ -303,32 +341,38 @@ async fn accept(
         source,
         done,
     };
-    let unavailable = || {
-        Rejection::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "storage is unavailable; retry",
-        )
-        .into_response()
+    let unavailable = || Rejection::unavailable("storage is unavailable; retry").into_response();
+    // With the database not answering, SDKs hear 503 at once and retry, rather than wait for
+    // it. A commit under way may still land after that answer; the retry is then a duplicate,
+    // stored once by its `messageId`. A submission nobody waits for any more is dropped by
+    // the writer unstored.
+    let health = &state.limits.storage;
+    if !health.is_up() {
+        return Err(unavailable());
+    }
+    let stored = tokio::select! {
+        stored = async {
+            state
+                .writer
+                .send(Job::Ingest(submission))
+                .await
+                .map_err(|_| ())?;
+            outcome.await.map_err(|_| ())
+        } => Some(stored),
+        () = health.down() => None,
     };
-    state
-        .writer
-        .send(Job::Ingest(submission))
-        .await
-        .map_err(|_| unavailable())?;
-    match outcome.await {
-        Ok(Ok(ack)) => Ok(axum::Json(
+    match stored {
+        Some(Ok(Ok(ack))) => Ok(axum::Json(
             json!({"success": true, "new": ack.new, "duplicates": ack.duplicates}),
         )
         .into_response()),
-        Ok(Err(message)) => {
-            Err(
-                Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
-                    .into_response(),
-            )
-        }
-        Err(_) => Err(unavailable()),
+        Some(Ok(Err(message))) => Err(Rejection::unavailable(message).into_response()),
+        Some(Err(())) | None => Err(unavailable()),
     }
+}
+
+fn count_clamped(why: TimeOutOfRange) {
+    metrics::counter!("sluice_timestamps_clamped_total", "reason" => why.as_str()).increment(1);
 }
 
 /// Why a message was refused.
@@ -340,20 +384,43 @@ pub struct Invalid {
     pub message: String,
 }
 
+/// What [`prepare`] does with an event time it cannot believe: more than a skew after the
+/// receive time, or before 2000 ([`TimeOutOfRange`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Times {
+    /// The event time becomes the receive time; the sender's stays in `originalTimestamp`
+    /// (HTTP ingestion: an SDK's clock cannot be fixed from here).
+    Clamp(Span),
+    /// The message is refused, saying why (`sluice import`: a file can be fixed).
+    Refuse(Span),
+    /// Taken as it is: a message the service already accepted, read back (a stream worker).
+    Trust,
+}
+
 /// Checks one Segment message and readies it for storage: size, fields, time (as Segment
-/// computes it from `timestamp`, `sentAt` and the receive time), and a `messageId` (derived from
-/// the content when the sender gave none, so a retry is still counted once).
-pub fn prepare(value: Map<String, Value>, received: Timestamp) -> Result<Accepted, Invalid> {
-    prepare_added(value, received, 0)
+/// computes it from `timestamp`, `sentAt` and the receive time, bounded by `times`), and a
+/// `messageId` (a new one when the sender gave none, as Segment does).
+pub fn prepare(
+    value: Map<String, Value>,
+    received: Timestamp,
+    times: Times,
+) -> Result<Accepted, Invalid> {
+    let (accepted, clamped) = prepare_added(value, received, 0, times)?;
+    if let Some(why) = clamped {
+        count_clamped(why);
+    }
+    Ok(accepted)
 }
 
 /// [`prepare`] for a message to which `added` bytes were added since its sender sent it (a
 /// batch's `context` and `sentAt`, a `type` from the path): they do not count against its size.
+/// Says whether its time was clamped, and why.
 fn prepare_added(
     mut value: Map<String, Value>,
     received: Timestamp,
     mut added: usize,
-) -> Result<Accepted, Invalid> {
+    times: Times,
+) -> Result<(Accepted, Option<TimeOutOfRange>), Invalid> {
     let invalid = |message: String| Invalid {
         too_large: false,
         message,
@@ -377,8 +444,8 @@ fn prepare_added(
     }
     // Serialized once: the stored form, and (less what Sluice added) the size Segment's limit
     // applies to.
-    let value = Value::Object(value);
-    let raw = value.to_string();
+    let mut value = Value::Object(value);
+    let mut raw = value.to_string();
     let size = raw.len().saturating_sub(added);
     if size > MESSAGE_LIMIT {
         return Err(Invalid {
@@ -389,7 +456,7 @@ fn prepare_added(
             ),
         });
     }
-    let message =
+    let mut message =
         Message::deserialize(&value).map_err(|e| invalid(format!("invalid message: {e}")))?;
     message.check().map_err(|e| invalid(e.to_string()))?;
     let ids = [
@@ -407,16 +474,57 @@ fn prepare_added(
     {
         return Err(invalid(format!("`{field}` contains a NUL character")));
     }
-    let at = message
+    let mut at = message
         .event_time(Some(received))
         .map_err(|e| invalid(e.to_string()))?;
-    Ok(Accepted {
-        message,
-        message_id,
-        raw,
-        at,
-        received,
-    })
+    let out_of_range = match times {
+        Times::Clamp(skew) | Times::Refuse(skew) => TimeOutOfRange::of(at, received, skew),
+        Times::Trust => None,
+    };
+    if let Some(why) = out_of_range {
+        if let Times::Refuse(skew) = times {
+            return Err(invalid(match why {
+                TimeOutOfRange::Future => format!(
+                    "the event time {at} is more than {skew} in the future: fix it, or leave `timestamp` out"
+                ),
+                TimeOutOfRange::Before2000 => {
+                    format!(
+                        "the event time {at} is before 2000-01-01: fix it, or leave `timestamp` out"
+                    )
+                }
+            }));
+        }
+        // The stored message says the time Sluice uses, so every later reading of the log
+        // (rescoring, replays, workers) agrees with this one.
+        let Value::Object(map) = &mut value else {
+            unreachable!("built from a map above")
+        };
+        if !map.contains_key("originalTimestamp")
+            && let Some(sent) = map.get("timestamp").cloned()
+        {
+            map.insert("originalTimestamp".into(), sent);
+        }
+        map.insert("timestamp".into(), Value::from(received.to_string()));
+        if message.original_timestamp.is_none() {
+            message.original_timestamp = map
+                .get("originalTimestamp")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+        }
+        raw = value.to_string();
+        message.timestamp = Some(received.to_string());
+        at = received;
+    }
+    Ok((
+        Accepted {
+            message,
+            message_id,
+            raw,
+            at,
+            received,
+        },
+        out_of_range,
+    ))
 }
 
 /// What a batch's envelope gives each of its messages that lacks it: its `context` entries and

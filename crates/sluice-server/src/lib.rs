@@ -8,6 +8,7 @@ pub mod error;
 pub mod facts;
 pub mod handoff;
 pub mod ingest;
+pub mod limits;
 pub mod live;
 pub mod reports;
 pub mod state;
@@ -58,6 +59,8 @@ pub struct Config {
     pub sla_every: Option<std::time::Duration>,
     /// The clock (the system's, but for tests that move time themselves).
     pub clock: state::Clock,
+    /// Rate limits, timeouts, bounds (`limits::Settings::default()` for the defaults).
+    pub limits: limits::Settings,
     /// Most leads whose scoring state is kept in memory (the rest is read from the database
     /// when needed).
     pub cache_leads: usize,
@@ -155,6 +158,7 @@ pub async fn start_with(
     let suppressed = trust::suppressed(&store).await?;
 
     let admin_token = config.admin_token.clone().unwrap_or_else(|| token("sk_"));
+    let storage = limits::StorageHealth::watch(&config.database_url, config.limits.storage_timeout);
     let state = AppState {
         writer: writer::spawn(store.clone(), Arc::clone(&live), config.clock.clone()),
         store,
@@ -173,6 +177,7 @@ pub async fn start_with(
             ),
             None => None,
         },
+        limits: Arc::new(limits::Limits::new(config.limits.clone(), storage)),
     };
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
@@ -238,13 +243,8 @@ pub async fn start_with(
     );
     spawn_trust_refresh(state.clone());
     let app = router(state.clone());
-    let server = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-    });
+    let settings = config.limits.clone();
+    let server = tokio::spawn(async move { limits::serve(listener, app, &settings).await });
     Ok(Running {
         addr,
         admin_token,
@@ -398,6 +398,10 @@ pub fn router(state: AppState) -> Router {
             "/metrics",
             get(|State(state): State<AppState>| async move { state.metrics.render() }),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::guard,
+        ))
         .with_state(state)
 }
 
@@ -409,8 +413,11 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
             "the event stream is unavailable",
         );
     }
-    match state.store.ping().await {
-        Ok(()) if !state.writer.is_closed() => (StatusCode::OK, "ready"),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, "storage is unavailable"),
+    // The health check's last word, so a probe with a 1 s timeout hears "not ready" at once
+    // while the database does not answer, rather than its own timeout.
+    if state.limits.storage.is_up() && !state.writer.is_closed() {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "storage is unavailable")
     }
 }

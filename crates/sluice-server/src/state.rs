@@ -36,6 +36,8 @@ pub struct AppState {
     pub clock: Clock,
     /// With `--nats`: the stream ingestion publishes to (workers store and score).
     pub stream: Option<crate::stream::EventStream>,
+    /// Rate limits, timeouts and the bound on requests at once.
+    pub limits: Arc<crate::limits::Limits>,
 }
 
 impl AppState {

@@ -85,6 +85,8 @@ pub struct Principal {
     pub role: Role,
     /// From which address.
     pub address: Option<String>,
+    /// The API token used (its id), for per-token rate limits.
+    pub token_id: Option<String>,
 }
 
 /// The actor name of the bootstrap admin token in the audit log.
@@ -97,6 +99,7 @@ impl Principal {
             user: None,
             role: Role::Admin,
             address,
+            token_id: None,
         }
     }
 
@@ -107,6 +110,7 @@ impl Principal {
             user: Some(user),
             role,
             address,
+            token_id: None,
         }
     }
 

@@ -192,6 +192,11 @@ async fn run(
             healthy = rebuild(&store, &live).await;
             if !healthy {
                 refuse(job);
+                // What queued up meanwhile is answered now too, not after a database wait
+                // each: with storage down, every caller hears so at once.
+                while let Ok(job) = rx.try_recv() {
+                    refuse(job);
+                }
                 continue;
             }
         }
@@ -344,6 +349,18 @@ async fn run(
             }
         }
         metrics::gauge!("sluice_ingest_queue_depth").set(rx.len() as f64);
+        // A request that stopped waiting (its answer timed out) was told 503 and will retry:
+        // storing it now would only make the retry a duplicate.
+        let waiting = group.len();
+        group.retain(|submission| !submission.done.is_closed());
+        if group.len() < waiting {
+            metrics::counter!("sluice_ingest_abandoned_total")
+                .increment((waiting - group.len()) as u64);
+            if group.is_empty() {
+                continue;
+            }
+        }
+        let size: usize = group.iter().map(|s| s.messages.len()).sum();
         let started = Instant::now();
         match commit(&store, &live, &clock, &mut group).await {
             Ok(acks) => {

@@ -74,6 +74,7 @@ impl App {
             rescore_every: None,
             sla_every: None,
             clock,
+            limits: Default::default(),
             cache_leads: sluice_server::live::DEFAULT_CAPACITY,
             session_ttl: sluice_server::trust::SESSION_TTL,
             nats: None,

@@ -29,6 +29,7 @@ fn config(database_url: String) -> Config {
         rescore_every: None,
         sla_every: None,
         clock: Default::default(),
+        limits: Default::default(),
         cache_leads: sluice_server::live::DEFAULT_CAPACITY,
         session_ttl: sluice_server::trust::SESSION_TTL,
         nats: None,

@@ -4,6 +4,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use sluice_server::limits::{Rate, Settings};
 use sluice_server::{Config, Running};
 use sluice_store::Store;
 use sluice_store::testing::PgDatabase;
@@ -31,6 +32,18 @@ impl App {
             rescore_every: None,
             sla_every: None,
             clock: Default::default(),
+            // The walk below makes hundreds of calls, many of them refused, from one address.
+            limits: Settings {
+                token_rate: Rate {
+                    per_second: 0.0,
+                    burst: 1,
+                },
+                auth_failures: Rate {
+                    per_second: 0.0,
+                    burst: 1,
+                },
+                ..Settings::default()
+            },
             cache_leads: sluice_server::live::DEFAULT_CAPACITY,
             session_ttl: sluice_server::trust::SESSION_TTL,
             nats: None,

@@ -47,6 +47,7 @@ impl App {
             rescore_every: None,
             sla_every: None,
             clock: Default::default(),
+            limits: Default::default(),
             cache_leads: sluice_server::live::DEFAULT_CAPACITY,
             session_ttl: sluice_server::trust::SESSION_TTL,
             nats: None,

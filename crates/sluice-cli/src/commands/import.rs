@@ -7,15 +7,16 @@ use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+use sluice_core::event::DEFAULT_FUTURE_SKEW;
 use sluice_core::{Attributes, Timestamp};
-use sluice_server::ingest::prepare;
+use sluice_server::ingest::{Times, prepare};
 use sluice_server::live::Live;
 use sluice_server::state::now;
 use sluice_server::writer::{Accepted, store_batch, store_outcomes};
@@ -406,7 +407,7 @@ impl Remote {
             }
         };
         // The service answers 503 while its storage recovers: retry a few times.
-        let mut wait = std::time::Duration::from_millis(200);
+        let mut wait = Duration::from_millis(200);
         for attempt in 0.. {
             let response = request
                 .try_clone()
@@ -415,9 +416,20 @@ impl Remote {
                 .await
                 .map_err(|e| UserError(format!("{}{path}: {e}", self.url)))?;
             let status = response.status();
+            // Over a rate limit, the service says how long to wait.
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
             let body: Value = response.json().await.unwrap_or(Value::Null);
             if status.is_success() {
                 return Ok(body);
+            }
+            if status == reqwest::StatusCode::TOO_MANY_REQUESTS && attempt < 5 {
+                tokio::time::sleep(retry_after.unwrap_or(wait).min(Duration::from_secs(60))).await;
+                continue;
             }
             if status == reqwest::StatusCode::SERVICE_UNAVAILABLE && attempt < 5 {
                 tokio::time::sleep(wait).await;
@@ -617,7 +629,8 @@ impl Run {
         input::read_rows(path, rejections, &rename, |rejections, row| {
             bar.set_position(row.end);
             match identify(row.columns) {
-                Ok(message) => match prepare(message, now()) {
+                // A creation time from a CRM column, not a clock: taken as given.
+                Ok(message) => match prepare(message, now(), Times::Trust) {
                     Ok(accepted) => sink.push(accepted),
                     Err(invalid) => rejections.reject(path, row.line, invalid.message),
                 },
@@ -648,7 +661,9 @@ impl Run {
                 Ok(_) => return rejections.reject(path, line, "expected a JSON object"),
                 Err(e) => return rejections.reject(path, line, format!("invalid JSON: {e}")),
             };
-            match prepare(message, now()) {
+            // The service's bounds, refused with the line rather than clamped: a file can be
+            // fixed, and the import time is no better a guess than the sender's.
+            match prepare(message, now(), Times::Refuse(DEFAULT_FUTURE_SKEW)) {
                 Ok(accepted) => sink.push(accepted),
                 Err(invalid) => rejections.reject(path, line, invalid.message),
             }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Args;
 use sluice_server::Config;
+use sluice_server::limits::{Rate, Settings};
 
 use crate::UserError;
 
@@ -56,6 +57,113 @@ pub struct ServeArgs {
     /// The JetStream stream's name (its subjects are the name, lower-cased, and a partition).
     #[arg(long, default_value = "SLUICE_EVENTS")]
     nats_stream: String,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Rate limits, timeouts and bounds (see docs/security.md).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Limits")]
+pub struct LimitArgs {
+    /// Ingestion requests per second per write key (a /v1/batch counts one; 0: no limit).
+    #[arg(long, env = "SLUICE_WRITE_KEY_RATE", default_value_t = 5000.0)]
+    write_key_rate: f64,
+    /// Ingestion requests a write key may send at once above its rate.
+    #[arg(long, env = "SLUICE_WRITE_KEY_BURST", default_value_t = 10_000)]
+    write_key_burst: u32,
+    /// Management API requests per second per bearer token (0: no limit).
+    #[arg(long, env = "SLUICE_TOKEN_RATE", default_value_t = 100.0)]
+    token_rate: f64,
+    /// API requests a token may send at once above its rate.
+    #[arg(long, env = "SLUICE_TOKEN_BURST", default_value_t = 200)]
+    token_burst: u32,
+    /// Failed sign-ins, bearer tokens and write keys from one client address per
+    /// --auth-window; past them the address is answered 429 until the window lets it try
+    /// again (0: no limit).
+    #[arg(long, env = "SLUICE_AUTH_FAILURES", default_value_t = 10)]
+    auth_failures: u32,
+    /// The window of --auth-failures (e.g. "1m", "15m").
+    #[arg(long, env = "SLUICE_AUTH_WINDOW", default_value = "1m")]
+    auth_window: String,
+    /// Take the client address from X-Forwarded-For (the address the nearest proxy saw):
+    /// only behind a reverse proxy that sets it.
+    #[arg(long, env = "SLUICE_TRUST_PROXY")]
+    trust_proxy: bool,
+    /// Most time to receive a request's headers; a keep-alive connection idle this long is
+    /// closed.
+    #[arg(long, env = "SLUICE_HEADER_TIMEOUT", default_value = "30s")]
+    header_timeout: String,
+    /// Most time to receive a request's body (408 past it).
+    #[arg(long, env = "SLUICE_BODY_TIMEOUT", default_value = "30s")]
+    body_timeout: String,
+    /// Most time to answer a request (503 past it; a model activation is not bound).
+    #[arg(long, env = "SLUICE_REQUEST_TIMEOUT", default_value = "60s")]
+    request_timeout: String,
+    /// Most time the database may take to answer the health check (every half second); past
+    /// it /readyz and ingestion answer 503 until it answers again (SDKs retry).
+    #[arg(long, env = "SLUICE_STORAGE_TIMEOUT", default_value = "1s")]
+    storage_timeout: String,
+    /// Most requests served at once (503 past it; health, readiness and metrics aside).
+    #[arg(long, env = "SLUICE_MAX_REQUESTS", default_value_t = 1024)]
+    max_requests: usize,
+    /// Most connections open at once (further ones wait to be accepted).
+    #[arg(long, env = "SLUICE_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: usize,
+    /// How far past the receive time an event's time may be; later, or before 2000, it
+    /// becomes the receive time.
+    #[arg(long, env = "SLUICE_FUTURE_SKEW", default_value = "1d")]
+    future_skew: String,
+}
+
+impl LimitArgs {
+    /// The service's limit settings, or a user error naming the flag.
+    pub fn settings(&self) -> Result<Settings, UserError> {
+        let span = |flag: &str, text: &str| {
+            sluice_core::Span::parse(text).map_err(|e| UserError(format!("{flag}: {e}")))
+        };
+        let duration = |flag: &str, text: &str| {
+            span(flag, text).map(|s| std::time::Duration::from_millis(s.millis() as u64))
+        };
+        let rate = |flag: &str, per_second: f64, burst: u32| {
+            if per_second.is_finite() && per_second >= 0.0 {
+                Ok(Rate {
+                    per_second,
+                    burst: burst.max(1),
+                })
+            } else {
+                Err(UserError(format!(
+                    "{flag}: expected a number of requests per second, 0 or more"
+                )))
+            }
+        };
+        let count = |flag: &str, n: usize| {
+            if n == 0 {
+                Err(UserError(format!("{flag}: must be at least 1")))
+            } else {
+                Ok(n)
+            }
+        };
+        Ok(Settings {
+            write_key_rate: rate(
+                "--write-key-rate",
+                self.write_key_rate,
+                self.write_key_burst,
+            )?,
+            token_rate: rate("--token-rate", self.token_rate, self.token_burst)?,
+            auth_failures: Rate::per(
+                self.auth_failures,
+                duration("--auth-window", &self.auth_window)?,
+            ),
+            trust_proxy: self.trust_proxy,
+            header_timeout: duration("--header-timeout", &self.header_timeout)?,
+            body_timeout: duration("--body-timeout", &self.body_timeout)?,
+            request_timeout: duration("--request-timeout", &self.request_timeout)?,
+            storage_timeout: duration("--storage-timeout", &self.storage_timeout)?,
+            max_requests: count("--max-requests", self.max_requests)?,
+            max_connections: count("--max-connections", self.max_connections)?,
+            future_skew: span("--future-skew", &self.future_skew)?,
+        })
+    }
 }
 
 /// Logs to standard error, filtered by `SLUICE_LOG` (default `info`).
@@ -105,6 +213,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         rescore_every: every("--rescore-every", &args.rescore_every)?,
         sla_every: every("--sla-every", &args.sla_every)?,
         clock: Default::default(),
+        limits: args.limits.settings()?,
         cache_leads: args.cache_leads,
         session_ttl: every("--session-ttl", &args.session_ttl)?
             .ok_or_else(|| UserError("--session-ttl: sessions must end: give a duration".into()))?,
@@ -151,4 +260,32 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        limits: LimitArgs,
+    }
+
+    #[test]
+    fn the_flags_defaults_are_the_services() {
+        let cli = Cli::try_parse_from(["sluice"]).unwrap();
+        let settings = cli.limits.settings().unwrap();
+        let defaults = Settings::default();
+        assert_eq!(format!("{settings:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
+    fn a_bad_limit_names_its_flag() {
+        let cli = Cli::try_parse_from(["sluice", "--body-timeout", "soon"]).unwrap();
+        let error = cli.limits.settings().unwrap_err();
+        assert!(error.0.starts_with("--body-timeout: "), "{}", error.0);
+    }
 }

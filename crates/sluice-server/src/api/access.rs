@@ -13,7 +13,7 @@ use sluice_store::digest;
 
 use crate::error::ApiError;
 use crate::state::{AppState, constant_time_eq};
-use crate::trust::{Principal, Role};
+use crate::trust::{ADMIN_TOKEN_ACTOR, Principal, Role};
 
 use Role::{Admin, Analyst, Marketing, Rep, SalesManager};
 
@@ -142,7 +142,10 @@ pub async fn principal_of_token(
         .store
         .token_user(&digest(token), state.clock.now().millis())
         .await?
-        .map(|(_, user)| Principal::of_user(user, address)))
+        .map(|(token, user)| Principal {
+            token_id: Some(token.id),
+            ..Principal::of_user(user, address)
+        }))
 }
 
 /// Authenticates the bearer token, checks the role against [`ACCESS`] and, for lead
@@ -168,6 +171,10 @@ pub async fn authenticate(
     let Some(principal) = principal_of_token(&state, &given, address).await? else {
         return Err(ApiError::unauthorized("invalid bearer token"));
     };
+    crate::limits::check_token(
+        &state,
+        principal.token_id.as_deref().unwrap_or(ADMIN_TOKEN_ACTOR),
+    )?;
     let path = request
         .extensions()
         .get::<MatchedPath>()
