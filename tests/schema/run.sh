@@ -48,5 +48,8 @@ if ! kill -0 "$service" 2>/dev/null; then
   echo "sluice serve died during the run:" >&2
   tail -50 "$scratch/serve.log" >&2
   status=1
+elif [ "$status" -ne 0 ]; then
+  echo "what sluice serve logged as errors during the run:" >&2
+  grep -E "ERROR|panicked" "$scratch/serve.log" | tail -20 >&2 || true
 fi
 exit "$status"

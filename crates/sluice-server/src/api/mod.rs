@@ -173,7 +173,9 @@ impl utoipa::PartialSchema for When {
         utoipa::openapi::schema::AnyOfBuilder::new()
             .item(string_of(KnownFormat::DateTime))
             .item(string_of(KnownFormat::Date))
-            .description(Some("RFC 3339, e.g. `2026-11-02T09:30:00Z`, or `YYYY-MM-DD`"))
+            .description(Some(
+                "RFC 3339, e.g. `2026-11-02T09:30:00Z`, or `YYYY-MM-DD`",
+            ))
             .into()
     }
 }
