@@ -20,10 +20,16 @@ schemathesis="${SCHEMATHESIS:-.ci/venv/bin/schemathesis}"
   exit 1
 }
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(free_port)
 scratch=$(mktemp -d)
 token="schema-run-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
-"$sluice" serve --db "sqlite://$scratch/sluice.db" --demo --admin-token "$token" \
+# The run subscribes webhooks to whatever URLs it makes up, and the service delivers to them:
+# through a proxy on a loopback port where nothing listens, so no delivery leaves this machine.
+nowhere="http://127.0.0.1:$(free_port)"
+env HTTP_PROXY="$nowhere" http_proxy="$nowhere" HTTPS_PROXY="$nowhere" https_proxy="$nowhere" \
+  ALL_PROXY="$nowhere" all_proxy="$nowhere" NO_PROXY= no_proxy= \
+  "$sluice" serve --db "sqlite://$scratch/sluice.db" --demo --admin-token "$token" \
   --bind "127.0.0.1:$port" --sla-every never --rescore-every never >"$scratch/serve.log" 2>&1 &
 service=$!
 stop() {

@@ -739,7 +739,18 @@ async fn every_refusal_is_declared_in_the_document_with_the_error_body() {
         .unwrap();
     let json = Some("application/json");
     let model = sluice_server::DEFAULT_MODEL.as_bytes();
-    let cases: &[(&str, &str, &str, Option<&str>, &[u8], u16, &str)] = &[
+    // Method, path, the operation's path template, content type, body; the status due and what
+    // the error message names.
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        &'a [u8],
+        u16,
+        &'a str,
+    );
+    let cases: &[Case] = &[
         (
             "GET",
             "/api/v1/leads?limit=0",
