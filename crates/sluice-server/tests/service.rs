@@ -829,7 +829,7 @@ async fn every_refusal_is_declared_in_the_document_with_the_error_body() {
             "/api/v1/webhooks/deliveries/{delivery_id}/redeliver",
             None,
             b"",
-            400,
+            404,
             "abc",
         ),
         (

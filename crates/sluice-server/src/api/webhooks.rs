@@ -237,9 +237,11 @@ pub async fn webhook_deliveries(
         (status = 409, description = "Its subscription is disabled")))]
 pub async fn redeliver(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(delivery_id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let missing = || ApiError::not_found(format!("no webhook delivery `{id}`"));
+    // A delivery id is a number: anything else names no delivery.
+    let missing = || ApiError::not_found(format!("no webhook delivery `{delivery_id}`"));
+    let id: i64 = delivery_id.parse().map_err(|_| missing())?;
     let delivery = state
         .store
         .webhook_delivery(id)
