@@ -59,6 +59,21 @@ impl ApiError {
         error
     }
 
+    /// A request the framework could not read (a path, query or body that does not parse, a
+    /// wrong content type, a body too large): its status, and a code named after it.
+    pub fn rejected(status: StatusCode, message: impl Into<String>) -> Self {
+        let code = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            StatusCode::UNPROCESSABLE_ENTITY => "invalid",
+            StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+            StatusCode::NOT_FOUND => "not_found",
+            s if s.is_server_error() => "internal",
+            _ => "bad_request",
+        };
+        Self::new(status, code, message)
+    }
+
     /// Any status.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {

@@ -722,3 +722,283 @@ async fn activating_a_model_rescores_in_the_background_and_restarts_replay_nothi
     })
     .await;
 }
+
+/// What the fuzzing run of the OpenAPI document (tests/schema/run.sh) found: each of these was
+/// answered with a status its operation did not declare, in plain text, or not at all (a page
+/// size out of range, a fraction, a wrong media type were accepted). Each is now answered with
+/// a status the document declares for the operation, and the `Error` body naming the problem.
+#[tokio::test]
+async fn every_refusal_is_declared_in_the_document_with_the_error_body() {
+    let app = App::sqlite().await;
+    app.segment("/v1/track", track("m1", "ada", "Demo Requested", &today()))
+        .await;
+    let doc: Value = reqwest::get(format!("{}/openapi.json", app.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let json = Some("application/json");
+    let model = sluice_server::DEFAULT_MODEL.as_bytes();
+    // Method, path, the operation's path template, content type, body; the status due and what
+    // the error message names.
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        &'a [u8],
+        u16,
+        &'a str,
+    );
+    let cases: &[Case] = &[
+        (
+            "GET",
+            "/api/v1/leads?limit=0",
+            "/api/v1/leads",
+            None,
+            b"",
+            400,
+            "limit",
+        ),
+        (
+            "GET",
+            "/api/v1/leads?limit=1001",
+            "/api/v1/leads",
+            None,
+            b"",
+            400,
+            "limit",
+        ),
+        (
+            "GET",
+            "/api/v1/leads/ada/events?limit=0",
+            "/api/v1/leads/{id}/events",
+            None,
+            b"",
+            400,
+            "limit",
+        ),
+        (
+            "GET",
+            "/api/v1/accounts?cursor=",
+            "/api/v1/accounts",
+            None,
+            b"",
+            400,
+            "cursor",
+        ),
+        (
+            "GET",
+            "/api/v1/reports/attribution?min_leads=1.5",
+            "/api/v1/reports/attribution",
+            None,
+            b"",
+            400,
+            "min_leads",
+        ),
+        (
+            "GET",
+            "/api/v1/reports/attribution?min_leads=9223372036854775808",
+            "/api/v1/reports/attribution",
+            None,
+            b"",
+            400,
+            "min_leads",
+        ),
+        (
+            "GET",
+            "/api/v1/reports/funnel?from=2024-13-01",
+            "/api/v1/reports/funnel",
+            None,
+            b"",
+            422,
+            "from",
+        ),
+        (
+            "GET",
+            "/api/v1/leads/%FF",
+            "/api/v1/leads/{id}",
+            None,
+            b"",
+            400,
+            "URL",
+        ),
+        (
+            "POST",
+            "/api/v1/webhooks/deliveries/abc/redeliver",
+            "/api/v1/webhooks/deliveries/{delivery_id}/redeliver",
+            None,
+            b"",
+            404,
+            "abc",
+        ),
+        (
+            "POST",
+            "/api/v1/teams",
+            "/api/v1/teams",
+            Some("text/plain"),
+            br#"{"id": "x"}"#,
+            415,
+            "application/json",
+        ),
+        (
+            "POST",
+            "/api/v1/teams",
+            "/api/v1/teams",
+            json,
+            br#"{"id": 5}"#,
+            422,
+            "id",
+        ),
+        (
+            "POST",
+            "/api/v1/teams",
+            "/api/v1/teams",
+            json,
+            b"{oops",
+            400,
+            "JSON",
+        ),
+        (
+            "POST",
+            "/api/v1/leads/ada/accept",
+            "/api/v1/leads/{id}/accept",
+            Some("text/plain"),
+            b"{}",
+            415,
+            "application/json",
+        ),
+        (
+            "POST",
+            "/api/v1/leads/nobody/activities",
+            "/api/v1/leads/{id}/activities",
+            json,
+            br#"{"kind": "call"}"#,
+            404,
+            "nobody",
+        ),
+        (
+            "POST",
+            "/api/v1/activities",
+            "/api/v1/activities",
+            json,
+            br#"{"activities": [{"kind": "call"}]}"#,
+            422,
+            "lead",
+        ),
+        (
+            "POST",
+            "/api/v1/leads/ada/reject",
+            "/api/v1/leads/{id}/reject",
+            json,
+            b"{}",
+            422,
+            "reason",
+        ),
+        (
+            "POST",
+            "/api/v1/model",
+            "/api/v1/model",
+            json,
+            model,
+            415,
+            "application/toml",
+        ),
+        (
+            "POST",
+            "/api/v1/model",
+            "/api/v1/model",
+            Some("application/toml"),
+            b"\xff\xfe",
+            400,
+            "UTF-8",
+        ),
+        (
+            "POST",
+            "/api/v1/model",
+            "/api/v1/model",
+            Some("application/toml"),
+            model,
+            200,
+            "",
+        ),
+        (
+            "POST",
+            "/api/v1/model",
+            "/api/v1/model",
+            Some("text/plain; charset=utf-8"),
+            model,
+            200,
+            "",
+        ),
+    ];
+    for &(method, path, template, content_type, body, status, names) in cases {
+        let mut request = app
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", app.base))
+            .bearer_auth("admin-token")
+            .body(body.to_vec());
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let response = request.send().await.unwrap();
+        let got = response.status().as_u16();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        assert_eq!(got, status, "{method} {path}: {answer}");
+        let declared =
+            &doc["paths"][template][method.to_lowercase()]["responses"][status.to_string()];
+        assert!(
+            declared.is_object(),
+            "{method} {template} does not declare {status}"
+        );
+        if status >= 400 {
+            assert_eq!(
+                declared["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/Error",
+                "{method} {template} {status}"
+            );
+            assert!(
+                answer["error"]["code"].is_string(),
+                "{method} {path}: {answer}"
+            );
+            let message = answer["error"]["message"].as_str().unwrap_or_default();
+            assert!(message.contains(names), "{method} {path}: {message}");
+        }
+    }
+    // No such method, no such path: JSON too (and `Allow` names the methods there are).
+    let response = app
+        .http
+        .put(format!("{}/api/v1/leads", app.base))
+        .bearer_auth("admin-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(
+        response.headers()["allow"]
+            .to_str()
+            .unwrap()
+            .contains("GET")
+    );
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"]["code"],
+        "method_not_allowed"
+    );
+    let (status, answer) = app.get("/api/v1/no-such-thing").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(answer["error"]["code"], "not_found");
+    // The reports' and the queue's options are optional query parameters (they were declared
+    // as required path parameters).
+    for path in [
+        "/api/v1/reports/funnel",
+        "/api/v1/reports/attribution",
+        "/api/v1/reports/sla",
+        "/api/v1/queue",
+    ] {
+        for parameter in doc["paths"][path]["get"]["parameters"].as_array().unwrap() {
+            assert_eq!(parameter["in"], "query", "{path}: {parameter}");
+            assert_ne!(parameter["required"], true, "{path}: {parameter}");
+        }
+    }
+}

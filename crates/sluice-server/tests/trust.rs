@@ -241,6 +241,10 @@ async fn every_operation_answers_every_role_as_the_document_declares() {
                 let (status, answer) = app
                     .call(method.clone(), &path, Some(token), body.clone())
                     .await;
+                assert!(
+                    operation["responses"][status.as_str()].is_object(),
+                    "{method} {path} as {role}: {status} is not declared: {answer}"
+                );
                 if !allowed {
                     assert_eq!(
                         status,

@@ -247,19 +247,8 @@ pub struct Roles;
 
 impl utoipa::Modify for Roles {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use super::answers::error_response as error;
         use utoipa::openapi::extensions::ExtensionsBuilder;
-        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-        let error = |description: &str| {
-            ResponseBuilder::new()
-                .description(description)
-                .content(
-                    "application/json",
-                    ContentBuilder::new()
-                        .schema(Some(Ref::from_schema_name("Error")))
-                        .build(),
-                )
-                .build()
-        };
         for (path, item) in openapi.paths.paths.iter_mut() {
             let operations = [
                 ("GET", &mut item.get),

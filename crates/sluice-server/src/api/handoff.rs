@@ -1,7 +1,7 @@
 //! The hand-off API: teams and reps, the work queue, assignment, accept / reject, activities,
 //! outcomes, account owners, and the SLA report.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use utoipa::{IntoParams, ToSchema};
 
 use super::trust::audit;
-use super::{ApiJson, ApiQuery, run_move, timestamp};
+use super::{ApiJson, ApiOptionalJson, ApiPath, ApiQuery, run_move, timestamp};
 use crate::error::ApiError;
 use crate::handoff::{Roster, queue_clocks};
 use crate::state::AppState;
@@ -84,15 +84,18 @@ fn calendar(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TeamRequest {
-    /// Id used by routing rules, e.g. `sdr-emea`.
+    /// Id used by routing rules, e.g. `sdr-emea`: letters, digits, `-`, `_` or `.`.
+    #[schema(pattern = "^[A-Za-z0-9._-]+$")]
     id: String,
     /// Display name (default: the id).
+    #[schema(pattern = "\\S")]
     name: Option<String>,
     /// IANA time zone, e.g. `Europe/Berlin` (default `UTC`).
     time_zone: Option<String>,
     /// Working hours, e.g. `["Mon-Fri 09:00-17:00"]` (the default).
     working_hours: Option<Vec<String>>,
     /// Local dates off, `YYYY-MM-DD`.
+    #[schema(value_type = Option<Vec<super::Date>>)]
     holidays: Option<Vec<String>>,
     /// Who hears about breaches (email).
     manager: Option<String>,
@@ -144,7 +147,7 @@ pub async fn list_teams(State(state): State<AppState>) -> Result<Json<Value>, Ap
     responses((status = 200, description = "The team and its reps", body = Object), (status = 404, description = "No such team")))]
 pub async fn get_team(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let team = state
         .store
@@ -165,15 +168,20 @@ pub async fn get_team(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RepRequest {
-    /// Id, e.g. `ana`.
+    /// Id, e.g. `ana`: letters, digits, `-`, `_` or `.`.
+    #[schema(pattern = "^[A-Za-z0-9._-]+$")]
     id: String,
     /// Display name.
+    #[schema(pattern = "\\S")]
     name: String,
     /// Email address.
+    #[schema(pattern = "@")]
     email: String,
     /// Their team's id.
+    #[schema(pattern = "\\S")]
     team: String,
     /// New leads per day (default 20).
+    #[schema(minimum = 0)]
     capacity: Option<i64>,
     /// Their own time zone, if not the team's.
     time_zone: Option<String>,
@@ -181,7 +189,8 @@ pub struct RepRequest {
     working_hours: Option<Vec<String>>,
     /// Whether they take new leads (default true).
     available: Option<bool>,
-    /// Out of office until (RFC 3339 or YYYY-MM-DD).
+    /// Out of office until (RFC 3339 or YYYY-MM-DD; empty: not away).
+    #[schema(value_type = Option<super::WhenOrEmpty>)]
     away_until: Option<String>,
 }
 
@@ -190,12 +199,16 @@ pub struct RepRequest {
 #[serde(deny_unknown_fields)]
 pub struct RepPatch {
     /// Display name.
+    #[schema(pattern = "\\S")]
     name: Option<String>,
     /// Email address.
+    #[schema(pattern = "@")]
     email: Option<String>,
     /// Their team's id.
+    #[schema(pattern = "\\S")]
     team: Option<String>,
     /// New leads per day.
+    #[schema(minimum = 0)]
     capacity: Option<i64>,
     /// Their own time zone (empty: the team's).
     time_zone: Option<String>,
@@ -203,7 +216,8 @@ pub struct RepPatch {
     working_hours: Option<Vec<String>>,
     /// Whether they take new leads.
     available: Option<bool>,
-    /// Out of office until (empty: back).
+    /// Out of office until (RFC 3339 or YYYY-MM-DD; empty: back).
+    #[schema(value_type = Option<super::WhenOrEmpty>)]
     away_until: Option<String>,
 }
 
@@ -302,7 +316,7 @@ fn manages(principal: &Principal, team: Option<&str>) -> Result<(), ApiError> {
 pub async fn patch_rep(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RepPatch>,
 ) -> Result<Json<Value>, ApiError> {
     let mut rep = state
@@ -392,7 +406,7 @@ pub async fn list_reps(State(state): State<AppState>) -> Result<Json<Value>, Api
     responses((status = 200, description = "The rep", body = Object), (status = 404, description = "No such rep")))]
 pub async fn get_rep(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let rep = state
         .store
@@ -404,6 +418,7 @@ pub async fn get_rep(
 
 /// Which part of the queue.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct QueueQuery {
     /// Only this team's leads.
     team: Option<String>,
@@ -502,6 +517,7 @@ pub struct AssignRequest {
     /// The rep (id or email).
     rep: String,
     /// Who assigns: `sales` (default) or `marketing`.
+    #[schema(pattern = "^(sales|marketing)$")]
     actor: Option<String>,
 }
 
@@ -531,7 +547,7 @@ fn person(actor: Option<&str>) -> Result<Actor, ApiError> {
 pub async fn assign_lead(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<AssignRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let actor = person(body.actor.as_deref())?;
@@ -571,21 +587,16 @@ pub struct AcceptRequest {
 
 /// Accept an MQL (`mql` → `sal`).
 #[utoipa::path(post, path = "/api/v1/leads/{id}/accept", tag = "hand-off", params(("id" = String, Path, description = "Lead id")),
-    request_body = AcceptRequest,
+    request_body(content = Option<AcceptRequest>, description = "Optional: an empty body accepts for the lead's owner"),
     responses((status = 200, description = "The lead and the transition", body = Object), (status = 404, description = "No such lead"),
         (status = 409, description = "Not in `mql`"), (status = 422, description = "Unknown rep")))]
 pub async fn accept_lead(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    Path(id): Path<String>,
-    body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
+    ApiPath(id): ApiPath<String>,
     // The body is optional: an empty one accepts for the lead's owner.
-    let body: AcceptRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        AcceptRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(e.to_string()))?
-    };
+    ApiOptionalJson(body): ApiOptionalJson<AcceptRequest>,
+) -> Result<Json<Value>, ApiError> {
     let rep = acting_rep(&state, &principal, body.rep).await?;
     let answer = run_move(&state, id.clone(), Stage::Sal, Actor::Sales, None, rep).await?;
     audit(&state, &principal, "lead.accept", Some(&id), None).await;
@@ -616,9 +627,11 @@ async fn acting_rep(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RejectRequest {
-    /// One of the model's `reject_reasons` (`not_a_fit`, `no_budget`...).
+    /// One of the model's `reject_reasons` (`not_a_fit`, `no_budget`...): required.
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     reason: Option<String>,
     /// `recycled` (back to nurture, the default) or `disqualified`.
+    #[schema(pattern = "^(recycled|disqualified)$")]
     to: Option<String>,
     /// The rep rejecting (default: the lead's owner).
     rep: Option<String>,
@@ -632,7 +645,7 @@ pub struct RejectRequest {
 pub async fn reject_lead(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RejectRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let to = match body.to.as_deref().unwrap_or("recycled") {
@@ -681,15 +694,15 @@ pub async fn reject_lead(
     Ok(answer)
 }
 
-/// An activity on a lead.
+/// An activity on the lead of the path.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActivityRequest {
-    /// The lead (id, email or any alias); not needed under `/leads/{id}/activities`.
-    lead: Option<String>,
     /// `call`, `email`, `meeting`, `sms` or `social`.
+    #[schema(pattern = "^(call|email|meeting|sms|social)$")]
     kind: String,
     /// When it happened (default: now).
+    #[schema(value_type = Option<super::When>)]
     at: Option<String>,
     /// The rep (id or email).
     rep: Option<String>,
@@ -699,12 +712,44 @@ pub struct ActivityRequest {
     external_id: Option<String>,
 }
 
+/// An activity in bulk: as [`ActivityRequest`], with its lead.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkActivity {
+    /// The lead (id, email or any alias).
+    lead: String,
+    /// `call`, `email`, `meeting`, `sms` or `social`.
+    #[schema(pattern = "^(call|email|meeting|sms|social)$")]
+    kind: String,
+    /// When it happened (default: now).
+    #[schema(value_type = Option<super::When>)]
+    at: Option<String>,
+    /// The rep (id or email).
+    rep: Option<String>,
+    /// Free text.
+    note: Option<String>,
+    /// The sender's id for it (a CRM activity id): repeats are stored once.
+    external_id: Option<String>,
+}
+
+impl From<BulkActivity> for ActivityRequest {
+    fn from(a: BulkActivity) -> Self {
+        ActivityRequest {
+            kind: a.kind,
+            at: a.at,
+            rep: a.rep,
+            note: a.note,
+            external_id: a.external_id,
+        }
+    }
+}
+
 /// Activities in bulk (e.g. a CRM's webhook).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActivitiesRequest {
     /// The activities.
-    activities: Vec<ActivityRequest>,
+    activities: Vec<BulkActivity>,
     /// Where they come from (default `crm`).
     source: Option<String>,
 }
@@ -753,12 +798,20 @@ async fn activity_row(
 #[utoipa::path(post, path = "/api/v1/leads/{id}/activities", tag = "hand-off", params(("id" = String, Path, description = "Lead id")),
     request_body = ActivityRequest,
     responses((status = 201, description = "Recorded", body = Object), (status = 200, description = "Already recorded (same external_id)", body = Object),
-        (status = 422, description = "Unknown lead, kind or rep")))]
+        (status = 404, description = "No such lead"), (status = 422, description = "Unknown kind or rep")))]
 pub async fn add_activity(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ActivityRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    // The lead of the path is looked up first: if it does not exist, the answer is 404, as
+    // for every other `/leads/{id}` operation (a bulk row's unknown lead is a 422).
+    if crate::live::resolve(&state.store, &state.live, &id)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::not_found(format!("no lead `{id}`")));
+    }
     let row = activity_row(&state, "", &id, body, "api").await?;
     let new = state
         .store
@@ -777,7 +830,7 @@ pub async fn add_activity(
     responses((status = 200, description = "Activities, oldest first", body = Object), (status = 404, description = "No such lead")))]
 pub async fn lead_activities(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let lead = crate::live::resolve(&state.store, &state.live, &id)
         .await?
@@ -801,11 +854,8 @@ pub async fn add_activities(
     let mut rows = Vec::with_capacity(body.activities.len());
     for (i, a) in body.activities.into_iter().enumerate() {
         let field = format!("activities[{i}].");
-        let lead = a
-            .lead
-            .clone()
-            .ok_or_else(|| ApiError::unprocessable(format!("{field}lead is missing")))?;
-        rows.push(activity_row(&state, &field, &lead, a, &source).await?);
+        let lead = a.lead.clone();
+        rows.push(activity_row(&state, &field, &lead, a.into(), &source).await?);
     }
     let new = state.store.record_activities(&rows).await?;
     let n = new.iter().filter(|&&n| n).count();
@@ -957,7 +1007,7 @@ pub struct OwnerRequest {
 pub async fn set_account_owner(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<OwnerRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let rep = known_rep(&state, "rep", &body.rep).await?;
@@ -981,10 +1031,13 @@ pub async fn set_account_owner(
 
 /// The report's period.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// Leads assigned from (default: 30 days ago).
+    #[param(value_type = Option<super::When>)]
     from: Option<String>,
     /// Until (default: now).
+    #[param(value_type = Option<super::When>)]
     to: Option<String>,
 }
 

@@ -2,14 +2,16 @@
 //! the OpenAPI document at `/openapi.json` (Swagger UI at `/docs`).
 
 use axum::extract::{Path, Query, Request, State};
+use axum::http::{Method, StatusCode, Uri};
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sluice_core::{Actor, Model, Stage, Timestamp};
 use sluice_store::{LeadFilter, LeadSort, ModelRow};
 use tokio::sync::oneshot;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -20,12 +22,15 @@ use crate::writer::{Job, MoveFailure};
 
 pub mod access;
 use access::Roles;
+mod answers;
+use answers::Answers;
 mod handoff;
 mod reports;
 mod trust;
 mod webhooks;
 
-/// A JSON body whose rejection (malformed JSON, wrong content type) is an [`ApiError`].
+/// A JSON body whose rejection (malformed JSON, a body that does not fit the type, a wrong
+/// content type, too large) is an [`ApiError`] with the rejection's status: 400, 422, 415, 413.
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for ApiJson<T> {
@@ -35,11 +40,36 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
         Json::<T>::from_request(request, state)
             .await
             .map(|Json(value)| ApiJson(value))
-            .map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))
+            .map_err(|e| ApiError::rejected(e.status(), e.body_text()))
     }
 }
 
-/// Query parameters whose rejection (a number that is not one...) is an [`ApiError`].
+/// An optional JSON body: an empty one (or only whitespace) is `T::default()`, anything else is
+/// read as [`ApiJson`] reads it, `Content-Type: application/json` included.
+pub struct ApiOptionalJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> axum::extract::FromRequest<S>
+    for ApiOptionalJson<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let headers = request.headers().clone();
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|e| ApiError::rejected(e.status(), e.body_text()))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(ApiOptionalJson(T::default()));
+        }
+        let mut request = Request::new(axum::body::Body::from(bytes));
+        *request.headers_mut() = headers;
+        ApiJson::<T>::from_request(request, state)
+            .await
+            .map(|ApiJson(value)| ApiOptionalJson(value))
+    }
+}
+
+/// Query parameters whose rejection (a number that is not one...) is a 400 [`ApiError`].
 pub struct ApiQuery<T>(pub T);
 
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S>
@@ -54,8 +84,159 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestP
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(value)| ApiQuery(value))
-            .map_err(|e| ApiError::bad_request(e.body_text()))
+            .map_err(|e| ApiError::rejected(StatusCode::BAD_REQUEST, e.body_text()))
     }
+}
+
+/// Path parameters whose rejection (not UTF-8 once decoded, not a number where one is due) is a
+/// 400 [`ApiError`].
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> axum::extract::FromRequestParts<S>
+    for ApiPath<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| ApiPath(value))
+            .map_err(|e| ApiError::rejected(e.status(), e.body_text()))
+    }
+}
+
+/// The media types a model file may be sent as (a request without `Content-Type` is read as
+/// one too).
+pub const MODEL_MEDIA_TYPES: [&str; 2] = ["application/toml", "text/plain"];
+
+/// A model file as a request body: UTF-8 text sent as one of [`MODEL_MEDIA_TYPES`]; 415 for
+/// another media type, 400 for a body that is not UTF-8.
+pub struct ModelFile(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for ModelFile {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(given) = request.headers().get(axum::http::header::CONTENT_TYPE) {
+            let essence = given
+                .to_str()
+                .unwrap_or_default()
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
+            if !MODEL_MEDIA_TYPES.contains(&essence.as_str()) {
+                return Err(ApiError::rejected(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    format!(
+                        "send the model file as `Content-Type: application/toml` (or text/plain), not `{}`",
+                        given.to_str().unwrap_or("?")
+                    ),
+                ));
+            }
+        }
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|e| ApiError::rejected(e.status(), e.body_text()))?;
+        String::from_utf8(bytes.to_vec())
+            .map(ModelFile)
+            .map_err(|e| ApiError::bad_request(format!("the model file is not UTF-8: {e}")))
+    }
+}
+
+/// The answer to a method a path does not have (axum adds the `Allow` header).
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::rejected(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not an operation of {}", uri.path()),
+    )
+}
+
+/// The answer to a path the API does not have.
+async fn no_such_path(uri: Uri) -> ApiError {
+    ApiError::not_found(format!(
+        "no operation at {} (see /openapi.json)",
+        uri.path()
+    ))
+}
+
+/// A date or a time as requests give them: RFC 3339 (`2026-11-02T09:30:00Z`) or
+/// `YYYY-MM-DD` (midnight UTC), read by [`Timestamp::parse`].
+pub struct When;
+
+impl utoipa::PartialSchema for When {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::AnyOfBuilder::new()
+            .item(string_of(KnownFormat::DateTime))
+            .item(string_of(KnownFormat::Date))
+            .description(Some(
+                "RFC 3339, e.g. `2026-11-02T09:30:00Z`, or `YYYY-MM-DD`",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for When {}
+
+/// [`When`], or empty for none.
+pub struct WhenOrEmpty;
+
+impl utoipa::PartialSchema for WhenOrEmpty {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::AnyOfBuilder::new()
+            .item(string_of(KnownFormat::DateTime))
+            .item(string_of(KnownFormat::Date))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .max_length(Some(0)),
+            )
+            .description(Some(
+                "RFC 3339, e.g. `2026-11-02T09:30:00Z`, `YYYY-MM-DD`, or empty for none",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for WhenOrEmpty {}
+
+/// A page cursor of leads or accounts, the `next` of the previous page: the last item's sort
+/// key (a number), `~`, and its id.
+pub struct Cursor;
+
+impl utoipa::PartialSchema for Cursor {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(
+                "^[+-]?(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][+-]?[0-9]+)?|[Ii][Nn][Ff]([Ii][Nn][Ii][Tt][Yy])?|[Nn][Aa][Nn])~",
+            ))
+            .description(Some("The `next` of the previous page"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Cursor {}
+
+/// A calendar date, `YYYY-MM-DD`.
+pub struct Date;
+
+impl utoipa::PartialSchema for Date {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        string_of(KnownFormat::Date).into()
+    }
+}
+
+impl utoipa::ToSchema for Date {}
+
+fn string_of(format: KnownFormat) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(format)))
 }
 
 /// The OpenAPI document.
@@ -72,10 +253,10 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestP
         handoff::queue, handoff::assign_lead, handoff::accept_lead, handoff::reject_lead, handoff::add_activity, handoff::lead_activities,
         handoff::add_activities, handoff::add_outcomes, handoff::set_account_owner, handoff::sla_report, handoff::run_sla,
         reports::funnel, reports::attribution),
-    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail, MoveRequest, trust::SourceRequest, trust::UserRequest, trust::TokenRequest, trust::RotateRequest, webhooks::WebhookRequest,
+    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail, When, WhenOrEmpty, Date, Cursor, webhooks::EventType, MoveRequest, trust::SourceRequest, trust::UserRequest, trust::TokenRequest, trust::RotateRequest, webhooks::WebhookRequest,
         handoff::TeamRequest, handoff::RepRequest, handoff::RepPatch, handoff::AssignRequest, handoff::AcceptRequest, handoff::RejectRequest,
-        handoff::ActivityRequest, handoff::ActivitiesRequest, handoff::OutcomesRequest, handoff::OwnerRequest)),
-    modifiers(&Bearer, &Roles),
+        handoff::ActivityRequest, handoff::BulkActivity, handoff::ActivitiesRequest, handoff::OutcomesRequest, handoff::OwnerRequest)),
+    modifiers(&Bearer, &Roles, &Answers),
     tags((name = "leads"), (name = "people"), (name = "accounts"), (name = "model"), (name = "sources"), (name = "webhooks"), (name = "hand-off"), (name = "reports"))
 )]
 pub struct ApiDoc;
@@ -113,7 +294,9 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(webhooks::routes())
         .merge(handoff::routes())
         .merge(reports::routes())
-        .route_layer(middleware::from_fn_with_state(state, access::authenticate));
+        .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(middleware::from_fn_with_state(state, access::authenticate))
+        .route("/api/v1/{*rest}", any(no_such_path));
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
 }
 
@@ -122,6 +305,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct LeadQuery {
     /// Only leads in this stage (`lead`, `mql`, `sal`, `sql`, `opportunity`, `won`, `lost`, `recycled`, `disqualified`).
+    #[param(pattern = "^(lead|mql|sal|sql|opportunity|won|lost|recycled|disqualified)$")]
     stage: Option<String>,
     /// Only leads with this grade, e.g. `A1`.
     grade: Option<String>,
@@ -135,13 +319,17 @@ pub struct LeadQuery {
     team: Option<String>,
     /// In this account.
     account: Option<String>,
-    /// Updated at or after this time (RFC 3339).
+    /// Updated at or after this time (RFC 3339, or `YYYY-MM-DD`).
+    #[param(value_type = Option<When>)]
     updated_since: Option<String>,
     /// `score` (highest first, the default) or `updated` (most recent first).
+    #[param(pattern = "^(score|updated)$")]
     sort: Option<String>,
     /// Page size, 1-1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
     /// The `next` value of the previous page.
+    #[param(value_type = Option<Cursor>)]
     cursor: Option<String>,
 }
 
@@ -193,7 +381,7 @@ async fn list_leads(
         account: q.account,
         updated_since: updated_since.map(Timestamp::millis),
         sort,
-        limit: q.limit.unwrap_or(50),
+        limit: page_limit(q.limit, 50)?,
         cursor: q.cursor,
     };
     let page = state.store.leads(&filter).await?;
@@ -206,7 +394,7 @@ async fn list_leads(
     responses((status = 200, description = "The lead", body = Object), (status = 404, description = "No such lead")))]
 async fn get_lead(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let view = crate::live::view(&state.store, &state.live, &[&id]).await?;
     let lead_id = view
@@ -250,6 +438,7 @@ fn state_bant(live: &crate::live::Live, lead: &str) -> Value {
 #[into_params(parameter_in = Query)]
 pub struct EventQuery {
     /// Page size, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
     /// Events older than this sequence number (the `next` of the previous page).
     before: Option<i64>,
@@ -261,14 +450,14 @@ pub struct EventQuery {
     responses((status = 200, description = "`{events: [...], next}`", body = Object), (status = 404, description = "No such lead")))]
 async fn lead_events(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<EventQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let lead_id = crate::live::resolve(&state.store, &state.live, &id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no lead `{id}`")))?;
     let ids = crate::live::ids_of(&state.store, &lead_id).await?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = page_limit(q.limit, 100)?;
     let events = state.store.events_for(&ids, limit, q.before).await?;
     let next = (events.len() as i64 == limit)
         .then(|| events.last().map(|e| e.seq))
@@ -284,8 +473,10 @@ async fn lead_events(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct MoveRequest {
     /// The stage to move to.
+    #[schema(pattern = "^(lead|mql|sal|sql|opportunity|won|lost|recycled|disqualified)$")]
     to: String,
     /// Who moves it: `sales` (default) or `marketing`.
+    #[schema(pattern = "^(sales|marketing)$")]
     actor: Option<String>,
     /// Why: required to reject, recycle, disqualify or reopen.
     reason: Option<String>,
@@ -301,7 +492,7 @@ pub struct MoveRequest {
 async fn move_lead(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<MoveRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let to: Stage = body
@@ -378,6 +569,17 @@ pub(crate) async fn run_move(
     }
 }
 
+/// A page size given as `limit` (1-1000), or `default`; 400 if out of range.
+pub(crate) fn page_limit(limit: Option<i64>, default: i64) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(default),
+        Some(n) if (1..=1000).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::bad_request(format!(
+            "limit: {n} is not a page size (1-1000)"
+        ))),
+    }
+}
+
 /// A date or time given in a request (RFC 3339 or `YYYY-MM-DD`); 422 naming `field` if not.
 pub(crate) fn timestamp(field: &str, text: &str) -> Result<Timestamp, ApiError> {
     Timestamp::parse(text).map_err(|_| {
@@ -403,8 +605,10 @@ impl ApiError {
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Page size, 1-1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
     /// The `next` value of the previous page.
+    #[param(value_type = Option<Cursor>)]
     cursor: Option<String>,
 }
 
@@ -417,7 +621,7 @@ async fn list_accounts(
 ) -> Result<Json<Value>, ApiError> {
     let page = state
         .store
-        .accounts(q.limit.unwrap_or(50), q.cursor.as_deref())
+        .accounts(page_limit(q.limit, 50)?, q.cursor.as_deref())
         .await?;
     Ok(Json(json!({"accounts": page.items, "next": page.next})))
 }
@@ -427,7 +631,7 @@ async fn list_accounts(
     responses((status = 200, description = "The account and its leads", body = Object), (status = 404, description = "No such account")))]
 async fn get_account(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let account = state
         .store
@@ -458,7 +662,10 @@ async fn get_model(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
 
 /// Upload a new model version (the TOML file as the body). It is checked, stored and, unless
 /// `?activate=false`, put in force: every lead is rescored.
-#[utoipa::path(post, path = "/api/v1/model", tag = "model", request_body(content = String, content_type = "application/toml"),
+#[utoipa::path(post, path = "/api/v1/model", tag = "model",
+    request_body(description = "The model file (TOML)", content(
+        (String = "application/toml", example = json!(crate::DEFAULT_MODEL)),
+        (String = "text/plain", example = json!(crate::DEFAULT_MODEL)))),
     params(("activate" = Option<bool>, Query, description = "Put it in force (default true)")),
     responses((status = 200, description = "Stored (and activated)", body = Object),
         (status = 409, description = "This version is stored with different content"),
@@ -467,7 +674,7 @@ async fn put_model(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     ApiQuery(q): ApiQuery<ActivateQuery>,
-    body: String,
+    ModelFile(body): ModelFile,
 ) -> Result<Json<Value>, ApiError> {
     let model = Model::from_toml(&body, "model.toml").map_err(|errors| {
         ApiError::unprocessable(format!(

@@ -38,12 +38,16 @@ fn period(from: Option<&str>, to: Option<&str>) -> Result<Period, ApiError> {
 
 /// The funnel report's options.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FunnelQuery {
     /// Cohorts of MQLs by `week` (ISO, the default) or `month`.
+    #[param(pattern = "^(week|month)$")]
     by: Option<String>,
-    /// Leads first seen from this date (default: all).
+    /// Leads first seen from this date (default, or empty: all).
+    #[param(value_type = Option<super::WhenOrEmpty>)]
     from: Option<String>,
-    /// Leads first seen before this date (default: all).
+    /// Leads first seen before this date (default, or empty: all).
+    #[param(value_type = Option<super::WhenOrEmpty>)]
     to: Option<String>,
 }
 
@@ -78,12 +82,16 @@ pub async fn funnel(
 
 /// The attribution report's options.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AttributionQuery {
     /// Leave out features shown by fewer leads (default 20).
-    min_leads: Option<u64>,
-    /// Leads first seen from this date (default: all).
+    #[param(minimum = 1)]
+    min_leads: Option<i64>,
+    /// Leads first seen from this date (default, or empty: all).
+    #[param(value_type = Option<super::WhenOrEmpty>)]
     from: Option<String>,
-    /// Leads first seen before this date (default: all).
+    /// Leads first seen before this date (default, or empty: all).
+    #[param(value_type = Option<super::WhenOrEmpty>)]
     to: Option<String>,
 }
 
@@ -106,10 +114,10 @@ pub async fn attribution(
     };
     let mut settings = AttributionSettings::for_model(&model);
     if let Some(min) = query.min_leads {
-        if min == 0 {
-            return Err(ApiError::unprocessable("min_leads: must be 1 or more"));
-        }
-        settings.min_leads = min;
+        settings.min_leads = u64::try_from(min)
+            .ok()
+            .filter(|&m| m >= 1)
+            .ok_or_else(|| ApiError::unprocessable(format!("min_leads: {min} is not 1 or more")))?;
     }
     let report = attribution_report(&state.store, &model, period, &settings).await?;
     Ok(Json(json!({

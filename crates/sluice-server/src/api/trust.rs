@@ -1,6 +1,6 @@
 //! People, tokens, write keys, the audit log and privacy requests (erase, export).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
@@ -11,7 +11,7 @@ use sluice_store::{SourceKeyRow, TokenRow, UserRow, digest};
 use tokio::sync::oneshot;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiJson, ApiQuery};
+use super::{ApiJson, ApiPath, ApiQuery};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::trust::{self, NewUser, Principal, Role};
@@ -95,8 +95,8 @@ fn source_json(key: &SourceKeyRow, now_ms: i64) -> Value {
 /// A person to add.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UserRequest {
-    /// Email address (unique).
-    #[schema(min_length = 3, pattern = "@")]
+    /// Email address (unique): no spaces, with an `@`.
+    #[schema(pattern = "^\\s*\\S*@\\S*\\s*$")]
     email: String,
     /// `admin`, `marketing`, `sales_manager`, `rep` or `analyst`.
     #[schema(pattern = "^(admin|marketing|sales_manager|rep|analyst)$")]
@@ -161,7 +161,7 @@ pub async fn list_users(State(state): State<AppState>) -> Result<Json<Value>, Ap
 pub async fn delete_user(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let user = state
         .store
@@ -187,7 +187,7 @@ pub async fn me(Extension(principal): Extension<Principal>) -> Json<Value> {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TokenRequest {
     /// A name for people, e.g. `crm-sync`.
-    #[schema(min_length = 1)]
+    #[schema(pattern = "\\S")]
     name: String,
 }
 
@@ -256,7 +256,7 @@ async fn own_token(
 pub async fn revoke_token(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let token = own_token(&state, &principal, &id).await?;
     if !state
@@ -274,7 +274,7 @@ pub async fn revoke_token(
 #[derive(Debug, Deserialize, ToSchema, Default)]
 pub struct RotateRequest {
     /// E.g. `1h`, `7d`, or `0` to end it now (default `24h`).
-    #[schema(pattern = "^(0|[0-9]+(ms|s|m|h|d|w))$")]
+    #[schema(pattern = "^(0|0*[1-9][0-9]{0,8}(ms|s|m|min|h|d|w))$")]
     overlap: Option<String>,
 }
 
@@ -288,7 +288,7 @@ pub struct RotateRequest {
 pub async fn rotate_token(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RotateRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let old = own_token(&state, &principal, &id).await?;
@@ -312,7 +312,7 @@ pub async fn rotate_token(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SourceRequest {
     /// A name for people, e.g. `website` or `backend`.
-    #[schema(min_length = 1)]
+    #[schema(pattern = "\\S")]
     name: String,
 }
 
@@ -388,7 +388,7 @@ async fn source_key(state: &AppState, id: &str) -> Result<SourceKeyRow, ApiError
 pub async fn revoke_source(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let key = source_key(&state, &id).await?;
     if !state
@@ -417,7 +417,7 @@ pub async fn revoke_source(
 pub async fn rotate_source(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RotateRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let old = source_key(&state, &id).await?;
@@ -456,7 +456,8 @@ pub struct AuditQuery {
     /// Page size, 1-1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
-    /// The `next` value of the previous page.
+    /// The `next` value of the previous page (an entry's `seq`).
+    #[param(value_type = Option<i64>)]
     cursor: Option<String>,
 }
 
@@ -469,10 +470,7 @@ pub async fn audit_log(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request("limit: must be 1-1000"));
-    }
+    let limit = super::page_limit(q.limit, 100)?;
     let before = q
         .cursor
         .as_deref()
@@ -545,7 +543,7 @@ async fn resolve_lead(state: &AppState, id: &str) -> Result<String, ApiError> {
 pub async fn erase_lead(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<EraseQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let lead = resolve_lead(&state, &id).await?;
@@ -602,7 +600,7 @@ pub async fn erase_lead(
 pub async fn export_lead(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let lead_id = resolve_lead(&state, &id).await?;
     let lead = state

@@ -1,6 +1,6 @@
 //! Webhook subscriptions, their delivery log and redelivery, under `/api/v1/webhooks`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use sluice_store::{TEST_EVENT_TYPE, WebhookSubscription};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiJson, ApiQuery};
+use super::{ApiJson, ApiPath, ApiQuery};
 use crate::error::ApiError;
 use crate::state::{AppState, token};
 use crate::webhooks::{EVENT_TYPES, event, new_secret};
@@ -35,12 +35,29 @@ pub fn routes() -> Router<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct WebhookRequest {
     /// Where to post: an `http` or `https` URL.
+    #[schema(pattern = "^\\s*[Hh][Tt][Tt][Pp][Ss]?://[^\\s/?#]")]
     url: String,
     /// The event types to receive (`lead.mql`, `lead.stage_changed`...), or `*` for all.
+    #[schema(min_items = 1, value_type = Vec<EventType>)]
     event_types: Vec<String>,
     /// A note for people.
     description: Option<String>,
 }
+
+/// An event type a subscription names: one of [`EVENT_TYPES`], or `*` for all.
+pub struct EventType;
+
+impl utoipa::PartialSchema for EventType {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let names = EVENT_TYPES.iter().copied().chain(["*"]);
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(names))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for EventType {}
 
 /// Subscribe a URL to events. The answer holds the signing secret.
 #[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks", request_body = WebhookRequest,
@@ -132,7 +149,7 @@ async fn subscription(state: &AppState, id: &str) -> Result<WebhookSubscription,
     responses((status = 200, description = "The subscription", body = Object), (status = 404, description = "No such subscription")))]
 pub async fn get_webhook(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!(subscription(&state, &id).await?)))
 }
@@ -142,7 +159,7 @@ pub async fn get_webhook(
     responses((status = 200, description = "`{secret}`", body = Object), (status = 404, description = "No such subscription")))]
 pub async fn webhook_secret(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(
         json!({"secret": subscription(&state, &id).await?.secret}),
@@ -155,7 +172,7 @@ pub async fn webhook_secret(
 pub async fn disable_webhook(
     State(state): State<AppState>,
     Extension(principal): Extension<crate::trust::Principal>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     if !state
         .store
@@ -175,8 +192,10 @@ pub async fn disable_webhook(
 #[into_params(parameter_in = Query)]
 pub struct DeliveryQuery {
     /// Page size, 1-1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
-    /// The `next` value of the previous page.
+    /// The `next` value of the previous page (a delivery id).
+    #[param(value_type = Option<i64>)]
     cursor: Option<String>,
 }
 
@@ -188,7 +207,7 @@ pub struct DeliveryQuery {
         (status = 400, description = "A bad cursor"), (status = 404, description = "No such subscription")))]
 pub async fn webhook_deliveries(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<DeliveryQuery>,
 ) -> Result<Json<Value>, ApiError> {
     subscription(&state, &id).await?;
@@ -205,7 +224,7 @@ pub async fn webhook_deliveries(
         .transpose()?;
     let page = state
         .store
-        .webhook_deliveries(&id, q.limit.unwrap_or(50), before)
+        .webhook_deliveries(&id, super::page_limit(q.limit, 50)?, before)
         .await?;
     Ok(Json(json!({"deliveries": page.items, "next": page.next})))
 }
@@ -218,8 +237,9 @@ pub async fn webhook_deliveries(
         (status = 409, description = "Its subscription is disabled")))]
 pub async fn redeliver(
     State(state): State<AppState>,
-    Path(delivery_id): Path<String>,
+    ApiPath(delivery_id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    // A delivery id is a number: anything else names no delivery.
     let missing = || ApiError::not_found(format!("no webhook delivery `{delivery_id}`"));
     let id: i64 = delivery_id.parse().map_err(|_| missing())?;
     let delivery = state
@@ -256,7 +276,7 @@ pub async fn redeliver(
         (status = 409, description = "The subscription is disabled")))]
 pub async fn test_webhook(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let sub = subscription(&state, &id).await?;
     if sub.disabled_ms.is_some() {
