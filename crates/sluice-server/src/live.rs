@@ -506,6 +506,26 @@ impl Live {
         changes
     }
 
+    /// When the model of this state first qualifies a lead, from its first sight up to `to`
+    /// (a backtest of a lead as read into a [`view`]).
+    pub fn first_mql(&self, id: &str, to: Timestamp) -> Option<Timestamp> {
+        let root = self.resolve(id)?.to_string();
+        let merged = self.merged(&root)?;
+        let from = self
+            .leads
+            .get(&root)
+            .map_or(to.millis(), |m| m.created_ms)
+            .min(merged.first_seen.unwrap_or(i64::MAX))
+            .min(to.millis());
+        let from = Timestamp::from_millis(from);
+        let account = self.account_traits(&merged);
+        let profile = Profile {
+            lead: &merged.attributes,
+            account: account.as_ref(),
+        };
+        sluice_core::backtest::first_mql(&self.model, profile, &merged.activity, from, to)
+    }
+
     /// A manual stage change by a person (or an outcome): checked against the lifecycle and,
     /// for `sql`, against the model's BANT criteria.
     pub fn transition(

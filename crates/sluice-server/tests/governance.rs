@@ -10,6 +10,9 @@ use sluice_server::{Config, Running};
 use sluice_store::testing::PgDatabase;
 
 const ADMIN: &str = "admin-token";
+
+/// The metrics registry is the process's: scenarios that count MQLs run one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const WRITE_KEY: &str = "wk_test";
 
 /// The model at a given MQL threshold and version: a VP is worth 20, a demo 40.
@@ -212,6 +215,7 @@ impl App {
 /// Lowering the bar routes the new MQLs like any other; raising it again sends back the ones
 /// sales has not touched, and keeps those it accepted, worked or assigned by hand.
 async fn activation_policy(app: App) {
+    let _serial = SERIAL.lock().await;
     app.setup_team().await;
     app.identify("vp", json!({"seniority": "vp"}), true).await; // 60: an MQL under v1
     for user in ["plain", "worked", "accepted", "handed"] {
@@ -288,5 +292,237 @@ async fn activation_routes_new_mqls_and_sends_back_untouched_ones_on_sqlite() {
 async fn activation_routes_new_mqls_and_sends_back_untouched_ones_on_postgres() {
     if let Some(app) = App::postgres().await {
         activation_policy(app).await;
+    }
+}
+
+impl App {
+    /// A user of `role`; their token.
+    async fn user(&self, role: &str, email: &str) -> String {
+        let mut body = json!({"email": email, "role": role});
+        if role == "sales_manager" {
+            body["team"] = json!("sdr");
+        }
+        let (status, user) = self
+            .call(Method::POST, "/api/v1/users", ADMIN, Some(body))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{user}");
+        user["token"].as_str().unwrap().to_string()
+    }
+}
+
+/// A proposal carries its diff and backtest; one side's signature is not enough, both put it
+/// in force; a rejected one never is; shadow scoring compares without moving anyone; the log
+/// tells who did what; a rollback restores the earlier scores.
+async fn sign_off(app: App) {
+    let _serial = SERIAL.lock().await;
+    app.setup_team().await;
+    let mia = app.user("marketing", "mia@example.com").await;
+    let sam = app.user("sales_manager", "sam@example.com").await;
+    let ann = app.user("analyst", "ann@example.com").await;
+    app.identify("vp", json!({"seniority": "vp"}), true).await;
+    app.identify("plain", json!({}), true).await;
+    assert_eq!(app.lead("plain").await["stage"], "lead");
+    let score_before = app.lead("plain").await["score"].clone();
+
+    // Proposing is marketing's; an analyst reads.
+    let (status, _) = app
+        .toml("/api/v1/model/proposals", &ann, &model("2", 30))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, bad) = app
+        .toml("/api/v1/model/proposals", &mia, "[model]\nname = 1\n")
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    let (status, proposal) = app
+        .toml(
+            "/api/v1/model/proposals?rationale=Demo%20requests%20alone%20convert",
+            &mia,
+            &model("2", 30),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{proposal}");
+    let id = proposal["id"].as_str().unwrap().to_string();
+    let diff = proposal["diff"].to_string();
+    assert!(diff.contains("MQL threshold 50 → 30"), "{diff}");
+    let backtest = &proposal["backtest"];
+    assert_eq!(backtest["leads"], 2, "{backtest}");
+    assert_eq!(backtest["active"]["metrics"]["mqls"], 1, "{backtest}");
+    assert_eq!(backtest["proposed"]["metrics"]["mqls"], 2, "{backtest}");
+    assert_eq!(
+        proposal["quorum"]["missing"],
+        json!(["marketing", "sales_manager"])
+    );
+
+    // Shadow: the proposal's MQLs are counted, nobody moves.
+    let clock = &app.running.state.clock;
+    clock.advance(std::time::Duration::from_secs(60));
+    let (status, _) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/model/proposals/{id}/shadow"),
+            &mia,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, shadow) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/model/proposals/{id}/shadow"),
+            &mia,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{shadow}");
+    clock.advance(std::time::Duration::from_secs(60));
+    app.identify("late", json!({}), true).await;
+    let (status, shadow) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/model/proposals/{id}/shadow"),
+            &ann,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{shadow}");
+    assert_eq!(
+        shadow["report"]["proposed"]["metrics"]["mqls"], 1,
+        "{shadow}"
+    );
+    assert_eq!(shadow["report"]["active"]["metrics"]["mqls"], 0, "{shadow}");
+    assert_eq!(app.lead("late").await["stage"], "lead");
+
+    // One side is not enough.
+    let (status, signed) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/model/proposals/{id}/approve"),
+            &mia,
+            Some(json!({"comment": "marketing agrees"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{signed}");
+    assert_eq!(signed["activated"], false);
+    assert_eq!(signed["quorum"]["missing"], json!(["sales_manager"]));
+    assert_eq!(app.lead("plain").await["stage"], "lead");
+    let active = app.admin(Method::GET, "/api/v1/model", None).await;
+    assert_eq!(active["version"], "1");
+
+    // Both sides: in force, and the leads rescored under it.
+    let (status, signed) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/model/proposals/{id}/approve"),
+            &sam,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{signed}");
+    assert_eq!(signed["activated"], true, "{signed}");
+    assert_eq!(signed["status"], "approved");
+    assert_eq!(app.lead("plain").await["stage"], "mql");
+    let active = app.admin(Method::GET, "/api/v1/model", None).await;
+    assert_eq!(active["version"], "2");
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/model/proposals/{id}/approve"),
+            &sam,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    // A rejected proposal never goes into force.
+    let (_, other) = app
+        .toml("/api/v1/model/proposals", &mia, &model("3", 90))
+        .await;
+    let other = other["id"].as_str().unwrap().to_string();
+    let (status, rejected) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/model/proposals/{other}/reject"),
+            &sam,
+            Some(json!({"reason": "sales would starve"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rejected}");
+    assert_eq!(rejected["status"], "rejected");
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/model/proposals/{other}/approve"),
+            &mia,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    // The log: who wrote each version, why, and how it went into force.
+    let log = app.admin(Method::GET, "/api/v1/model/log", None).await;
+    let v2 = log["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["version"] == "2")
+        .unwrap()
+        .clone();
+    assert_eq!(v2["author"], "mia@example.com", "{log}");
+    assert_eq!(v2["rationale"], "Demo requests alone convert", "{log}");
+    assert_eq!(v2["activations"][0]["how"], "proposal", "{log}");
+    assert!(
+        v2["changes"].to_string().contains("MQL threshold 50 → 30"),
+        "{log}"
+    );
+
+    // Rollback: version 1 in force again, the earlier scores and stages back.
+    let (status, _) = app
+        .call(Method::POST, "/api/v1/model/rollback?version=9", &sam, None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, rolled) = app
+        .call(Method::POST, "/api/v1/model/rollback?version=1", &sam, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rolled}");
+    assert_eq!(rolled["previous"], "2");
+    let active = app.admin(Method::GET, "/api/v1/model", None).await;
+    assert_eq!(active["version"], "1");
+    let plain = app.lead("plain").await;
+    assert_eq!(plain["score"], score_before, "{plain}");
+    assert_eq!(
+        plain["stage"], "lead",
+        "untouched, not qualified under 1: {plain}"
+    );
+
+    // Putting a model in force without sign-off is an admin's act only.
+    let (status, _) = app
+        .toml("/api/v1/model?activate=true", &mia, &model("4", 40))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let audit = app
+        .admin(Method::GET, "/api/v1/audit", None)
+        .await
+        .to_string();
+    for action in [
+        "model.propose",
+        "model.approve",
+        "model.activate",
+        "model.reject",
+        "model.rollback",
+        "model.shadow",
+    ] {
+        assert!(audit.contains(action), "{action} in {audit}");
+    }
+}
+
+#[tokio::test]
+async fn proposals_need_both_sides_and_roll_back_on_sqlite() {
+    sign_off(App::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn proposals_need_both_sides_and_roll_back_on_postgres() {
+    if let Some(app) = App::postgres().await {
+        sign_off(app).await;
     }
 }

@@ -125,6 +125,12 @@ fn remove_element(value: &mut toml::de::DeValue<'_>, span: &SpanRange) -> bool {
     }
 }
 
+/// Who signs a change of the model unless the model says otherwise: both sides.
+const APPROVERS: &[&str] = &["marketing", "sales_manager"];
+
+/// The roles that may sign a change of the model.
+const ROLES: &[&str] = &["admin", "marketing", "sales_manager"];
+
 struct Compiler<'s> {
     source: &'s str,
     file: &'s str,
@@ -294,6 +300,32 @@ impl Compiler<'_> {
                 description: p.description.clone(),
             }
         });
+        let approvers = match &raw.governance {
+            None => APPROVERS.iter().map(|r| r.to_string()).collect(),
+            Some(g) => {
+                let approvers: Vec<String> = g.approvers.get_ref().clone();
+                for role in &approvers {
+                    if !ROLES.contains(&role.as_str()) {
+                        self.error(
+                            g.approvers.span(),
+                            None,
+                            format!(
+                                "governance.approvers: `{role}` is not a role ({})",
+                                ROLES.join(", ")
+                            ),
+                        );
+                    }
+                }
+                if approvers.is_empty() {
+                    self.error(
+                        g.approvers.span(),
+                        None,
+                        "governance.approvers: name at least one role that signs changes",
+                    );
+                }
+                approvers
+            }
+        };
         let handoff = raw
             .handoff
             .as_ref()
@@ -350,6 +382,7 @@ impl Compiler<'_> {
             bant,
             handoff,
             probability,
+            approvers,
             by_event,
             any_event,
             event_fields,

@@ -358,6 +358,7 @@ fn items(m: &Model) -> Vec<Item> {
             ("description", sla.description.clone().unwrap_or_default()),
         ],
     }));
+    items.push(setting("approvers of changes", m.approvers.join(", ")));
     if let Some(p) = &m.probability {
         items.push(Item {
             section: "probability",

@@ -33,6 +33,15 @@ pub(super) struct File {
     pub handoff: Option<Handoff>,
     #[serde(default)]
     pub probability: Option<Probability>,
+    #[serde(default)]
+    pub governance: Option<Governance>,
+}
+
+/// Who must sign a proposed change of this model before it is put in force.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Governance {
+    pub approvers: S<Vec<String>>,
 }
 
 #[derive(Deserialize)]

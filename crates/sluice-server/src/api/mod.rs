@@ -20,6 +20,7 @@ use crate::writer::{Job, MoveFailure};
 
 pub mod access;
 use access::Roles;
+mod governance;
 mod handoff;
 mod reports;
 mod trust;
@@ -71,10 +72,13 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestP
         handoff::put_team, handoff::list_teams, handoff::get_team, handoff::put_rep, handoff::patch_rep, handoff::list_reps, handoff::get_rep,
         handoff::queue, handoff::assign_lead, handoff::accept_lead, handoff::reject_lead, handoff::add_activity, handoff::lead_activities,
         handoff::add_activities, handoff::add_outcomes, handoff::set_account_owner, handoff::sla_report, handoff::run_sla,
-        reports::funnel, reports::attribution),
+        reports::funnel, reports::attribution,
+        governance::propose, governance::list_proposals, governance::get_proposal, governance::approve, governance::reject,
+        governance::start_shadow, governance::shadow_report, governance::model_log, governance::rollback),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail, MoveRequest, trust::SourceRequest, trust::UserRequest, trust::TokenRequest, trust::RotateRequest, webhooks::WebhookRequest,
         handoff::TeamRequest, handoff::RepRequest, handoff::RepPatch, handoff::AssignRequest, handoff::AcceptRequest, handoff::RejectRequest,
-        handoff::ActivityRequest, handoff::ActivitiesRequest, handoff::OutcomesRequest, handoff::OwnerRequest)),
+        handoff::ActivityRequest, handoff::ActivitiesRequest, handoff::OutcomesRequest, handoff::OwnerRequest,
+        governance::SignRequest, governance::RejectProposal)),
     modifiers(&Bearer, &Roles),
     tags((name = "leads"), (name = "people"), (name = "accounts"), (name = "model"), (name = "sources"), (name = "webhooks"), (name = "hand-off"), (name = "reports"))
 )]
@@ -113,6 +117,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(webhooks::routes())
         .merge(handoff::routes())
         .merge(reports::routes())
+        .merge(governance::routes())
         .route_layer(middleware::from_fn_with_state(state, access::authenticate));
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
 }
@@ -459,7 +464,8 @@ async fn get_model(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
 /// Upload a new model version (the TOML file as the body). It is checked, stored and, unless
 /// `?activate=false`, put in force: every lead is rescored.
 #[utoipa::path(post, path = "/api/v1/model", tag = "model", request_body(content = String, content_type = "application/toml"),
-    params(("activate" = Option<bool>, Query, description = "Put it in force (default true)")),
+    params(("activate" = Option<bool>, Query, description = "Put it in force (default true), without sign-off: admins only"),
+        ("rationale" = Option<String>, Query, description = "Why this version")),
     responses((status = 200, description = "Stored (and activated)", body = Object),
         (status = 409, description = "This version is stored with different content"),
         (status = 422, description = "The model has errors, each with line, column and rule", body = Object)))]
@@ -486,6 +492,12 @@ async fn put_model(
         )));
     }
     let activate = q.activate.unwrap_or(true);
+    // Putting a model in force without sign-off is an admin's act; everyone else proposes.
+    if activate && principal.role != crate::trust::Role::Admin {
+        return Err(ApiError::forbidden(
+            "only an admin puts a model in force directly: propose it (POST /api/v1/model/proposals) for sign-off, or upload it with ?activate=false",
+        ));
+    }
     let in_force = state.live.read().expect("live state lock").version() == version;
     if !activate && in_force {
         return Err(ApiError::conflict(format!(
@@ -501,27 +513,15 @@ async fn put_model(
     };
     let mut rescored = 0;
     if activate {
-        let (reply, outcome) = oneshot::channel();
-        let job = Job::SetModel {
-            model: model.into(),
-            row,
-            reply,
-        };
-        state
-            .writer
-            .send(job)
-            .await
-            .map_err(|_| ApiError::from_unavailable())?;
-        rescored = outcome
-            .await
-            .map_err(|_| ApiError::from_unavailable())?
-            .map_err(|e| {
-                tracing::error!(error = %e, "activating a model failed");
-                ApiError::from_unavailable()
-            })?;
+        // Without sign-off: see docs/governance.md (proposals are the way both sides agree).
+        rescored = governance::activate(&state, &principal, model, row, "upload", None).await?;
     } else {
         state.store.save_model(&row).await?;
     }
+    state
+        .store
+        .sign_model(&version, &principal.actor(), q.rationale.as_deref())
+        .await?;
     let action = if activate {
         "model.activate"
     } else {
@@ -537,6 +537,7 @@ async fn put_model(
 #[derive(Debug, Deserialize)]
 pub struct ActivateQuery {
     activate: Option<bool>,
+    rationale: Option<String>,
 }
 
 /// Where putting the active model in force stands: how many leads are scored by it, and the
