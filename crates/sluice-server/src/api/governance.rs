@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -79,6 +80,12 @@ pub struct RejectProposal {
 pub struct RollbackQuery {
     /// A stored version (see `GET /api/v1/model/log`).
     version: String,
+}
+
+/// A body as text; anything else is a `400` in the API's error shape.
+fn text(body: Bytes) -> Result<String, ApiError> {
+    String::from_utf8(body.to_vec())
+        .map_err(|e| ApiError::bad_request(format!("the body is not UTF-8 text: {e}")))
 }
 
 /// Reads a model file sent as the body; its errors, each located, as a `422`.
@@ -261,7 +268,7 @@ async fn open_proposal(state: &AppState, id: &str) -> Result<ProposalRow, ApiErr
     request_body(content = String, content_type = "application/toml", description = "The model file"),
     params(ProposeQuery),
     responses((status = 201, description = "`{id, diff, backtest, quorum, ...}`", body = Object),
-        (status = 400, description = "A bad query parameter", body = crate::error::ErrorBody),
+        (status = 400, description = "A bad query parameter, or a body that is not text", body = crate::error::ErrorBody),
         (status = 409, description = "This version is in force, or stored with different content", body = crate::error::ErrorBody),
         (status = 422, description = "The model has errors, each with line, column and rule", body = crate::error::ErrorBody),
         (status = 503, description = "Storage is unavailable", body = crate::error::ErrorBody)))]
@@ -269,8 +276,9 @@ pub async fn propose(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     ApiQuery(q): ApiQuery<ProposeQuery>,
-    body: String,
+    body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body = text(body)?;
     let model = compile(&body)?;
     let version = model.version().to_string();
     let (active, active_version) = {
@@ -343,7 +351,8 @@ pub async fn list_proposals(State(state): State<AppState>) -> Result<Json<Value>
 #[utoipa::path(get, path = "/api/v1/model/proposals/{id}", tag = "model",
     params(("id" = String, Path, description = "Proposal id")),
     responses((status = 200, description = "The proposal", body = Object),
-        (status = 404, description = "No such proposal", body = crate::error::ErrorBody)))]
+        (status = 404, description = "No such proposal", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage is unavailable", body = crate::error::ErrorBody)))]
 pub async fn get_proposal(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -366,10 +375,10 @@ pub async fn approve(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
-    body: String,
+    body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     // The body is optional: an approval needs no words.
-    let comment = match body.trim() {
+    let comment = match text(body)?.trim() {
         "" => None,
         text => serde_json::from_str::<SignRequest>(text)
             .map_err(|e| ApiError::bad_request(format!("the body is not a signature: {e}")))?
@@ -451,7 +460,9 @@ pub async fn approve(
         (status = 400, description = "A malformed body", body = crate::error::ErrorBody),
         (status = 404, description = "No such proposal", body = crate::error::ErrorBody),
         (status = 409, description = "The proposal is no longer open", body = crate::error::ErrorBody),
-        (status = 422, description = "No `reason`", body = crate::error::ErrorBody)))]
+        (status = 415, description = "The body is not JSON", body = crate::error::ErrorBody),
+        (status = 422, description = "No `reason`, or a body that is not a rejection", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage is unavailable", body = crate::error::ErrorBody)))]
 pub async fn reject(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -501,7 +512,8 @@ pub async fn reject(
     params(("id" = String, Path, description = "Proposal id")),
     responses((status = 200, description = "The proposal, with `shadow_since`", body = Object),
         (status = 404, description = "No such proposal", body = crate::error::ErrorBody),
-        (status = 409, description = "The proposal is no longer open", body = crate::error::ErrorBody)))]
+        (status = 409, description = "The proposal is no longer open", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage is unavailable", body = crate::error::ErrorBody)))]
 pub async fn start_shadow(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -529,7 +541,8 @@ pub async fn start_shadow(
     params(("id" = String, Path, description = "Proposal id")),
     responses((status = 200, description = "`{since, active, proposed}`", body = Object),
         (status = 404, description = "No such proposal", body = crate::error::ErrorBody),
-        (status = 409, description = "The proposal is not in shadow", body = crate::error::ErrorBody)))]
+        (status = 409, description = "The proposal is not in shadow", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage is unavailable", body = crate::error::ErrorBody)))]
 pub async fn shadow_report(
     State(state): State<AppState>,
     Path(id): Path<String>,
