@@ -408,16 +408,25 @@ async fn sign_off(app: App) {
     let active = app.admin(Method::GET, "/api/v1/model", None).await;
     assert_eq!(active["version"], "1");
 
-    // Both sides: in force, and the leads rescored under it.
-    let (status, signed) = app
-        .call(
-            Method::POST,
-            &format!("/api/v1/model/proposals/{id}/approve"),
-            &sam,
-            None,
-        )
-        .await;
+    // Both sides: in force, and the leads rescored under it while events keep arriving.
+    let approve = format!("/api/v1/model/proposals/{id}/approve");
+    let ((status, signed), ()) =
+        tokio::join!(app.call(Method::POST, &approve, &sam, None), async {
+            for i in 0..20 {
+                app.identify(&format!("during-{i}"), json!({}), true).await;
+            }
+        });
     assert_eq!(status, StatusCode::OK, "{signed}");
+    let activation = app
+        .admin(Method::GET, "/api/v1/model/activation", None)
+        .await;
+    assert_eq!(activation["version"], "2", "{activation}");
+    assert_eq!(activation["pending"], 0, "{activation}");
+    for i in 0..20 {
+        let lead = app.lead(&format!("during-{i}")).await;
+        assert_eq!(lead["model_version"], "2", "{lead}");
+        assert_eq!(lead["stage"], "mql", "{lead}");
+    }
     assert_eq!(signed["activated"], true, "{signed}");
     assert_eq!(signed["status"], "approved");
     assert_eq!(app.lead("plain").await["stage"], "mql");
