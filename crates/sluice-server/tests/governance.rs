@@ -484,6 +484,12 @@ async fn sign_off(app: App) {
         "{log}"
     );
 
+    // A proposal made against version 2 is not signed once another version is in force.
+    let (_, stale) = app
+        .toml("/api/v1/model/proposals", &mia, &model("5", 45))
+        .await;
+    let stale = stale["id"].as_str().unwrap().to_string();
+
     // Rollback: version 1 in force again, the earlier scores and stages back.
     let (status, _) = app
         .call(Method::POST, "/api/v1/model/rollback?version=9", &sam, None)
@@ -501,6 +507,20 @@ async fn sign_off(app: App) {
     assert_eq!(
         plain["stage"], "lead",
         "untouched, not qualified under 1: {plain}"
+    );
+
+    let (status, refused) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/model/proposals/{stale}/approve"),
+            &mia,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert!(
+        refused.to_string().contains("propose it again"),
+        "{refused}"
     );
 
     // Putting a model in force without sign-off is an admin's act only.

@@ -392,6 +392,28 @@ pub async fn approve(
             p.status
         )));
     }
+    // What is signed is the diff against the model that was in force: if that changed, the
+    // diff and the backtest no longer say what the proposal does.
+    let in_force = state
+        .live
+        .read()
+        .expect("live state lock")
+        .version()
+        .to_string();
+    if p.base_version.as_deref() != Some(in_force.as_str()) {
+        return Err(ApiError::conflict(format!(
+            "model proposal `{id}` was made against version {}, and version {in_force} is in force now: propose it again to sign its diff against {in_force}",
+            p.base_version.as_deref().unwrap_or("(none)")
+        )));
+    }
+    if let Some(stored) = state.store.model(&p.version).await?
+        && stored.source != p.source
+    {
+        return Err(ApiError::conflict(format!(
+            "model version {} has been stored since with different content: propose under a new [model] version",
+            p.version
+        )));
+    }
     state
         .store
         .insert_signature(&SignatureRow {
@@ -416,12 +438,12 @@ pub async fn approve(
         .as_array()
         .is_some_and(|m| m.is_empty());
     let mut rescored = 0;
-    if complete
+    let activated = complete
         && state
             .store
             .decide_proposal(&id, "approved", state.clock.now().millis())
-            .await?
-    {
+            .await?;
+    if activated {
         // Checked when proposed; the file cannot have changed since.
         let model = compile(&p.source)?;
         let row = ModelRow {
@@ -447,7 +469,7 @@ pub async fn approve(
         let p = open_proposal(&state, &id).await?;
         answer = proposal_json(&state, &p).await?;
     }
-    answer["activated"] = json!(complete);
+    answer["activated"] = json!(activated);
     answer["rescored_leads"] = json!(rescored);
     Ok(Json(answer))
 }
