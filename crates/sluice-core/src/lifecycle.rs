@@ -160,6 +160,14 @@ pub const RULES: &[Rule] = &[
         reason: false,
         meaning: "qualified again after nurture",
     },
+    // A change of model: an MQL the new definition does not qualify, untouched by sales.
+    Rule {
+        from: Mql,
+        to: Lead,
+        actors: &[System],
+        reason: true,
+        meaning: "no longer qualified under a new model, untouched by sales",
+    },
     Rule {
         from: Mql,
         to: Sal,

@@ -327,6 +327,41 @@ fn diff_reads_like_a_changelog() {
 }
 
 #[test]
+fn diff_covers_the_hand_off_and_prints_numbers_as_written() {
+    let base = include_str!("../../../examples/model.toml");
+    let old = model();
+    let new = base
+        .replacen("points = 25", "points = 13.200000000000001", 1)
+        .replace(
+            "within = \"4h\"\nwarn_before = \"1h\"",
+            "within = \"2m\"\nwarn_before = \"1m\"",
+        )
+        .replace("team = \"ae\"", "team = \"enterprise-ae\"")
+        .replace("\"bad_timing\"]", "\"bad_timing\", \"spam\"]")
+        + "\n[[handoff.routing]]\nid = \"emea\"\nwhen = \"lead.region == 'emea'\"\nteam = \"sdr-emea\"\n\
+           \n[probability]\nof = \"won\"\nintercept = -4.0\nper_point = 0.04\n";
+    let new = Model::from_toml(&new, "new.toml").unwrap();
+    let all: Vec<String> = sluice_core::model::diff::diff(&old, &new)
+        .into_iter()
+        .map(|c| c.summary)
+        .collect();
+    let all = all.join("\n");
+    assert!(all.contains("25 → 13.2."), "{all}");
+    assert!(
+        all.contains("SLA `first-touch-4h`: within 4h → 2m."),
+        "{all}"
+    );
+    assert!(
+        all.contains("Routing rule `enterprise-to-ae`: team ae → enterprise-ae."),
+        "{all}"
+    );
+    assert!(all.contains("Added routing rule `emea`"), "{all}");
+    assert!(all.contains("spam"), "{all}");
+    assert!(all.contains("Added probability `won`"), "{all}");
+    assert!(!all.contains("000000"), "{all}");
+}
+
+#[test]
 fn a_calibrated_model_gives_a_probability() {
     let source = include_str!("../../../examples/model.toml").to_string()
         + "\n[probability]\nof = \"opportunity\"\nintercept = -4.0\nper_point = 0.04\n";

@@ -117,7 +117,7 @@ fn bad_durations_thresholds_and_references() {
 
 #[test]
 fn toml_errors_and_unknown_keys_are_located() {
-    let e = Model::from_toml("[model]\nname = \"t\"\nversion = 1\n", "m.toml").unwrap_err();
+    let e = Model::from_toml("[model]\nname = \"t\"\nversion = true\n", "m.toml").unwrap_err();
     assert_eq!(e.0[0].line, 3, "{e}");
     let e = errors("[[fit.rules]]\nid = \"x\"\nwhen = \"true\"\npointz = 1\n");
     assert!(e[0].starts_with("m.toml:"), "{}", e[0]);
@@ -193,4 +193,31 @@ fn columns_follow_escapes_and_characters() {
     let e =
         errors("[[fit.rules]]\nid = \"x\"\nwhen = 'lead.title == \"ééé\" && foo.x'\npoints = 1\n");
     assert!(e[0].starts_with("m.toml:9:32:"), "{}", e[0]);
+}
+
+#[test]
+fn a_number_is_a_version() {
+    let m = Model::from_toml(
+        "[model]\nname = \"t\"\nversion = 1\n[thresholds]\nmql = 1\n\
+         [[fit.rules]]\nid = \"a\"\nwhen = \"true\"\npoints = 5\n",
+        "m.toml",
+    )
+    .unwrap();
+    assert_eq!(m.version(), "1");
+}
+
+#[test]
+fn a_type_error_does_not_hide_the_others() {
+    let e = errors(
+        "[[fit.rules]]\nid = \"a\"\nwhen = \"true\"\npoints = \"twenty\"\n\
+         [[fit.rules]]\nid = \"b\"\nwhen = \"true\"\npoints = [1]\n\
+         [[fit.rules]]\nid = \"c\"\nwhen = \"lead.\"\npoints = 1\n\
+         [engagement]\nhalf_life = 30\n",
+    );
+    // Two type errors, a condition that does not compile, a half-life that is not a span.
+    assert_eq!(e.len(), 4, "{e:#?}");
+    assert!(e[0].starts_with("m.toml:10:"), "{e:#?}");
+    assert!(e[1].starts_with("m.toml:14:"), "{e:#?}");
+    assert!(e[2].starts_with("m.toml:17:"), "{e:#?}");
+    assert!(e[3].starts_with("m.toml:20:"), "{e:#?}");
 }

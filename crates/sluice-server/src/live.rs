@@ -487,16 +487,43 @@ impl Live {
     }
 
     /// Rescores these leads (for decay, or under a new model). They must have been loaded.
-    pub fn rescore_leads(&mut self, ids: &[String], now: Timestamp) -> Changes {
+    /// `untouched` (an activation pass only): the MQLs sales has not touched, which go back to
+    /// `lead` if the model in force no longer qualifies them.
+    pub fn rescore_leads(
+        &mut self,
+        ids: &[String],
+        now: Timestamp,
+        untouched: Option<&HashSet<String>>,
+    ) -> Changes {
         let mut changes = Changes::default();
         let roots: BTreeSet<String> = ids
             .iter()
             .filter_map(|id| self.resolve(id).map(str::to_string))
             .collect();
         let roots: Vec<String> = roots.into_iter().collect();
-        self.rescore(&roots, now, &mut changes);
+        self.rescore_under(&roots, now, &mut changes, untouched);
         self.flush(&mut changes);
         changes
+    }
+
+    /// When the model of this state first qualifies a lead, from its first sight up to `to`
+    /// (a backtest of a lead as read into a [`view`]).
+    pub fn first_mql(&self, id: &str, to: Timestamp) -> Option<Timestamp> {
+        let root = self.resolve(id)?.to_string();
+        let merged = self.merged(&root)?;
+        let from = self
+            .leads
+            .get(&root)
+            .map_or(to.millis(), |m| m.created_ms)
+            .min(merged.first_seen.unwrap_or(i64::MAX))
+            .min(to.millis());
+        let from = Timestamp::from_millis(from);
+        let account = self.account_traits(&merged);
+        let profile = Profile {
+            lead: &merged.attributes,
+            account: account.as_ref(),
+        };
+        sluice_core::backtest::first_mql(&self.model, profile, &merged.activity, from, to)
     }
 
     /// A manual stage change by a person (or an outcome): checked against the lifecycle and,
@@ -799,6 +826,18 @@ impl Live {
 
     /// Scores leads, moves their stages where the score says so, and writes their rows.
     fn rescore(&mut self, roots: &[String], now: Timestamp, changes: &mut Changes) {
+        self.rescore_under(roots, now, changes, None);
+    }
+
+    /// [`Live::rescore`]; with `untouched` (a change of model), an MQL in it that the model in
+    /// force does not qualify goes back to `lead`.
+    fn rescore_under(
+        &mut self,
+        roots: &[String],
+        now: Timestamp,
+        changes: &mut Changes,
+        untouched: Option<&HashSet<String>>,
+    ) {
         self.tick += 1;
         for root in roots {
             let Some(merged) = self.merged(root) else {
@@ -819,6 +858,28 @@ impl Live {
             };
             let score = self.model.score(profile, &merged.activity, now);
             let mut stage = stage_before;
+            // A change of model takes back the MQLs it no longer qualifies, unless sales has
+            // touched them (the caller knows which it has not).
+            if stage == Stage::Mql
+                && score.qualification == Qualification::Lead
+                && untouched.is_some_and(|u| u.contains(root))
+                && lifecycle::check(Stage::Mql, Stage::Lead, Actor::System, Some("model")).is_ok()
+            {
+                changes.transitions.push(TransitionRow {
+                    lead_id: root.clone(),
+                    from: Stage::Mql,
+                    to: Stage::Lead,
+                    at_ms: now.millis(),
+                    actor: Actor::System,
+                    reason: Some(format!(
+                        "no longer qualified under model version {}",
+                        self.version
+                    )),
+                    model_version: Some(self.version.clone()),
+                    detail: None,
+                });
+                stage = Stage::Lead;
+            }
             // The system moves a lead when its qualification changes, so a person's decision
             // (reopening a disqualified lead, recycling an MQL) stands until the data changes.
             if score.qualification != qualification_before {

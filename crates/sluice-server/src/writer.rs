@@ -562,9 +562,34 @@ async fn rescore_batch(
         let mut tx = begin_synced(store, live).await?;
         crate::live::preload(store, live, Named::ids(ids.clone())).await?;
         let now = clock.now();
+        // Under a new model, MQLs it no longer qualifies go back to `lead` unless sales has
+        // touched them (see docs/governance.md).
+        let activation = live.read().expect("live state lock").rescoring().reason == "activation";
+        let untouched = match activation {
+            true => {
+                let mqls: Vec<String> = {
+                    let live = live.read().expect("live state lock");
+                    ids.iter()
+                        .filter(|id| {
+                            live.stage_and_owner(id)
+                                .is_some_and(|(s, _)| s == Stage::Mql)
+                        })
+                        .cloned()
+                        .collect()
+                };
+                let touched: HashSet<String> =
+                    store.touched_by_sales(&mqls).await?.into_iter().collect();
+                Some(
+                    mqls.into_iter()
+                        .filter(|id| !touched.contains(id))
+                        .collect::<HashSet<_>>(),
+                )
+            }
+            false => None,
+        };
         let mut changes = {
             let mut live = live.write().expect("live state lock");
-            let mut changes = live.rescore_leads(&ids, now);
+            let mut changes = live.rescore_leads(&ids, now, untouched.as_ref());
             // Decay moves scores, not what the reports count (stage moves are marked anyway);
             // under a new model the fit rules may hold differently.
             changes.scores_only = live.rescoring().reason == "decay";
@@ -574,6 +599,7 @@ async fn rescore_batch(
         write(&mut tx, live, &changes).await?;
         tx.commit().await?;
         live.write().expect("live state lock").trim();
+        count_mqls(&changes);
         Ok::<_, StoreError>(Some((last, ids.len())))
     };
     // On failure the caller drops the cache before any further work.
@@ -746,15 +772,20 @@ async fn commit(
     write(&mut tx, live, &changes).await?;
     tx.commit().await?;
     live.write().expect("live state lock").trim();
+    metrics::counter!("sluice_events_accepted_total").increment(accepted as u64);
+    metrics::counter!("sluice_events_duplicate_total").increment((seen.len() - accepted) as u64);
+    count_mqls(&changes);
+    Ok(acks)
+}
+
+/// Counts the MQLs a committed change created, whatever made them (events, a rescoring pass).
+fn count_mqls(changes: &Changes) {
     let mqls = changes
         .transitions
         .iter()
-        .filter(|t| t.to == sluice_core::Stage::Mql)
+        .filter(|t| t.to == Stage::Mql)
         .count();
-    metrics::counter!("sluice_events_accepted_total").increment(accepted as u64);
-    metrics::counter!("sluice_events_duplicate_total").increment((seen.len() - accepted) as u64);
     metrics::counter!("sluice_mqls_created_total").increment(mqls as u64);
-    Ok(acks)
 }
 
 /// Stores and scores messages outside the HTTP path (imports), in one transaction, exactly as

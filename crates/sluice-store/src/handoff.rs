@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Backend, Result, Store, StoreError, Tx, rows_placeholders};
+use crate::{Backend, CHUNK, Result, Store, StoreError, Tx, placeholders, rows_placeholders};
 
 /// A sales team: its calendar (for SLAs) and its manager (for escalations).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -343,6 +343,26 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(assignment).collect()
+    }
+
+    /// Which of these leads sales has touched: given to a rep by a person, or with an activity.
+    pub async fn touched_by_sales(&self, leads: &[String]) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for chunk in leads.chunks(CHUNK) {
+            let list = placeholders(1, chunk.len());
+            let sql = format!(
+                "SELECT lead_id FROM assignments WHERE actor <> 'system' AND lead_id IN ({list}) \
+                 UNION SELECT lead_id FROM activities WHERE lead_id IN ({list})"
+            );
+            let mut query = sqlx::query(&sql);
+            for v in chunk {
+                query = query.bind(v.as_str());
+            }
+            for r in query.fetch_all(&self.pool).await? {
+                out.push(r.try_get(0)?);
+            }
+        }
+        Ok(out)
     }
 
     /// Leads in `mql` or `sal` with their latest assignment (the work queue), oldest first.

@@ -8,6 +8,7 @@
 //! against both in the tests.
 
 mod facts;
+mod governance;
 mod handoff;
 mod reports;
 mod rows;
@@ -25,6 +26,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 pub use facts::*;
+pub use governance::*;
 pub use handoff::*;
 pub use reports::*;
 pub use rows::*;
@@ -109,6 +111,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         "0007_trust",
         include_str!("../migrations/sqlite/0007_trust.sql"),
         include_str!("../migrations/postgres/0007_trust.sql"),
+    ),
+    (
+        "0008_governance",
+        include_str!("../migrations/sqlite/0008_governance.sql"),
+        include_str!("../migrations/postgres/0008_governance.sql"),
     ),
 ];
 

@@ -1,4 +1,5 @@
-//! `sluice model check` and `sluice model diff`.
+//! `sluice model check`, `diff`, `activation`, and the contract on a running service:
+//! `propose`, `approve`, `reject`, `log`, `rollback` (see docs/governance.md).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -45,6 +46,206 @@ pub enum ModelCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Propose a model file to the running service: it answers with the diff against the model
+    /// in force and a backtest of both; the model goes into force once both sides approve.
+    Propose {
+        /// The model file (TOML).
+        file: PathBuf,
+        /// Why this change.
+        #[arg(long)]
+        rationale: Option<String>,
+        #[command(flatten)]
+        service: Service,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Approve a proposal in your role (your token's user); the last required signature puts
+    /// it in force.
+    Approve {
+        /// The proposal's id.
+        id: String,
+        /// A comment.
+        #[arg(long)]
+        comment: Option<String>,
+        #[command(flatten)]
+        service: Service,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Reject a proposal, with a reason.
+    Reject {
+        /// The proposal's id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        service: Service,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Every stored version: who wrote it, why, when it was in force, what it changed.
+    Log {
+        #[command(flatten)]
+        service: Service,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Put an earlier stored version back in force (every lead is rescored in the background).
+    Rollback {
+        /// The version to put back.
+        #[arg(long)]
+        version: String,
+        #[command(flatten)]
+        service: Service,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
+/// The running service to talk to.
+#[derive(Debug, clap::Args)]
+pub struct Service {
+    /// The service's address, e.g. http://127.0.0.1:8080.
+    #[arg(long, env = "SLUICE_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Your API token (its user's role signs).
+    #[arg(long, env = "SLUICE_TOKEN")]
+    token: String,
+}
+
+impl Service {
+    /// Calls the API; a refusal is a user error with the service's message.
+    fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<(&str, String)>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let url = format!("{}{path}", self.url.trim_end_matches('/'));
+        super::handoff::runtime()?.block_on(async {
+            let mut request = reqwest::Client::new()
+                .request(method, &url)
+                .bearer_auth(&self.token);
+            if let Some((content_type, body)) = body {
+                request = request.header("content-type", content_type).body(body);
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|e| UserError(format!("--url {}: {e}", self.url)))?;
+            let status = response.status();
+            let answer: serde_json::Value = response.json().await.unwrap_or_default();
+            if !status.is_success() {
+                let message = answer["error"]["message"]
+                    .as_str()
+                    .map_or_else(|| status.to_string(), str::to_string);
+                let details = answer["error"]["details"]
+                    .as_array()
+                    .map(|d| {
+                        d.iter()
+                            .filter_map(|e| {
+                                Some(format!(
+                                    "{}:{}:{}: {}",
+                                    e["file"].as_str()?,
+                                    e["line"],
+                                    e["column"],
+                                    e["message"].as_str()?
+                                ))
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default();
+                let more = if details.len() > 1 {
+                    format!(" ({})", details.join("; "))
+                } else {
+                    String::new()
+                };
+                return Err(UserError(format!("{url}: {message}{more}")).into());
+            }
+            anyhow::Ok(answer)
+        })
+    }
+}
+
+/// Prints a proposal for people: its changes, backtest and signatures.
+fn print_proposal(out: &mut impl Write, p: &serde_json::Value) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "proposal {} (version {}, {}) by {}",
+        p["id"].as_str().unwrap_or_default(),
+        p["version"].as_str().unwrap_or_default(),
+        p["status"].as_str().unwrap_or_default(),
+        p["author"].as_str().unwrap_or_default()
+    )?;
+    let changes = p["diff"].as_array().cloned().unwrap_or_default();
+    writeln!(out, "{} change(s):", changes.len())?;
+    for c in &changes {
+        writeln!(out, "  {}", c["summary"].as_str().unwrap_or_default())?;
+    }
+    for side in ["active", "proposed"] {
+        let b = &p["backtest"][side];
+        if b.is_object() {
+            let m = &b["metrics"];
+            writeln!(
+                out,
+                "backtest {side} ({}): {} MQLs, {} to opportunity, {} won, ${} captured",
+                b["version"].as_str().unwrap_or_default(),
+                m["mqls"],
+                m["mqls_to_opportunity"],
+                m["mqls_won"],
+                m["revenue_captured"]
+            )?;
+        }
+    }
+    for s in p["signatures"].as_array().into_iter().flatten() {
+        writeln!(
+            out,
+            "  {} {} ({}){}",
+            s["verdict"].as_str().unwrap_or_default(),
+            s["actor"].as_str().unwrap_or_default(),
+            s["role"].as_str().unwrap_or_default(),
+            s["comment"]
+                .as_str()
+                .map(|c| format!(": {c}"))
+                .unwrap_or_default()
+        )?;
+    }
+    let missing: Vec<&str> = p["quorum"]["missing"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.as_str())
+        .collect();
+    if p["status"] == "open" {
+        writeln!(out, "waiting for: {}", missing.join(", "))?;
+    }
+    Ok(())
+}
+
+/// Percent-encodes a query value.
+fn query_value(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn emit(out: &mut impl Write, format: Format, doc: &serde_json::Value) -> anyhow::Result<bool> {
+    if format == Format::Table {
+        return Ok(false);
+    }
+    writeln!(out, "{}", serde_json::to_string_pretty(doc)?)?;
+    Ok(true)
 }
 
 pub fn run(command: ModelCommand) -> anyhow::Result<()> {
@@ -53,6 +254,124 @@ pub fn run(command: ModelCommand) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match command {
         ModelCommand::Check { file, format } => check(&mut out, &file, format),
+        ModelCommand::Propose {
+            file,
+            rationale,
+            service,
+            format,
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read model file {}", file.display()))?;
+            let path = match rationale {
+                Some(r) => format!("/api/v1/model/proposals?rationale={}", query_value(&r)),
+                None => "/api/v1/model/proposals".into(),
+            };
+            let p = service.call(
+                reqwest::Method::POST,
+                &path,
+                Some(("application/toml", text)),
+            )?;
+            if !emit(&mut out, format, &p)? {
+                print_proposal(&mut out, &p)?;
+            }
+            Ok(())
+        }
+        ModelCommand::Approve {
+            id,
+            comment,
+            service,
+            format,
+        } => {
+            let body = json!({ "comment": comment }).to_string();
+            let p = service.call(
+                reqwest::Method::POST,
+                &format!("/api/v1/model/proposals/{}/approve", query_value(&id)),
+                Some(("application/json", body)),
+            )?;
+            if !emit(&mut out, format, &p)? {
+                print_proposal(&mut out, &p)?;
+                if p["activated"] == true {
+                    writeln!(
+                        out,
+                        "version {} is in force ({} leads rescored)",
+                        p["version"].as_str().unwrap_or_default(),
+                        p["rescored_leads"]
+                    )?;
+                }
+            }
+            Ok(())
+        }
+        ModelCommand::Reject {
+            id,
+            reason,
+            service,
+            format,
+        } => {
+            let body = json!({ "reason": reason }).to_string();
+            let p = service.call(
+                reqwest::Method::POST,
+                &format!("/api/v1/model/proposals/{}/reject", query_value(&id)),
+                Some(("application/json", body)),
+            )?;
+            if !emit(&mut out, format, &p)? {
+                print_proposal(&mut out, &p)?;
+            }
+            Ok(())
+        }
+        ModelCommand::Log { service, format } => {
+            let log = service.call(reqwest::Method::GET, "/api/v1/model/log", None)?;
+            if !emit(&mut out, format, &log)? {
+                for v in log["versions"].as_array().into_iter().flatten() {
+                    writeln!(
+                        out,
+                        "{}{} {} by {} at {}{}",
+                        if v["active"] == true { "* " } else { "  " },
+                        v["version"].as_str().unwrap_or_default(),
+                        v["name"].as_str().unwrap_or_default(),
+                        v["author"].as_str().unwrap_or("(unknown)"),
+                        v["created_at"].as_str().unwrap_or_default(),
+                        v["rationale"]
+                            .as_str()
+                            .map(|r| format!(": {r}"))
+                            .unwrap_or_default()
+                    )?;
+                    for a in v["activations"].as_array().into_iter().flatten() {
+                        writeln!(
+                            out,
+                            "      in force from {} by {} ({})",
+                            a["at"].as_str().unwrap_or_default(),
+                            a["actor"].as_str().unwrap_or_default(),
+                            a["how"].as_str().unwrap_or_default()
+                        )?;
+                    }
+                    for c in v["changes"].as_array().into_iter().flatten() {
+                        writeln!(out, "      {}", c.as_str().unwrap_or_default())?;
+                    }
+                }
+            }
+            Ok(())
+        }
+        ModelCommand::Rollback {
+            version,
+            service,
+            format,
+        } => {
+            let done = service.call(
+                reqwest::Method::POST,
+                &format!("/api/v1/model/rollback?version={}", query_value(&version)),
+                None,
+            )?;
+            if !emit(&mut out, format, &done)? {
+                writeln!(
+                    out,
+                    "version {} is in force again (was {}; {} leads rescored)",
+                    done["version"].as_str().unwrap_or_default(),
+                    done["previous"].as_str().unwrap_or_default(),
+                    done["rescored_leads"]
+                )?;
+            }
+            Ok(())
+        }
         ModelCommand::Activation { db, format } => {
             let (version, leads, pending) = super::handoff::runtime()?.block_on(async {
                 let store = super::import::connect(&db).await?;

@@ -16,21 +16,120 @@ pub(super) fn compile(source: &str, file: &str) -> Result<Model, ModelErrors> {
         file,
         errors: Vec::new(),
     };
-    let raw: file::File = match toml::from_str(source) {
-        Ok(raw) => raw,
-        Err(e) => {
-            let span = e.span().unwrap_or(0..0);
-            c.error(span, None, e.message().trim_end().to_string());
-            return Err(ModelErrors(c.errors));
-        }
+    let (raw, errors) = read(source);
+    for (span, message) in errors {
+        c.error(span, None, message);
+    }
+    let Some(raw) = raw else {
+        return Err(ModelErrors(c.errors));
     };
+    let misread = c.errors.len();
     let model = c.model(raw);
+    // What was set aside and what was checked, in the file's order.
+    if misread > 0 {
+        c.errors.sort_by_key(|e| (e.line, e.column));
+    }
     if c.errors.is_empty() {
         Ok(model)
     } else {
         Err(ModelErrors(c.errors))
     }
 }
+
+/// Reads the file's structure. A value of the wrong type does not hide the file's other
+/// mistakes: it is reported, set aside (its rule, or its key), and the file read again.
+/// Returns the rest of the file when it reads, and the mistakes found on the way.
+fn read(source: &str) -> (Option<file::File>, Vec<(SpanRange, String)>) {
+    use serde::Deserialize;
+    let located =
+        |e: toml::de::Error| (e.span().unwrap_or(0..0), e.message().trim_end().to_string());
+    let mut root = match toml::de::DeTable::parse(source) {
+        Ok(root) => root,
+        Err(e) => return (None, vec![located(e)]),
+    };
+    let mut errors = Vec::new();
+    let mut set_aside: Vec<SpanRange> = Vec::new();
+    // Each round sets one value aside; a file has far fewer mistakes than this.
+    for _ in 0..200 {
+        let e = match file::File::deserialize(toml::de::Deserializer::from(root.clone())) {
+            Ok(raw) => return (Some(raw), errors),
+            Err(e) => e,
+        };
+        let (span, message) = located(e);
+        // A table missing what was set aside from it is not a mistake of its own.
+        let echo = set_aside
+            .iter()
+            .any(|r| span.start <= r.start && r.end <= span.end);
+        if !echo {
+            errors.push((span.clone(), message));
+        }
+        if !remove_at(root.get_mut(), &span) {
+            break;
+        }
+        set_aside.push(span);
+    }
+    (None, errors)
+}
+
+/// Removes from the file what holds `span`: the innermost element of an array (a rule), else
+/// the whole section (a table missing one of its fields would be an error of its own).
+fn remove_at(table: &mut toml::de::DeTable<'_>, span: &SpanRange) -> bool {
+    let Some(key) = table
+        .iter()
+        .find(|(_, v)| holds(v, span))
+        .map(|(k, _)| k.clone())
+    else {
+        return false;
+    };
+    let value = table.get_mut(&key).expect("found above");
+    if !remove_element(value.get_mut(), span) {
+        table.remove(&key);
+    }
+    true
+}
+
+/// Whether `span` lies in this value (a table's own span is only its header: look inside).
+fn holds(value: &Spanned<toml::de::DeValue<'_>>, span: &SpanRange) -> bool {
+    let outer = value.span();
+    (outer.start <= span.start && span.end <= outer.end)
+        || match value.get_ref() {
+            toml::de::DeValue::Table(t) => t.values().any(|v| holds(v, span)),
+            toml::de::DeValue::Array(items) => items.iter().any(|v| holds(v, span)),
+            _ => false,
+        }
+}
+
+/// Removes the innermost array element within `value` that holds `span`.
+fn remove_element(value: &mut toml::de::DeValue<'_>, span: &SpanRange) -> bool {
+    match value {
+        toml::de::DeValue::Table(t) => t
+            .iter_mut()
+            .find(|(_, v)| holds(v, span))
+            .is_some_and(|(_, v)| remove_element(v.get_mut(), span)),
+        toml::de::DeValue::Array(items) => {
+            let Some(i) = items.iter().position(|v| holds(v, span)) else {
+                return false;
+            };
+            if remove_element(items.as_mut()[i].get_mut(), span) {
+                return true;
+            }
+            let kept = std::mem::replace(items, toml::de::DeArray::new());
+            *items = kept
+                .into_iter()
+                .enumerate()
+                .filter_map(|(j, v)| (j != i).then_some(v))
+                .collect();
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Who signs a change of the model unless the model says otherwise: both sides.
+const APPROVERS: &[&str] = &["marketing", "sales_manager"];
+
+/// The roles that may sign a change of the model.
+const ROLES: &[&str] = &["admin", "marketing", "sales_manager"];
 
 struct Compiler<'s> {
     source: &'s str,
@@ -64,7 +163,11 @@ impl Compiler<'_> {
         let mut rule_ids = Ids::new();
 
         let name = self.non_empty(&raw.model.name, "model.name");
-        let version = self.non_empty(&raw.model.version, "model.version");
+        let version = S::new(
+            raw.model.version.span(),
+            raw.model.version.get_ref().0.clone(),
+        );
+        let version = self.non_empty(&version, "model.version");
         let thresholds = self.thresholds(&raw.thresholds);
 
         let mut group_ids = Ids::new();
@@ -197,6 +300,32 @@ impl Compiler<'_> {
                 description: p.description.clone(),
             }
         });
+        let approvers = match &raw.governance {
+            None => APPROVERS.iter().map(|r| r.to_string()).collect(),
+            Some(g) => {
+                let approvers: Vec<String> = g.approvers.get_ref().clone();
+                for role in &approvers {
+                    if !ROLES.contains(&role.as_str()) {
+                        self.error(
+                            g.approvers.span(),
+                            None,
+                            format!(
+                                "governance.approvers: `{role}` is not a role ({})",
+                                ROLES.join(", ")
+                            ),
+                        );
+                    }
+                }
+                if approvers.is_empty() {
+                    self.error(
+                        g.approvers.span(),
+                        None,
+                        "governance.approvers: name at least one role that signs changes",
+                    );
+                }
+                approvers
+            }
+        };
         let handoff = raw
             .handoff
             .as_ref()
@@ -253,6 +382,7 @@ impl Compiler<'_> {
             bant,
             handoff,
             probability,
+            approvers,
             by_event,
             any_event,
             event_fields,

@@ -149,12 +149,15 @@ fn describe(fields: &[(&'static str, String)]) -> String {
         .join(", ")
 }
 
+/// A number as people write it: no binary noise (`13.200000000000001` is `13.2`).
 fn num(x: f64) -> String {
     if x.fract() == 0.0 && x.abs() < 1e15 {
-        format!("{}", x as i64)
-    } else {
-        format!("{x}")
+        return format!("{}", x as i64);
     }
+    // Twelve significant digits say every number a person writes, and none of the noise.
+    let shown = format!("{x:.12e}");
+    let rounded: f64 = shown.parse().unwrap_or(x);
+    format!("{rounded}")
 }
 
 fn opt<T: ToString>(x: Option<T>) -> String {
@@ -318,5 +321,53 @@ fn items(m: &Model) -> Vec<Item> {
         ],
     }));
     items.extend(m.engagement.rules.iter().map(|r| engagement_item(m, r)));
+    let h = &m.handoff;
+    items.push(setting(
+        "hand-off default team",
+        opt(h.default_team.clone()),
+    ));
+    items.push(setting(
+        "hand-off to the account's owner first",
+        if h.account_owner { "yes" } else { "no" }.to_string(),
+    ));
+    items.push(setting("reject reasons", h.reject_reasons.join(", ")));
+    items.push(setting(
+        "recycling resets",
+        h.recycle_reset.as_str().to_string(),
+    ));
+    items.extend(h.routing.iter().map(|r| Item {
+        section: "routing rule",
+        id: r.id.clone(),
+        fields: vec![
+            ("team", r.team.clone()),
+            ("when", r.when.source().to_string()),
+            ("description", r.description.clone().unwrap_or_default()),
+        ],
+    }));
+    items.extend(h.slas.iter().map(|sla| Item {
+        section: "SLA",
+        id: sla.id.clone(),
+        fields: vec![
+            ("step", sla.step.to_string()),
+            ("within", crate::handoff::span_display(sla.within)),
+            (
+                "warn before",
+                opt(sla.warn_before.map(crate::handoff::span_display)),
+            ),
+            ("on breach", sla.on_breach.as_str().to_string()),
+            ("description", sla.description.clone().unwrap_or_default()),
+        ],
+    }));
+    items.push(setting("approvers of changes", m.approvers.join(", ")));
+    if let Some(p) = &m.probability {
+        items.push(Item {
+            section: "probability",
+            id: p.of.clone(),
+            fields: vec![
+                ("intercept", num(p.intercept)),
+                ("per point", num(p.per_point)),
+            ],
+        });
+    }
     items
 }

@@ -33,6 +33,15 @@ pub(super) struct File {
     pub handoff: Option<Handoff>,
     #[serde(default)]
     pub probability: Option<Probability>,
+    #[serde(default)]
+    pub governance: Option<Governance>,
+}
+
+/// Who must sign a proposed change of this model before it is put in force.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Governance {
+    pub approvers: S<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -49,9 +58,32 @@ pub(super) struct Probability {
 #[serde(deny_unknown_fields)]
 pub(super) struct ModelSection {
     pub name: S<String>,
-    pub version: S<String>,
+    pub version: S<Version>,
     #[serde(default)]
     pub description: Option<String>,
+}
+
+/// A version as people write it: `"1.2"`, or a bare number (`version = 1`, read as `"1"`).
+pub(super) struct Version(pub String);
+
+impl<'de> Deserialize<'de> for Version {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Text(String),
+            Whole(i64),
+            Number(f64),
+        }
+        match Written::deserialize(d) {
+            Ok(Written::Text(s)) => Ok(Version(s)),
+            Ok(Written::Whole(n)) => Ok(Version(n.to_string())),
+            Ok(Written::Number(n)) => Ok(Version(n.to_string())),
+            Err(_) => Err(serde::de::Error::custom(
+                "model.version must be a string or a number, e.g. \"1.2\"",
+            )),
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -33,6 +33,8 @@ pub struct Model {
     pub(crate) bant: Option<Bant>,
     pub(crate) handoff: crate::handoff::Policy,
     pub(crate) probability: Option<Probability>,
+    /// The roles that must each sign a proposed change of this model (`[governance]`).
+    pub(crate) approvers: Vec<String>,
     /// Engagement rules by event name, so most events touch few rules.
     pub(crate) by_event: FxHashMap<String, Vec<u32>>,
     /// Engagement rules for `event = "*"`.
@@ -478,6 +480,12 @@ impl Model {
     /// BANT criteria.
     pub fn bant(&self) -> Option<&Bant> {
         self.bant.as_ref()
+    }
+
+    /// The roles that must each approve a proposal to replace this model, one signature per
+    /// role (`[governance] approvers`; by default `marketing` and `sales_manager`).
+    pub fn approvers(&self) -> &[String] {
+        &self.approvers
     }
 
     /// The score's calibration into a probability, if the model has one.

@@ -25,6 +25,8 @@ const MODEL_EDITORS: &[Role] = &[Admin, Marketing];
 const ACCOUNT_READERS: &[Role] = &[Admin, Marketing, SalesManager];
 const REPORT_READERS: &[Role] = &[Admin, Marketing, SalesManager, Analyst];
 const ADMINS: &[Role] = &[Admin];
+/// Who signs a change of the model: both sides, and admins.
+const APPROVERS: &[Role] = &[Admin, Marketing, SalesManager];
 
 /// Every operation (method, path as routed) and the roles it allows. An operation missing
 /// here is refused to everyone but an admin; a test checks that every operation of the
@@ -48,6 +50,15 @@ pub const ACCESS: &[(&str, &str, &[Role])] = &[
     ("POST", "/api/v1/model", MODEL_EDITORS),
     ("GET", "/api/v1/model/versions", EVERYONE),
     ("GET", "/api/v1/model/activation", EVERYONE),
+    ("GET", "/api/v1/model/log", EVERYONE),
+    ("POST", "/api/v1/model/rollback", APPROVERS),
+    ("GET", "/api/v1/model/proposals", REPORT_READERS),
+    ("POST", "/api/v1/model/proposals", MODEL_EDITORS),
+    ("GET", "/api/v1/model/proposals/{id}", REPORT_READERS),
+    ("POST", "/api/v1/model/proposals/{id}/approve", APPROVERS),
+    ("POST", "/api/v1/model/proposals/{id}/reject", APPROVERS),
+    ("POST", "/api/v1/model/proposals/{id}/shadow", MODEL_EDITORS),
+    ("GET", "/api/v1/model/proposals/{id}/shadow", REPORT_READERS),
     ("GET", "/api/v1/sources", ADMINS),
     ("POST", "/api/v1/sources", ADMINS),
     ("DELETE", "/api/v1/sources/{id}", ADMINS),

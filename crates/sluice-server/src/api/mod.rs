@@ -24,6 +24,7 @@ pub mod access;
 use access::Roles;
 mod answers;
 use answers::Answers;
+mod governance;
 mod handoff;
 mod reports;
 mod trust;
@@ -252,10 +253,13 @@ fn string_of(format: KnownFormat) -> ObjectBuilder {
         handoff::put_team, handoff::list_teams, handoff::get_team, handoff::put_rep, handoff::patch_rep, handoff::list_reps, handoff::get_rep,
         handoff::queue, handoff::assign_lead, handoff::accept_lead, handoff::reject_lead, handoff::add_activity, handoff::lead_activities,
         handoff::add_activities, handoff::add_outcomes, handoff::set_account_owner, handoff::sla_report, handoff::run_sla,
-        reports::funnel, reports::attribution),
+        reports::funnel, reports::attribution,
+        governance::propose, governance::list_proposals, governance::get_proposal, governance::approve, governance::reject,
+        governance::start_shadow, governance::shadow_report, governance::model_log, governance::rollback),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail, When, WhenOrEmpty, Date, Cursor, webhooks::EventType, MoveRequest, trust::SourceRequest, trust::UserRequest, trust::TokenRequest, trust::RotateRequest, webhooks::WebhookRequest,
         handoff::TeamRequest, handoff::RepRequest, handoff::RepPatch, handoff::AssignRequest, handoff::AcceptRequest, handoff::RejectRequest,
-        handoff::ActivityRequest, handoff::BulkActivity, handoff::ActivitiesRequest, handoff::OutcomesRequest, handoff::OwnerRequest)),
+        handoff::ActivityRequest, handoff::BulkActivity, handoff::ActivitiesRequest, handoff::OutcomesRequest, handoff::OwnerRequest,
+        governance::SignRequest, governance::RejectProposal)),
     modifiers(&Bearer, &Roles, &Answers),
     tags((name = "leads"), (name = "people"), (name = "accounts"), (name = "model"), (name = "sources"), (name = "webhooks"), (name = "hand-off"), (name = "reports"))
 )]
@@ -294,6 +298,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(webhooks::routes())
         .merge(handoff::routes())
         .merge(reports::routes())
+        .merge(governance::routes())
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(state, access::authenticate))
         .route("/api/v1/{*rest}", any(no_such_path));
@@ -666,7 +671,8 @@ async fn get_model(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
     request_body(description = "The model file (TOML)", content(
         (String = "application/toml", example = json!(crate::DEFAULT_MODEL)),
         (String = "text/plain", example = json!(crate::DEFAULT_MODEL)))),
-    params(("activate" = Option<bool>, Query, description = "Put it in force (default true)")),
+    params(("activate" = Option<bool>, Query, description = "Put it in force (default true), without sign-off: admins only"),
+        ("rationale" = Option<String>, Query, description = "Why this version")),
     responses((status = 200, description = "Stored (and activated)", body = Object),
         (status = 409, description = "This version is stored with different content"),
         (status = 422, description = "The model has errors, each with line, column and rule", body = Object)))]
@@ -693,6 +699,12 @@ async fn put_model(
         )));
     }
     let activate = q.activate.unwrap_or(true);
+    // Putting a model in force without sign-off is an admin's act; everyone else proposes.
+    if activate && principal.role != crate::trust::Role::Admin {
+        return Err(ApiError::forbidden(
+            "only an admin puts a model in force directly: propose it (POST /api/v1/model/proposals) for sign-off, or upload it with ?activate=false",
+        ));
+    }
     let in_force = state.live.read().expect("live state lock").version() == version;
     if !activate && in_force {
         return Err(ApiError::conflict(format!(
@@ -708,27 +720,15 @@ async fn put_model(
     };
     let mut rescored = 0;
     if activate {
-        let (reply, outcome) = oneshot::channel();
-        let job = Job::SetModel {
-            model: model.into(),
-            row,
-            reply,
-        };
-        state
-            .writer
-            .send(job)
-            .await
-            .map_err(|_| ApiError::from_unavailable())?;
-        rescored = outcome
-            .await
-            .map_err(|_| ApiError::from_unavailable())?
-            .map_err(|e| {
-                tracing::error!(error = %e, "activating a model failed");
-                ApiError::from_unavailable()
-            })?;
+        // Without sign-off: see docs/governance.md (proposals are the way both sides agree).
+        rescored = governance::activate(&state, &principal, model, row, "upload", None).await?;
     } else {
         state.store.save_model(&row).await?;
     }
+    state
+        .store
+        .sign_model(&version, &principal.actor(), q.rationale.as_deref())
+        .await?;
     let action = if activate {
         "model.activate"
     } else {
@@ -744,6 +744,7 @@ async fn put_model(
 #[derive(Debug, Deserialize)]
 pub struct ActivateQuery {
     activate: Option<bool>,
+    rationale: Option<String>,
 }
 
 /// Where putting the active model in force stands: how many leads are scored by it, and the

@@ -274,7 +274,11 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
             Some(1),
         );
     };
-    let unbounded = request.method() == Method::POST && path == "/api/v1/model";
+    // What puts a model in force answers once its rescoring pass is done.
+    let unbounded = request.method() == Method::POST
+        && (path == "/api/v1/model"
+            || path == "/api/v1/model/rollback"
+            || (path.starts_with("/api/v1/model/proposals/") && path.ends_with("/approve")));
     let fired = Arc::new(AtomicBool::new(false));
     let request = {
         let fired = Arc::clone(&fired);
