@@ -265,7 +265,9 @@ async fn open_proposal(state: &AppState, id: &str) -> Result<ProposalRow, ApiErr
 /// its diff against the model in force and a backtest of both over the stored history; it
 /// is put in force once the required approvers have signed.
 #[utoipa::path(post, path = "/api/v1/model/proposals", tag = "model",
-    request_body(content = String, content_type = "application/toml", description = "The model file"),
+    request_body(description = "The model file (TOML)", content(
+        (String = "application/toml", example = json!(crate::DEFAULT_MODEL)),
+        (String = "text/plain", example = json!(crate::DEFAULT_MODEL)))),
     params(ProposeQuery),
     responses((status = 201, description = "`{id, diff, backtest, quorum, ...}`", body = Object),
         (status = 400, description = "A bad query parameter, or a body that is not text", body = crate::error::ErrorBody),
@@ -276,9 +278,8 @@ pub async fn propose(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     ApiQuery(q): ApiQuery<ProposeQuery>,
-    body: Bytes,
+    super::ModelFile(body): super::ModelFile,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let body = text(body)?;
     let model = compile(&body)?;
     let version = model.version().to_string();
     let (active, active_version) = {
