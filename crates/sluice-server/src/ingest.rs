@@ -96,8 +96,9 @@ async fn settings(
     .into_response()
 }
 
-/// A Segment-style error answer.
-struct Rejection {
+/// A Segment-style error answer: a status, a code and a message.
+#[derive(Debug)]
+pub struct Rejection {
     status: StatusCode,
     code: &'static str,
     message: String,
@@ -138,6 +139,106 @@ async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Body) ->
     }
 }
 
+/// A request body as JSON: it must be an object.
+pub fn body_object(bytes: &[u8]) -> Result<Map<String, Value>, Rejection> {
+    let body: Value = serde_json::from_slice(bytes).map_err(|e| {
+        Rejection::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("invalid JSON: {e}"),
+        )
+    })?;
+    let Value::Object(body) = body else {
+        return Err(Rejection::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "expected a JSON object",
+        ));
+    };
+    Ok(body)
+}
+
+/// A request body's messages, each checked and readied for storage as [`prepare`] does:
+/// the body itself for `/v1/{kind}` (its `type` must be `kind`, or is set to it), else the
+/// messages of its `batch` array, each given the batch's `context` entries and `sentAt` that
+/// it lacks. One invalid message refuses them all. `body` is the request's object (a
+/// `writeKey` in it is dropped); `received` is when it arrived.
+pub fn messages(
+    mut body: Map<String, Value>,
+    kind: Option<MessageKind>,
+    received: Timestamp,
+) -> Result<Vec<Accepted>, Rejection> {
+    // Each message, with the bytes Sluice added to it (not counted against its size limit).
+    let mut values: Vec<(Map<String, Value>, usize)> = match kind {
+        Some(kind) => {
+            let declared = body.get("type").and_then(Value::as_str).map(str::to_string);
+            let mut added = 0;
+            match declared {
+                Some(t) if t != kind.as_str() => {
+                    let message = format!("`type` is `{t}`, but this is /v1/{}", kind.as_str());
+                    return Err(Rejection::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_message",
+                        message,
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    let value = Value::from(kind.as_str());
+                    added += entry_len("type", &value);
+                    body.insert("type".into(), value);
+                }
+            }
+            body.remove("writeKey");
+            vec![(body, added)]
+        }
+        None => {
+            let Some(Value::Array(items)) = body.remove("batch") else {
+                return Err(Rejection::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_batch",
+                    "a batch needs a `batch` array of messages",
+                ));
+            };
+            let envelope = Envelope::of(&body);
+            let mut messages = Vec::with_capacity(items.len());
+            for (i, item) in items.into_iter().enumerate() {
+                let Value::Object(mut message) = item else {
+                    let message = format!("batch[{i}]: expected a JSON object");
+                    return Err(Rejection::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_message",
+                        message,
+                    ));
+                };
+                let added = envelope.apply(&mut message);
+                messages.push((message, added));
+            }
+            messages
+        }
+    };
+
+    let mut accepted = Vec::with_capacity(values.len());
+    for (i, (value, added)) in values.iter_mut().enumerate() {
+        let message =
+            prepare_added(std::mem::take(value), received, Some(*added)).map_err(|invalid| {
+                let message = if kind.is_some() {
+                    invalid.message
+                } else {
+                    format!("batch[{i}]: {}", invalid.message)
+                };
+                let (status, code) = if invalid.too_large {
+                    (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
+                } else {
+                    (StatusCode::BAD_REQUEST, "invalid_message")
+                };
+                Rejection::new(status, code, message)
+            })?;
+        accepted.push(message);
+    }
+    Ok(accepted)
+}
+
 async fn accept(
     state: &AppState,
     headers: &HeaderMap,
@@ -167,22 +268,7 @@ async fn accept(
             Rejection::new(StatusCode::BAD_REQUEST, "invalid_body", message).into_response()
         }
     })?;
-    let body: Value = serde_json::from_slice(&bytes).map_err(|e| {
-        Rejection::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            format!("invalid JSON: {e}"),
-        )
-        .into_response()
-    })?;
-    let Value::Object(mut body) = body else {
-        return Err(Rejection::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            "expected a JSON object",
-        )
-        .into_response());
-    };
+    let body = body_object(&bytes).map_err(IntoResponse::into_response)?;
     let key = write_key(headers).or_else(|| {
         body.get("writeKey")
             .and_then(Value::as_str)
@@ -207,78 +293,7 @@ async fn accept(
             Rejection::new(StatusCode::UNAUTHORIZED, "unauthorized", message).into_response()
         })?;
 
-    let received = state.clock.now();
-    // Each message, with the bytes Sluice added to it (not counted against its size limit).
-    let mut values: Vec<(Map<String, Value>, usize)> = match kind {
-        Some(kind) => {
-            let declared = body.get("type").and_then(Value::as_str).map(str::to_string);
-            let mut added = 0;
-            match declared {
-                Some(t) if t != kind.as_str() => {
-                    let message = format!("`type` is `{t}`, but this is /v1/{}", kind.as_str());
-                    return Err(Rejection::new(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_message",
-                        message,
-                    )
-                    .into_response());
-                }
-                Some(_) => {}
-                None => {
-                    let value = Value::from(kind.as_str());
-                    added += entry_len("type", &value);
-                    body.insert("type".into(), value);
-                }
-            }
-            body.remove("writeKey");
-            vec![(body, added)]
-        }
-        None => {
-            let Some(Value::Array(items)) = body.remove("batch") else {
-                return Err(Rejection::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_batch",
-                    "a batch needs a `batch` array of messages",
-                )
-                .into_response());
-            };
-            let envelope = Envelope::of(&body);
-            let mut messages = Vec::with_capacity(items.len());
-            for (i, item) in items.into_iter().enumerate() {
-                let Value::Object(mut message) = item else {
-                    let message = format!("batch[{i}]: expected a JSON object");
-                    return Err(Rejection::new(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_message",
-                        message,
-                    )
-                    .into_response());
-                };
-                let added = envelope.apply(&mut message);
-                messages.push((message, added));
-            }
-            messages
-        }
-    };
-
-    let mut accepted = Vec::with_capacity(values.len());
-    for (i, (value, added)) in values.iter_mut().enumerate() {
-        let message =
-            prepare_added(std::mem::take(value), received, *added).map_err(|invalid| {
-                let message = if kind.is_some() {
-                    invalid.message
-                } else {
-                    format!("batch[{i}]: {}", invalid.message)
-                };
-                let (status, code) = if invalid.too_large {
-                    (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
-                } else {
-                    (StatusCode::BAD_REQUEST, "invalid_message")
-                };
-                Rejection::new(status, code, message).into_response()
-            })?;
-        accepted.push(message);
-    }
+    let accepted = messages(body, kind, state.clock.now()).map_err(IntoResponse::into_response)?;
     if accepted.is_empty() {
         return Ok(success());
     }
@@ -348,16 +363,30 @@ pub struct Invalid {
 /// computes it from `timestamp`, `sentAt` and the receive time), and a `messageId` (derived from
 /// the content when the sender gave none, so a retry is still counted once).
 pub fn prepare(value: Map<String, Value>, received: Timestamp) -> Result<Accepted, Invalid> {
-    prepare_added(value, received, 0)
+    prepare_added(value, received, Some(0))
+}
+
+/// [`prepare`] for a message this service accepted before, in its stored form (as `sluice
+/// worker` reads it from the stream): the same message, id and time. Its size is not checked
+/// again: it passed when the message arrived, counted without what Sluice added to it (its
+/// `messageId`, `receivedAt`, a batch's `context`), which the stored form includes.
+pub fn prepare_accepted(
+    value: Map<String, Value>,
+    received: Timestamp,
+) -> Result<Accepted, Invalid> {
+    prepare_added(value, received, None)
 }
 
 /// [`prepare`] for a message to which `added` bytes were added since its sender sent it (a
 /// batch's `context` and `sentAt`, a `type` from the path): they do not count against its size.
+/// `None` for a message accepted before, whose size was checked then.
 fn prepare_added(
     mut value: Map<String, Value>,
     received: Timestamp,
-    mut added: usize,
+    added: Option<usize>,
 ) -> Result<Accepted, Invalid> {
+    let limited = added.is_some();
+    let mut added = added.unwrap_or(0);
     let invalid = |message: String| Invalid {
         too_large: false,
         message,
@@ -384,7 +413,7 @@ fn prepare_added(
     let value = Value::Object(value);
     let raw = value.to_string();
     let size = raw.len().saturating_sub(added);
-    if size > MESSAGE_LIMIT {
+    if limited && size > MESSAGE_LIMIT {
         return Err(Invalid {
             too_large: true,
             message: format!(
