@@ -3,15 +3,15 @@
 //! the run is strict.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::str::Utf8Error;
 use std::sync::Mutex;
 
 use anyhow::Context as _;
 use serde::Serialize;
-use serde_json::Value;
 use sluice_core::engine::Hit;
+use sluice_core::table::{self, CsvTable, Record, TableError};
 use sluice_core::{Attributes, EventFields, Message, Model, Timestamp};
 
 use crate::UserError;
@@ -75,15 +75,6 @@ impl Rejections {
     }
 }
 
-/// A lead or an account read from a file.
-#[derive(Debug)]
-pub struct Record {
-    /// Its id (`id` column, else `email`).
-    pub id: String,
-    /// Every other column.
-    pub attributes: Attributes,
-}
-
 /// The two formats of leads and accounts files.
 enum TableFormat {
     Csv,
@@ -123,39 +114,15 @@ pub fn read_records(
             let Ok(line) = line else {
                 return rejections.reject(path, line_no, NOT_UTF8);
             };
-            let value: Value = match serde_json::from_str(line) {
-                Ok(v) => v,
-                Err(e) => return rejections.reject(path, line_no, format!("invalid JSON: {e}")),
-            };
-            let Value::Object(mut attributes) = value else {
-                return rejections.reject(path, line_no, "expected a JSON object");
-            };
-            match record_id(&mut attributes) {
-                Some(id) => {
-                    f(Record { id, attributes });
+            match table::json_record(line) {
+                Ok(record) => {
+                    f(record);
                     Ok(())
                 }
-                None => rejections.reject(path, line_no, "no `id` or `email`"),
+                Err(e) => rejections.reject(path, line_no, e.to_string()),
             }
         }),
     }
-}
-
-/// The row's id: `id`, else `email` (lower-cased); the `id` field is removed from the
-/// attributes.
-pub fn record_id(attributes: &mut Attributes) -> Option<String> {
-    let text = |v: &Value| match v {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    };
-    if let Some(id) = attributes.remove("id").as_ref().and_then(text) {
-        return Some(id);
-    }
-    attributes
-        .get("email")
-        .and_then(text)
-        .map(|e| e.to_lowercase())
 }
 
 fn read_csv(
@@ -163,138 +130,40 @@ fn read_csv(
     rejections: &mut Rejections,
     f: &mut impl FnMut(Record),
 ) -> anyhow::Result<()> {
-    let mut table = CsvTable::open(path)?;
-    // `id` and `email` mean something to Sluice (`lead.email` in rules, email aliases), so
-    // `ID` or `Email` are stored under those names; other columns keep the case they were
-    // given.
-    for h in &mut table.headers {
-        if let Some(name) = ["id", "email"]
-            .into_iter()
-            .find(|name| h.eq_ignore_ascii_case(name))
-        {
-            *h = name.to_string();
-        }
-    }
-    let headers = &table.headers;
-    let id_column = headers.iter().position(|h| h == "id");
-    let email_column = headers.iter().position(|h| h == "email");
-    if id_column.is_none() && email_column.is_none() {
-        return Err(UserError(format!(
+    let mut records = open_table(path)?.into_records().map_err(|headers| {
+        anyhow::Error::from(UserError(format!(
             "{}:1: no `id` or `email` column (columns: {})",
             path.display(),
             headers.join(", ")
-        ))
-        .into());
-    }
-    while let Some((line, _)) = table.next(rejections)? {
-        let record = &table.record;
-        let id = id_column
-            .map(|i| record[i].trim())
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .or_else(|| {
-                email_column
-                    .map(|i| record[i].trim().to_lowercase())
-                    .filter(|s| !s.is_empty())
-            });
-        let Some(id) = id else {
-            rejections.reject(path, line, "empty `id` and `email`")?;
-            continue;
-        };
-        let mut attributes = Attributes::new();
-        for (i, (header, cell)) in table.headers.iter().zip(record.iter()).enumerate() {
-            if Some(i) == id_column {
-                continue;
-            }
-            if let Some(value) = cell_value(cell) {
-                attributes.insert(header.clone(), value);
-            }
+        )))
+    })?;
+    while let Some(next) = records.next_record().map_err(|e| table_error(path, e))? {
+        match next {
+            Ok((_, record)) => f(record),
+            Err(bad) => rejections.reject(path, bad.line, bad.to_string())?,
         }
-        f(Record { id, attributes });
     }
     Ok(())
 }
 
-/// A CSV file being read row by row; rows that cannot be read are rejected on the way.
-struct CsvTable<'p> {
-    path: &'p Path,
-    reader: csv::Reader<BufReader<File>>,
-    /// The header's names, trimmed.
-    headers: Vec<String>,
-    /// The last row [`CsvTable::next`] returned.
-    record: csv::StringRecord,
+/// Opens a CSV file (`,` or `;` separated, or tab-separated when named `.tsv`) and reads its
+/// header.
+fn open_table(path: &Path) -> anyhow::Result<CsvTable<File>> {
+    let delimiter = path
+        .extension()
+        .is_some_and(|e| e == "tsv")
+        .then_some(b'\t');
+    CsvTable::new(open(path)?, delimiter).map_err(|e| table_error(path, e))
 }
 
-impl<'p> CsvTable<'p> {
-    /// Opens a CSV file (`,` or `;` separated, or tab-separated when named `.tsv`) and reads
-    /// its header.
-    fn open(path: &'p Path) -> anyhow::Result<Self> {
-        let file = open(path)?;
-        let delimiter = if path.extension().is_some_and(|e| e == "tsv") {
-            b'\t'
-        } else {
-            sniff_delimiter(path)?
-        };
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .flexible(true)
-            .from_reader(BufReader::new(file));
-        let headers = reader
-            .headers()
-            .with_context(|| format!("{}: cannot read the header row", path.display()))?
-            .iter()
-            .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
-            .collect();
-        Ok(CsvTable {
-            path,
-            reader,
-            headers,
-            record: csv::StringRecord::new(),
-        })
-    }
-
-    /// Reads the next good row into `self.record`, rejecting unreadable rows, unterminated
-    /// quotes and rows whose field count differs from the header's; returns the row's
-    /// 1-based line and the byte offset after it, or `None` at the end.
-    fn next(&mut self, rejections: &mut Rejections) -> anyhow::Result<Option<(u64, u64)>> {
-        let path = self.path;
-        loop {
-            let line = self.reader.position().line();
-            match self.reader.read_record(&mut self.record) {
-                Ok(false) => return Ok(None),
-                Ok(true) => {}
-                Err(e) => {
-                    let line = e.position().map_or(line, |p| p.line());
-                    rejections.reject(path, line, format!("unreadable CSV row: {e}"))?;
-                    continue;
-                }
-            }
-            let line = self.record.position().map_or(line, |p| p.line());
-            let end = self.reader.position().byte();
-            if let Some(start) = unterminated_quote(path, &self.record, end)? {
-                rejections.reject(
-                    path,
-                    line,
-                    format!(
-                        "unterminated quote (the field starting on line {} runs to the end of the file)",
-                        line + start
-                    ),
-                )?;
-                continue;
-            }
-            if self.record.len() != self.headers.len() {
-                rejections.reject(
-                    path,
-                    line,
-                    format!(
-                        "{} fields, but the header has {}",
-                        self.record.len(),
-                        self.headers.len()
-                    ),
-                )?;
-                continue;
-            }
-            return Ok(Some((line, end)));
+/// A table that cannot be read, naming the file.
+fn table_error(path: &Path, error: TableError) -> anyhow::Error {
+    match error {
+        TableError::Header(e) => {
+            anyhow::Error::new(e).context(format!("{}: cannot read the header row", path.display()))
+        }
+        TableError::Io(e) => {
+            anyhow::Error::new(e).context(format!("cannot read {}", path.display()))
         }
     }
 }
@@ -306,7 +175,7 @@ pub struct Row {
     pub line: u64,
     /// Byte offset just after the row (for progress).
     pub end: u64,
-    /// Its columns, typed as [`cell_value`] types them (CSV) or as given (JSON); empty CSV
+    /// Its columns, typed as [`table::cell_value`] types them (CSV) or as given (JSON); empty CSV
     /// cells are absent.
     pub columns: Attributes,
 }
@@ -314,7 +183,7 @@ pub struct Row {
 /// The column names of a CSV file's header (trimmed), or `None` for JSON Lines.
 pub fn csv_header(path: &Path) -> anyhow::Result<Option<Vec<String>>> {
     match table_format(path)? {
-        TableFormat::Csv => Ok(Some(CsvTable::open(path)?.headers)),
+        TableFormat::Csv => Ok(Some(open_table(path)?.headers().to_vec())),
         TableFormat::JsonLines => Ok(None),
     }
 }
@@ -331,16 +200,17 @@ pub fn read_rows(
 ) -> anyhow::Result<()> {
     match table_format(path)? {
         TableFormat::Csv => {
-            let mut table = CsvTable::open(path)?;
-            let names: Vec<String> = table.headers.iter().map(|h| rename(h)).collect();
-            while let Some((line, end)) = table.next(rejections)? {
-                let mut columns = Attributes::new();
-                for (name, cell) in names.iter().zip(table.record.iter()) {
-                    if let Some(value) = cell_value(cell) {
-                        columns.insert(name.clone(), value);
+            let mut table = open_table(path)?;
+            let names: Vec<String> = table.headers().iter().map(|h| rename(h)).collect();
+            while let Some(next) = table.next_row().map_err(|e| table_error(path, e))? {
+                match next {
+                    Ok(at) => {
+                        let columns = table.columns(&names);
+                        let (line, end) = (at.line, at.end);
+                        f(rejections, Row { line, end, columns })?;
                     }
+                    Err(bad) => rejections.reject(path, bad.line, bad.to_string())?,
                 }
-                f(rejections, Row { line, end, columns })?;
             }
             Ok(())
         }
@@ -348,106 +218,14 @@ pub fn read_rows(
             let Ok(text) = text else {
                 return rejections.reject(path, line, NOT_UTF8);
             };
-            let object = match serde_json::from_str(text) {
-                Ok(Value::Object(object)) => object,
-                Ok(_) => return rejections.reject(path, line, "expected a JSON object"),
-                Err(e) => return rejections.reject(path, line, format!("invalid JSON: {e}")),
+            let object = match table::json_row(text) {
+                Ok(object) => object,
+                Err(e) => return rejections.reject(path, line, e.to_string()),
             };
             let columns = object.into_iter().map(|(k, v)| (rename(&k), v)).collect();
             f(rejections, Row { line, end, columns })
         }),
     }
-}
-
-/// When `record` is the tail of an unterminated quote, how many lines after the record's first
-/// line its last field starts. The CSV reader takes an opening quote that is never closed to
-/// run to the end of the file, silently swallowing every later row into one field: that is a
-/// record which ends the file, whose last field spans lines, in a file that does not end with
-/// the closing `"`. `end` is the reader's byte offset after the record.
-fn unterminated_quote(
-    path: &Path,
-    record: &csv::StringRecord,
-    end: u64,
-) -> anyhow::Result<Option<u64>> {
-    if !record
-        .iter()
-        .next_back()
-        .is_some_and(|field| field.contains('\n'))
-    {
-        return Ok(None);
-    }
-    // Rare (a multi-line last field), so reading the file's tail again costs nothing.
-    let mut file = open(path)?;
-    let len = file
-        .metadata()
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .len();
-    if end < len {
-        return Ok(None);
-    }
-    // The last non-blank byte is near the end of any real file.
-    let tail_start = len.saturating_sub(64 * 1024);
-    let mut tail = Vec::new();
-    file.seek(SeekFrom::Start(tail_start))
-        .and_then(|_| file.read_to_end(&mut tail))
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let closed = tail
-        .iter()
-        .rev()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_none_or(|&b| b == b'"');
-    if closed {
-        return Ok(None);
-    }
-    let before: usize = record
-        .iter()
-        .take(record.len() - 1)
-        .map(|field| field.matches('\n').count())
-        .sum();
-    Ok(Some(before as u64))
-}
-
-/// `,` or `;` (European exports), whichever the header uses more.
-fn sniff_delimiter(path: &Path) -> anyhow::Result<u8> {
-    let mut first = Vec::new();
-    BufReader::new(open(path)?)
-        .read_until(b'\n', &mut first)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let count = |delimiter: u8| first.iter().filter(|&&b| b == delimiter).count();
-    Ok(if count(b';') > count(b',') {
-        b';'
-    } else {
-        b','
-    })
-}
-
-/// A CSV cell as a typed value: empty cells are absent; numbers and booleans are typed so
-/// conditions such as `account.employees >= 200` work; codes with leading zeros stay text.
-pub fn cell_value(cell: &str) -> Option<Value> {
-    let cell = cell.trim();
-    if cell.is_empty() {
-        return None;
-    }
-    if cell.eq_ignore_ascii_case("true") {
-        return Some(Value::Bool(true));
-    }
-    if cell.eq_ignore_ascii_case("false") {
-        return Some(Value::Bool(false));
-    }
-    let digits = cell.strip_prefix('-').unwrap_or(cell);
-    let numeric_start = digits.starts_with(|c: char| c.is_ascii_digit());
-    let leading_zero = digits.len() > 1 && digits.starts_with('0') && !digits.starts_with("0.");
-    if numeric_start && !leading_zero {
-        if let Ok(i) = cell.parse::<i64>() {
-            return Some(Value::from(i));
-        }
-        if let Ok(f) = cell.parse::<f64>()
-            && f.is_finite()
-        {
-            return Some(Value::from(f));
-        }
-    }
-    Some(Value::String(cell.to_string()))
 }
 
 /// Why a line was rejected without being parsed.
@@ -772,23 +550,5 @@ impl Chunks {
         let seq = self.seq;
         self.seq += 1;
         Some((seq, Ok(chunk)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cells_are_typed_carefully() {
-        assert_eq!(cell_value(" 250 "), Some(Value::from(250)));
-        assert_eq!(cell_value("-3.5"), Some(Value::from(-3.5)));
-        assert_eq!(cell_value("02134"), Some(Value::from("02134")));
-        assert_eq!(cell_value("0.5"), Some(Value::from(0.5)));
-        assert_eq!(cell_value("TRUE"), Some(Value::from(true)));
-        assert_eq!(cell_value("NaN"), Some(Value::from("NaN")));
-        assert_eq!(cell_value("inf"), Some(Value::from("inf")));
-        assert_eq!(cell_value("1e400"), Some(Value::from("1e400")));
-        assert_eq!(cell_value(""), None);
     }
 }

@@ -783,6 +783,24 @@ fn a_large_events_file_is_read_in_line_order_across_chunks() {
     );
 }
 
+/// Excel writes `\r\n` line ends: a rejected row names the line an editor shows, blank lines
+/// counted (it used to be one short on every row).
+#[test]
+fn a_rejected_row_of_a_windows_csv_names_its_line() {
+    let scratch = Scratch::new();
+    scratch.write(
+        "leads.csv",
+        "id,email,title\r\n1,a@b.io,VP\r\n\r\n2,c@d.io\r\n3,e@f.io,CTO\r\n",
+    );
+    let json = scratch.score("leads.csv", None);
+    assert_eq!(json["summary"]["leads"], 2, "{json:#}");
+    assert_eq!(json["rejected"][0]["line"], 4, "{json:#}");
+    assert_eq!(
+        json["rejected"][0]["error"],
+        "2 fields, but the header has 3"
+    );
+}
+
 #[test]
 fn an_unterminated_csv_quote_is_rejected_not_swallowed() {
     let scratch = Scratch::new();

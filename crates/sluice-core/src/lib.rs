@@ -13,6 +13,7 @@ pub mod handoff;
 pub mod history;
 pub mod lifecycle;
 pub mod model;
+pub mod table;
 pub mod time;
 
 pub use engine::{Activity, LeadScore, Profile, Qualification};

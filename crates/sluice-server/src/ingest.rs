@@ -95,8 +95,9 @@ async fn settings(
     .into_response()
 }
 
-/// A Segment-style error answer.
-struct Rejection {
+/// A Segment-style error answer: a status, a code and a message.
+#[derive(Debug)]
+pub struct Rejection {
     status: StatusCode,
     code: &'static str,
     message: String,
@@ -156,6 +157,112 @@ async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Body) ->
     }
 }
 
+/// A request body as JSON: it must be an object.
+pub fn body_object(bytes: &[u8]) -> Result<Map<String, Value>, Rejection> {
+    let body: Value = serde_json::from_slice(bytes).map_err(|e| {
+        Rejection::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("invalid JSON: {e}"),
+        )
+    })?;
+    let Value::Object(body) = body else {
+        return Err(Rejection::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "expected a JSON object",
+        ));
+    };
+    Ok(body)
+}
+
+/// A request body's messages, each checked and readied for storage as [`prepare`] does:
+/// the body itself for `/v1/{kind}` (its `type` must be `kind`, or is set to it), else the
+/// messages of its `batch` array, each given the batch's `context` entries and `sentAt` that
+/// it lacks. One invalid message refuses them all. `body` is the request's object (a
+/// `writeKey` in it is dropped); `received` is when it arrived; `times` bounds event times.
+/// With the messages, the times that were clamped (for the caller to count once it accepts).
+pub fn messages(
+    mut body: Map<String, Value>,
+    kind: Option<MessageKind>,
+    received: Timestamp,
+    times: Times,
+) -> Result<(Vec<Accepted>, Vec<TimeOutOfRange>), Rejection> {
+    // Each message, with the bytes Sluice added to it (not counted against its size limit).
+    let mut values: Vec<(Map<String, Value>, usize)> = match kind {
+        Some(kind) => {
+            let declared = body.get("type").and_then(Value::as_str).map(str::to_string);
+            let mut added = 0;
+            match declared {
+                Some(t) if t != kind.as_str() => {
+                    let message = format!("`type` is `{t}`, but this is /v1/{}", kind.as_str());
+                    return Err(Rejection::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_message",
+                        message,
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    let value = Value::from(kind.as_str());
+                    added += entry_len("type", &value);
+                    body.insert("type".into(), value);
+                }
+            }
+            body.remove("writeKey");
+            vec![(body, added)]
+        }
+        None => {
+            let Some(Value::Array(items)) = body.remove("batch") else {
+                return Err(Rejection::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_batch",
+                    "a batch needs a `batch` array of messages",
+                ));
+            };
+            let envelope = Envelope::of(&body);
+            let mut messages = Vec::with_capacity(items.len());
+            for (i, item) in items.into_iter().enumerate() {
+                let Value::Object(mut message) = item else {
+                    let message = format!("batch[{i}]: expected a JSON object");
+                    return Err(Rejection::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_message",
+                        message,
+                    ));
+                };
+                let added = envelope.apply(&mut message);
+                messages.push((message, added));
+            }
+            messages
+        }
+    };
+
+    let mut accepted = Vec::with_capacity(values.len());
+    let mut clamped = Vec::new();
+    for (i, (value, added)) in values.iter_mut().enumerate() {
+        let (message, out_of_range) =
+            prepare_added(std::mem::take(value), received, Some(*added), times).map_err(
+                |invalid| {
+                    let message = if kind.is_some() {
+                        invalid.message
+                    } else {
+                        format!("batch[{i}]: {}", invalid.message)
+                    };
+                    let (status, code) = if invalid.too_large {
+                        (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
+                    } else {
+                        (StatusCode::BAD_REQUEST, "invalid_message")
+                    };
+                    Rejection::new(status, code, message)
+                },
+            )?;
+        clamped.extend(out_of_range);
+        accepted.push(message);
+    }
+    Ok((accepted, clamped))
+}
+
 async fn accept(
     state: &AppState,
     headers: &HeaderMap,
@@ -185,22 +292,7 @@ async fn accept(
             Rejection::new(StatusCode::BAD_REQUEST, "invalid_body", message).into_response()
         }
     })?;
-    let body: Value = serde_json::from_slice(&bytes).map_err(|e| {
-        Rejection::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            format!("invalid JSON: {e}"),
-        )
-        .into_response()
-    })?;
-    let Value::Object(mut body) = body else {
-        return Err(Rejection::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            "expected a JSON object",
-        )
-        .into_response());
-    };
+    let body = body_object(&bytes).map_err(IntoResponse::into_response)?;
     let key = write_key(headers).or_else(|| {
         body.get("writeKey")
             .and_then(Value::as_str)
@@ -228,81 +320,9 @@ async fn accept(
         .into_response());
     }
 
-    let received = state.clock.now();
-    // Each message, with the bytes Sluice added to it (not counted against its size limit).
-    let mut values: Vec<(Map<String, Value>, usize)> = match kind {
-        Some(kind) => {
-            let declared = body.get("type").and_then(Value::as_str).map(str::to_string);
-            let mut added = 0;
-            match declared {
-                Some(t) if t != kind.as_str() => {
-                    let message = format!("`type` is `{t}`, but this is /v1/{}", kind.as_str());
-                    return Err(Rejection::new(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_message",
-                        message,
-                    )
-                    .into_response());
-                }
-                Some(_) => {}
-                None => {
-                    let value = Value::from(kind.as_str());
-                    added += entry_len("type", &value);
-                    body.insert("type".into(), value);
-                }
-            }
-            body.remove("writeKey");
-            vec![(body, added)]
-        }
-        None => {
-            let Some(Value::Array(items)) = body.remove("batch") else {
-                return Err(Rejection::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_batch",
-                    "a batch needs a `batch` array of messages",
-                )
-                .into_response());
-            };
-            let envelope = Envelope::of(&body);
-            let mut messages = Vec::with_capacity(items.len());
-            for (i, item) in items.into_iter().enumerate() {
-                let Value::Object(mut message) = item else {
-                    let message = format!("batch[{i}]: expected a JSON object");
-                    return Err(Rejection::new(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_message",
-                        message,
-                    )
-                    .into_response());
-                };
-                let added = envelope.apply(&mut message);
-                messages.push((message, added));
-            }
-            messages
-        }
-    };
-
     let times = Times::Clamp(state.limits.settings.future_skew);
-    let mut accepted = Vec::with_capacity(values.len());
-    let mut clamped = Vec::new();
-    for (i, (value, added)) in values.iter_mut().enumerate() {
-        let (message, out_of_range) = prepare_added(std::mem::take(value), received, *added, times)
-            .map_err(|invalid| {
-                let message = if kind.is_some() {
-                    invalid.message
-                } else {
-                    format!("batch[{i}]: {}", invalid.message)
-                };
-                let (status, code) = if invalid.too_large {
-                    (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
-                } else {
-                    (StatusCode::BAD_REQUEST, "invalid_message")
-                };
-                Rejection::new(status, code, message).into_response()
-            })?;
-        clamped.extend(out_of_range);
-        accepted.push(message);
-    }
+    let (mut accepted, clamped) =
+        messages(body, kind, state.clock.now(), times).map_err(IntoResponse::into_response)?;
     // Counted once the request is accepted whole (a refused batch stores nothing).
     for why in clamped {
         count_clamped(why);
@@ -405,22 +425,36 @@ pub fn prepare(
     received: Timestamp,
     times: Times,
 ) -> Result<Accepted, Invalid> {
-    let (accepted, clamped) = prepare_added(value, received, 0, times)?;
+    let (accepted, clamped) = prepare_added(value, received, Some(0), times)?;
     if let Some(why) = clamped {
         count_clamped(why);
     }
     Ok(accepted)
 }
 
+/// [`prepare`] for a message this service accepted before, in its stored form (as `sluice
+/// worker` reads it from the stream): the same message, id and time. Neither its size nor its
+/// time is checked again: both passed when the message arrived (its size counted without what
+/// Sluice added to it, which the stored form includes; its time bounded then).
+pub fn prepare_accepted(
+    value: Map<String, Value>,
+    received: Timestamp,
+) -> Result<Accepted, Invalid> {
+    prepare_added(value, received, None, Times::Trust).map(|(accepted, _)| accepted)
+}
+
 /// [`prepare`] for a message to which `added` bytes were added since its sender sent it (a
 /// batch's `context` and `sentAt`, a `type` from the path): they do not count against its size.
-/// Says whether its time was clamped, and why.
+/// `None` for a message accepted before, whose size was checked then. Says whether its time
+/// was clamped, and why.
 fn prepare_added(
     mut value: Map<String, Value>,
     received: Timestamp,
-    mut added: usize,
+    added: Option<usize>,
     times: Times,
 ) -> Result<(Accepted, Option<TimeOutOfRange>), Invalid> {
+    let limited = added.is_some();
+    let mut added = added.unwrap_or(0);
     let invalid = |message: String| Invalid {
         too_large: false,
         message,
@@ -447,7 +481,7 @@ fn prepare_added(
     let mut value = Value::Object(value);
     let mut raw = value.to_string();
     let size = raw.len().saturating_sub(added);
-    if size > MESSAGE_LIMIT {
+    if limited && size > MESSAGE_LIMIT {
         return Err(Invalid {
             too_large: true,
             message: format!(

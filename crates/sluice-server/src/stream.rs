@@ -259,12 +259,60 @@ pub fn partition_of(key: &str) -> u64 {
 fn unpack(payload: &[u8]) -> Option<(String, Accepted)> {
     let envelope: Envelope = serde_json::from_slice(payload).ok()?;
     let value: Map<String, Value> = serde_json::from_str(envelope.message.get()).ok()?;
-    let accepted = crate::ingest::prepare(
-        value,
-        Timestamp::from_millis(envelope.received),
-        // The service bounded its time before publishing it.
-        crate::ingest::Times::Trust,
-    )
-    .ok()?;
+    let received = Timestamp::from_millis(envelope.received);
+    let accepted = crate::ingest::prepare_accepted(value, received).ok()?;
     Some((envelope.source, accepted))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest;
+    use serde_json::json;
+    use sluice_core::MessageKind;
+
+    /// A message in the stream as `publish` puts it there.
+    fn packed(a: &Accepted) -> Vec<u8> {
+        let envelope = Envelope {
+            source: "web".to_string(),
+            received: a.received.millis(),
+            message: serde_json::value::RawValue::from_string(a.raw.clone()).unwrap(),
+        };
+        serde_json::to_vec(&envelope).unwrap()
+    }
+
+    /// Messages the service accepts at Segment's size limit reach the writer: the limit counts
+    /// what the sender sent, and the stored form also holds the `messageId` and `receivedAt`
+    /// Sluice added, and a batch's `context`. (The worker used to check the limit again on the
+    /// stored form, and drop such messages after they had been acknowledged.)
+    #[test]
+    fn messages_at_the_size_limit_are_unpacked() {
+        let received = Timestamp::from_millis(1_780_000_000_000);
+        let sized = |mut message: Value, size: usize| {
+            let len = message.to_string().len();
+            message["properties"]["notes"] = Value::from("x".repeat(size - len));
+            assert_eq!(message.to_string().len(), size);
+            message
+        };
+        let track = json!({"type": "track", "event": "Form Submitted", "userId": "u",
+            "timestamp": "2026-10-01T10:00:00Z", "properties": {"notes": ""}});
+        let single = sized(track.clone(), ingest::MESSAGE_LIMIT);
+        let batch = json!({
+            "batch": [sized(track, ingest::MESSAGE_LIMIT - 1000)],
+            "context": {"library": {"name": "analytics-python"}, "page": {"title": "y".repeat(5000)}},
+        });
+        for (body, kind) in [(single, Some(MessageKind::Track)), (batch, None)] {
+            let body = body.as_object().unwrap().clone();
+            let accepted = ingest::messages(body, kind, received).unwrap();
+            assert_eq!(accepted.len(), 1);
+            let a = &accepted[0];
+            assert!(a.raw.len() > ingest::MESSAGE_LIMIT);
+            let (source, again) = unpack(&packed(a)).expect("the worker takes it");
+            assert_eq!(source, "web");
+            assert_eq!(
+                (again.raw, again.message_id, again.at, again.received),
+                (a.raw.clone(), a.message_id.clone(), a.at, a.received)
+            );
+        }
+    }
 }

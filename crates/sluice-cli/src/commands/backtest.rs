@@ -18,10 +18,11 @@ use sluice_core::backtest::{
 };
 use sluice_core::engine::Hit;
 use sluice_core::history;
+use sluice_core::table::Record;
 use sluice_core::{Activity, Attributes, Message, Model, Profile, Timestamp};
 
 use super::import::{created_at, outcome_column};
-use crate::input::{self, Record, Rejections};
+use crate::input::{self, Rejections};
 use crate::{Format, UserError};
 
 #[derive(Debug, Args)]

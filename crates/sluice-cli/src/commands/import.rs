@@ -913,7 +913,7 @@ fn lead_column(name: &str, crm: bool) -> String {
 /// one (else now), and its `messageId` a hash of the row's content, so importing the same row
 /// again is a duplicate, and a changed row is new.
 fn identify(mut traits: Attributes) -> Result<Map<String, Value>, String> {
-    let id = input::record_id(&mut traits).ok_or("no `id` or `email`")?;
+    let id = sluice_core::table::record_id(&mut traits).ok_or("no `id` or `email`")?;
     let created = created_at(&traits)?;
     let content = json!({"id": id, "traits": traits}).to_string();
     let mut message = Map::new();
