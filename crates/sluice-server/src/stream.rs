@@ -303,7 +303,8 @@ mod tests {
         });
         for (body, kind) in [(single, Some(MessageKind::Track)), (batch, None)] {
             let body = body.as_object().unwrap().clone();
-            let accepted = ingest::messages(body, kind, received).unwrap();
+            let (accepted, _) =
+                ingest::messages(body, kind, received, ingest::Times::Trust).unwrap();
             assert_eq!(accepted.len(), 1);
             let a = &accepted[0];
             assert!(a.raw.len() > ingest::MESSAGE_LIMIT);
