@@ -88,7 +88,8 @@ fuzz_target!(|data: &[u8]| -> Corpus {
         Some(other),
     ] {
         // Times as sent (the clamping of far-off times is tested in the service's tests).
-        let Ok((accepted, _)) = ingest::messages(body.clone(), kind, RECEIVED, ingest::Times::Trust)
+        let Ok((accepted, _)) =
+            ingest::messages(body.clone(), kind, RECEIVED, ingest::Times::Trust)
         else {
             continue;
         };
