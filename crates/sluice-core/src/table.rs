@@ -66,6 +66,10 @@ pub enum RowError {
     NoId,
 }
 
+/// What reading a table's next row gives: `None` at the end, else the row or why it is skipped;
+/// `Err` when the table cannot be read on.
+pub type Next<T> = Result<Option<Result<T, BadRow>>, TableError>;
+
 /// Where the row [`CsvTable::next_row`] read is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RowAt {
@@ -123,8 +127,7 @@ impl<R: Read + Seek> CsvTable<R> {
     /// Reads the next row; `None` at the end. A row that cannot be read, that is the tail of
     /// an unterminated quote, or whose field count differs from the header's, is a
     /// [`BadRow`]: the next call reads on after it.
-    #[allow(clippy::type_complexity)]
-    pub fn next_row(&mut self) -> Result<Option<Result<RowAt, BadRow>>, TableError> {
+    pub fn next_row(&mut self) -> Next<RowAt> {
         // Lines are told from byte offsets: the CSV reader's own line numbers are off after
         // blank lines and in files with `\r\n` line ends.
         let start = self.reader.position().byte();
@@ -261,8 +264,7 @@ impl<R: Read + Seek> Records<R> {
     /// The next record and its line, or the row that was skipped; `None` at the end. A
     /// record's id is its `id` cell, else its `email` (lower-cased); every other non-empty
     /// cell is an attribute (typed by [`cell_value`]).
-    #[allow(clippy::type_complexity)]
-    pub fn next_record(&mut self) -> Result<Option<Result<(u64, Record), BadRow>>, TableError> {
+    pub fn next_record(&mut self) -> Next<(u64, Record)> {
         let at = match self.table.next_row()? {
             None => return Ok(None),
             Some(Err(bad)) => return Ok(Some(Err(bad))),
