@@ -189,9 +189,8 @@ async fn login(
         // The hash is checked even for an unknown email, so timing does not tell which
         // emails are users.
         let hash = user.as_ref().and_then(|(_, h)| h.clone());
-        let matches =
-            trust::verify_password(&password, hash.as_deref().unwrap_or(UNKNOWN_USER_HASH));
-        if let (Some((user, Some(_))), true) = (user, matches) {
+        let matches = trust::verify_user_password(&password, hash.as_deref());
+        if let (Some((user, _)), true) = (user, matches) {
             let owner = user.id.clone();
             return open_session(&state, &headers, &owner, Principal::of_user(user, address)).await;
         }
@@ -230,9 +229,6 @@ async fn login(
         },
     )
 }
-
-/// An argon2 hash no password matches, checked for unknown emails.
-const UNKNOWN_USER_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2x1aWNlc2x1aWNlc2x1aQ$0cW1DR5eMj4kLNPUKtBrb0aNLf9v0R7nDkgVXdqHhTE";
 
 /// `/login/link/{secret}`: a one-time sign-in link (`sluice user link`).
 async fn login_link(

@@ -349,6 +349,23 @@ pub fn hash_password(password: &str) -> Result<String, TrustError> {
         .map_err(|e| invalid("password", e.to_string()))
 }
 
+/// Whether a password matches a user's argon2 hash. Without a hash (an unknown email, or a
+/// user with no password) a hash made once per process is checked instead, so the answer
+/// takes as long either way and timing does not tell which emails are users.
+pub fn verify_user_password(password: &str, hash: Option<&str>) -> bool {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    match hash {
+        Some(hash) => verify_password(password, hash),
+        None => {
+            let dummy = DUMMY.get_or_init(|| {
+                hash_password(&token("dummy-")).expect("a long enough password hashes")
+            });
+            verify_password(password, dummy);
+            false
+        }
+    }
+}
+
 /// Whether a password matches an argon2 hash.
 pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|parsed| {
