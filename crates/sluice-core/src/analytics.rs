@@ -800,6 +800,8 @@ struct FeatureTally {
 /// Measures each of `features` against conversion: for the leads that showed it, the rate of
 /// opportunities and wins, their lift over the base rate with a 95 % interval (Wilson, divided
 /// by the base rate), and the dollars; flags rules whose points the evidence contradicts.
+/// Attributes with more than `max_values` values among the leads are left out, as is an
+/// attribute one of whose features has no value (its source kept only some of its values).
 pub fn attribution(
     features: &[Feature],
     leads: &[LeadFacts],
@@ -834,19 +836,26 @@ pub fn attribution(
     let won_base = ratio(won, n);
 
     let mut values: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    // An attribute without a value stands for more values than its source keeps: too many.
+    let mut too_many: BTreeSet<&str> = BTreeSet::new();
     for (feature, tally) in features.iter().zip(&tallies) {
         if feature.kind == FeatureKind::Attribute && tally.leads > 0 {
-            values
-                .entry(&feature.name)
-                .or_default()
-                .insert(feature.value.as_deref().unwrap_or_default());
+            match feature.value.as_deref() {
+                Some(value) => {
+                    values.entry(&feature.name).or_default().insert(value);
+                }
+                None => {
+                    too_many.insert(&feature.name);
+                }
+            }
         }
     }
-    let skipped: BTreeSet<&str> = values
+    let mut skipped: BTreeSet<&str> = values
         .iter()
         .filter(|(_, v)| v.len() > settings.max_values)
         .map(|(name, _)| *name)
         .collect();
+    skipped.extend(too_many);
 
     let mut rows = Vec::new();
     let mut below_support = 0;

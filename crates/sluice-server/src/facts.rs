@@ -13,10 +13,10 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sluice_core::analytics::{Journey, LeadFacts, OutcomeKind, Utm, categorical};
+use sluice_core::analytics::{FeatureKind, Journey, LeadFacts, OutcomeKind, Utm, categorical};
 use sluice_core::model::Vars;
 use sluice_core::{Attributes, Model, Stage, Timestamp};
-use sluice_store::{FactsRow, ReportOutcome, StageMove, Store, StoreError};
+use sluice_store::{FactsRow, FeatureKey, ReportOutcome, StageMove, Store, StoreError};
 
 /// Leads rebuilt per round.
 const BATCH: i64 = 1_000;
@@ -53,22 +53,41 @@ pub struct Record<'a> {
     pub c: bool,
 }
 
-/// What a lead showed before its cut-off, for attribution, as stored (apart from the
-/// [`Record`]: the funnel does not read it).
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct Features<'a> {
+/// What a lead showed before its cut-off, for attribution. Stored apart from the [`Record`]
+/// (the funnel does not read it), as ids of the catalogue of report features
+/// ([`Store::report_feature_ids`]).
+#[derive(Debug, Default)]
+pub struct Features {
     /// Event names seen before the cut-off.
-    #[serde(borrow, default, skip_serializing_if = "Vec::is_empty")]
-    pub e: Vec<Cow<'a, str>>,
+    pub e: Vec<String>,
     /// Engagement rules matched before the cut-off.
-    #[serde(borrow, default, skip_serializing_if = "Vec::is_empty")]
-    pub r: Vec<Cow<'a, str>>,
+    pub r: Vec<String>,
     /// Fit rules that held at the cut-off.
-    #[serde(borrow, default, skip_serializing_if = "Vec::is_empty")]
-    pub x: Vec<Cow<'a, str>>,
+    pub x: Vec<String>,
     /// Categorical attribute values at the cut-off (the account's as `account.<name>`).
-    #[serde(borrow, default, skip_serializing_if = "Vec::is_empty")]
-    pub a: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    pub a: Vec<(String, String)>,
+}
+
+impl Features {
+    /// The features as the catalogue names them.
+    fn keys(self) -> impl Iterator<Item = FeatureKey> {
+        let named = |kind: FeatureKind| {
+            move |name: String| FeatureKey {
+                kind,
+                name,
+                value: None,
+            }
+        };
+        let e = self.e.into_iter().map(named(FeatureKind::Event));
+        let r = self.r.into_iter().map(named(FeatureKind::EngagementRule));
+        let x = self.x.into_iter().map(named(FeatureKind::FitRule));
+        let a = self.a.into_iter().map(|(name, value)| FeatureKey {
+            kind: FeatureKind::Attribute,
+            name,
+            value: Some(value),
+        });
+        e.chain(r).chain(x).chain(a)
+    }
 }
 
 impl Record<'_> {
@@ -182,6 +201,9 @@ async fn rebuild(
 
     let version = model.version().to_string();
     let mut rows = Vec::with_capacity(leads.len());
+    // Every lead's features, named, then numbered by the catalogue in one call.
+    let mut keys = Vec::new();
+    let mut ends = Vec::with_capacity(leads.len());
     let by_id: HashMap<&str, &sluice_store::LeadRow> =
         leads.iter().map(|l| (l.id.as_str(), l)).collect();
     let mut gone = Vec::new();
@@ -205,14 +227,24 @@ async fn rebuild(
             own,
             lead.account_id.as_ref().and_then(|a| accounts.get(a)),
         );
+        keys.extend(features.keys());
+        ends.push(keys.len());
         rows.push(FactsRow {
             lead_id: id.clone(),
             dirty: *dirty,
             created_ms: lead.created_ms,
             model_version: version.clone(),
             facts: serde_json::to_string(&record).expect("facts serialise"),
-            features: serde_json::to_string(&features).expect("features serialise"),
+            feature_ids: Vec::new(),
         });
+    }
+    let ids = store.report_feature_ids(&keys).await?;
+    let mut start = 0;
+    for (row, end) in rows.iter_mut().zip(ends) {
+        row.feature_ids = ids[start..end].to_vec();
+        row.feature_ids.sort_unstable();
+        row.feature_ids.dedup();
+        start = end;
     }
     store.put_facts(&rows, &gone).await?;
     Ok(marked.len())
@@ -227,7 +259,7 @@ fn record_of<'a>(
     contacted: bool,
     trails: &[&sluice_store::TrailRow],
     account: Option<&Attributes>,
-) -> (Record<'a>, Features<'a>) {
+) -> (Record<'a>, Features) {
     let mut features = Features::default();
     let mut record = Record {
         id: Cow::Borrowed(lead.id.as_str()),
@@ -289,8 +321,8 @@ fn record_of<'a>(
                 .map(|(r, _)| r),
         );
     }
-    features.e = events.into_iter().map(Cow::Owned).collect();
-    features.r = rules.into_iter().map(Cow::Owned).collect();
+    features.e = events.into_iter().collect();
+    features.r = rules.into_iter().collect();
 
     // What it looked like before its cut-off: later traits would leak the outcome into its
     // features.
@@ -316,12 +348,11 @@ fn record_of<'a>(
         .rules
         .iter()
         .filter(|rule| rule.when.matches(vars))
-        .map(|rule| Cow::Borrowed(rule.id.as_str()))
+        .map(|rule| rule.id.clone())
         .collect();
     let empty = Attributes::new();
     features.a = categorical(attributes, "")
         .chain(categorical(account.unwrap_or(&empty), "account."))
-        .map(|(name, value)| (Cow::Owned(name), Cow::Owned(value)))
         .collect();
     (record, features)
 }

@@ -5,13 +5,13 @@
 use rustc_hash::FxHashMap as HashMap;
 
 use sluice_core::analytics::{
-    AttributionReport, AttributionSettings, Cohort, Feature, FunnelReport, LeadFacts, attribution,
-    funnel,
+    AttributionReport, AttributionSettings, Cohort, Feature, FeatureKind, FunnelReport, LeadFacts,
+    attribution, funnel,
 };
 use sluice_core::{Model, Timestamp};
 use sluice_store::{Store, StoreError};
 
-use crate::facts::{Features, Record};
+use crate::facts::Record;
 
 /// Leads read per query (one packed row).
 const PAGE: i64 = 20_000;
@@ -33,7 +33,7 @@ pub async fn funnel_report(
     period: Period,
     cohort: Cohort,
 ) -> Result<FunnelReport, StoreError> {
-    let facts = gather(store, model, period, None).await?;
+    let facts = gather(store, model, period, false).await?;
     Ok(funnel(&facts.leads, cohort))
 }
 
@@ -44,7 +44,7 @@ pub async fn attribution_report(
     period: Period,
     settings: &AttributionSettings,
 ) -> Result<AttributionReport, StoreError> {
-    let facts = gather(store, model, period, Some(settings.max_values)).await?;
+    let facts = gather(store, model, period, true).await?;
     Ok(attribution(&facts.features, &facts.leads, settings))
 }
 
@@ -56,7 +56,7 @@ pub async fn both_reports(
     cohort: Cohort,
     settings: &AttributionSettings,
 ) -> Result<(FunnelReport, AttributionReport), StoreError> {
-    let facts = gather(store, model, period, Some(settings.max_values)).await?;
+    let facts = gather(store, model, period, true).await?;
     Ok((
         funnel(&facts.leads, cohort),
         attribution(&facts.features, &facts.leads, settings),
@@ -82,96 +82,74 @@ pub struct Facts {
     /// One per lead first seen in the period.
     pub leads: Vec<LeadFacts>,
     /// What [`LeadFacts::features`] indexes: the model's engagement rules (in its order), its
-    /// fit rules, then event names and attribute values as they were met.
+    /// fit rules, then the event names and attribute values of the catalogue of report
+    /// features. An attribute without a value stands for values beyond those the catalogue
+    /// keeps: the attribute has too many values to measure.
     pub features: Vec<Feature>,
 }
 
-/// Features met in the leads' facts, each given an index once.
+/// The catalogue of report features as a report numbers them: engagement rules first, then
+/// fit rules (as `Feature::rules_of` lists them), then the rest; rules of other models are left
+/// out.
 struct Catalogue {
     features: Vec<Feature>,
-    rules: HashMap<String, u32>,
-    fit_rules: HashMap<String, u32>,
-    events: HashMap<String, u32>,
-    /// Per attribute, its values' indices: up to one more value than the report keeps.
-    attributes: HashMap<String, HashMap<String, u32>>,
-    max_values: usize,
+    /// A catalogue id's index in `features`.
+    index: HashMap<i64, u32>,
 }
 
 impl Catalogue {
-    fn new(model: &Model, max_values: usize) -> Catalogue {
-        // Engagement rules come first, then fit rules, as `Feature::rules_of` lists them.
+    async fn load(store: &Store, model: &Model) -> Result<Catalogue, StoreError> {
         let engagement = &model.engagement().rules;
-        Catalogue {
-            features: Feature::rules_of(model),
-            rules: engagement
-                .iter()
-                .enumerate()
-                .map(|(i, r)| (r.id.clone(), i as u32))
-                .collect(),
-            fit_rules: model
-                .fit()
-                .rules
-                .iter()
-                .enumerate()
-                .map(|(i, r)| (r.id.clone(), (engagement.len() + i) as u32))
-                .collect(),
-            events: HashMap::default(),
-            attributes: HashMap::default(),
-            max_values,
+        let rules: HashMap<&str, u32> = engagement
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id.as_str(), i as u32))
+            .collect();
+        let fit_rules: HashMap<&str, u32> = model
+            .fit()
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id.as_str(), (engagement.len() + i) as u32))
+            .collect();
+        let mut features = Feature::rules_of(model);
+        let mut index = HashMap::default();
+        for (id, key) in store.report_features().await? {
+            let at = match key.kind {
+                FeatureKind::EngagementRule => rules.get(key.name.as_str()).copied(),
+                FeatureKind::FitRule => fit_rules.get(key.name.as_str()).copied(),
+                FeatureKind::Event => {
+                    features.push(Feature::event(&key.name));
+                    Some(features.len() as u32 - 1)
+                }
+                FeatureKind::Attribute => {
+                    let mut feature = Feature::attribute(&key.name, "");
+                    feature.value = key.value;
+                    features.push(feature);
+                    Some(features.len() as u32 - 1)
+                }
+            };
+            if let Some(at) = at {
+                index.insert(id, at);
+            }
         }
+        Ok(Catalogue { features, index })
     }
 
-    fn event(&mut self, name: &str) -> u32 {
-        if let Some(&i) = self.events.get(name) {
-            return i;
-        }
-        let i = self.features.len() as u32;
-        self.features.push(Feature::event(name));
-        self.events.insert(name.to_string(), i);
-        i
-    }
-
-    /// The index of an attribute value; none once the attribute has more values than the
-    /// report keeps (the core then leaves the attribute out), so ids and emails cost nothing.
-    fn attribute(&mut self, name: &str, value: &str) -> Option<u32> {
-        if !self.attributes.contains_key(name) {
-            self.attributes.insert(name.to_string(), HashMap::default());
-        }
-        let values = self.attributes.get_mut(name).expect("just added");
-        if let Some(&i) = values.get(value) {
-            return Some(i);
-        }
-        if values.len() > self.max_values {
-            return None;
-        }
-        let i = self.features.len() as u32;
-        self.features.push(Feature::attribute(name, value));
-        values.insert(value.to_string(), i);
-        Some(i)
-    }
-
-    /// The indices of a lead's features.
-    fn features_of(&mut self, record: &Features<'_>) -> Vec<u32> {
-        let mut out = Vec::with_capacity(record.e.len() + record.r.len() + record.a.len());
-        for name in &record.e {
-            out.push(self.event(name));
-        }
-        // Rules of another model (facts not yet rebuilt under this one) are not counted.
-        out.extend(record.r.iter().filter_map(|r| self.rules.get(r.as_ref())));
-        out.extend(
-            record
-                .x
-                .iter()
-                .filter_map(|r| self.fit_rules.get(r.as_ref())),
-        );
-        for (name, value) in &record.a {
-            if let Some(i) = self.attribute(name, value) {
+    /// The indices of a lead's features, from their stored catalogue ids.
+    fn features_of(&self, ids: &str) -> Result<Vec<u32>, String> {
+        let mut out = Vec::with_capacity(ids.len() / 3);
+        for id in ids.split_ascii_whitespace() {
+            let id: i64 = id.parse().map_err(|e| format!("feature id {id:?}: {e}"))?;
+            // Rules of another model (facts not yet rebuilt under this one) are not counted.
+            // An id added since the catalogue was read is counted by the next report.
+            if let Some(&i) = self.index.get(&id) {
                 out.push(i);
             }
         }
         out.sort_unstable();
         out.dedup();
-        out
+        Ok(out)
     }
 }
 
@@ -183,10 +161,13 @@ pub async fn gather(
     store: &Store,
     model: &Model,
     period: Period,
-    features: Option<usize>,
+    features: bool,
 ) -> Result<Facts, StoreError> {
     crate::facts::refresh(store, model).await?;
-    let mut catalogue = features.map(|max_values| Catalogue::new(model, max_values));
+    let catalogue = match features {
+        true => Some(Catalogue::load(store, model).await?),
+        false => None,
+    };
     let mut leads = Vec::new();
     let mut after = String::new();
     loop {
@@ -201,20 +182,20 @@ pub async fn gather(
             break;
         };
         after = page.last;
-        let corrupt = |column, e: serde_json::Error| StoreError::Corrupt {
+        let corrupt = |column, message: String| StoreError::Corrupt {
             table: "lead_facts",
             column,
-            message: format!("a lead in the page ending at {after}: {e}"),
+            message: format!("a lead in the page ending at {after}: {message}"),
         };
         for line in page.lines.split('\n') {
             let (facts, features) = line.split_once('\t').unwrap_or((line, ""));
             let record: Record<'_> =
-                serde_json::from_str(facts).map_err(|e| corrupt("facts", e))?;
+                serde_json::from_str(facts).map_err(|e| corrupt("facts", e.to_string()))?;
             let mut facts = record.lead_facts();
-            if let Some(catalogue) = catalogue.as_mut() {
-                let features: Features<'_> =
-                    serde_json::from_str(features).map_err(|e| corrupt("features", e))?;
-                facts.features = catalogue.features_of(&features);
+            if let Some(catalogue) = &catalogue {
+                facts.features = catalogue
+                    .features_of(features)
+                    .map_err(|e| corrupt("feature_ids", e))?;
             }
             leads.push(facts);
         }

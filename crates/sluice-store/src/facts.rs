@@ -3,6 +3,9 @@
 //! a lead's row dirty in their own transaction; a rebuild stores a row only if nothing marked
 //! it again meanwhile.
 
+use std::collections::{BTreeMap, HashMap};
+
+use sluice_core::analytics::FeatureKind;
 use sqlx::Row;
 
 use crate::reports::{ReportOutcome, StageMove, stage_move};
@@ -21,12 +24,65 @@ pub struct FactsRow {
     pub model_version: String,
     /// The facts the funnel counts (JSON, encoded by the service).
     pub facts: String,
-    /// The features attribution counts (JSON, encoded by the service).
-    pub features: String,
+    /// The catalogue ids of the features attribution counts ([`Store::report_feature_ids`]).
+    pub feature_ids: Vec<i64>,
+}
+
+/// Most values an attribute keeps in the catalogue of report features: far more than a report
+/// measures (`AttributionSettings::max_values`), and few enough that identifiers (ids, emails,
+/// names) stay out of it. A value beyond them is recorded as the attribute's overflow.
+pub const ATTRIBUTE_VALUES: i64 = 500;
+
+/// A feature attribution measures, as the catalogue of report features names it: an event
+/// name, a rule id, or an attribute with its value. An attribute without a value is its
+/// overflow: a value beyond the [`ATTRIBUTE_VALUES`] the catalogue keeps for it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FeatureKey {
+    /// Its kind.
+    pub kind: FeatureKind,
+    /// The event name, rule id or attribute name.
+    pub name: String,
+    /// The attribute's value; none for the others, and for an attribute's overflow.
+    pub value: Option<String>,
+}
+
+impl FeatureKey {
+    /// How the catalogue stores the kind (overflows apart).
+    fn code(&self) -> &'static str {
+        match (self.kind, &self.value) {
+            (FeatureKind::Event, _) => "e",
+            (FeatureKind::EngagementRule, _) => "r",
+            (FeatureKind::FitRule, _) => "x",
+            (FeatureKind::Attribute, Some(_)) => "a",
+            (FeatureKind::Attribute, None) => "o",
+        }
+    }
+
+    /// The key stored as `code`, `name`, `value`.
+    fn decode(code: &str, name: String, value: String) -> Option<FeatureKey> {
+        let (kind, value) = match code {
+            "e" => (FeatureKind::Event, None),
+            "r" => (FeatureKind::EngagementRule, None),
+            "x" => (FeatureKind::FitRule, None),
+            "a" => (FeatureKind::Attribute, Some(value)),
+            "o" => (FeatureKind::Attribute, None),
+            _ => return None,
+        };
+        Some(FeatureKey { kind, name, value })
+    }
+
+    /// This attribute's overflow.
+    pub fn overflow(name: &str) -> FeatureKey {
+        FeatureKey {
+            kind: FeatureKind::Attribute,
+            name: name.to_string(),
+            value: None,
+        }
+    }
 }
 
 /// A page of stored facts, as the reports read them: one line per lead (its facts, and with
-/// features a tab and its features), packed by the database into one value so a page costs one
+/// features a tab and its features' catalogue ids, space-separated), packed by the database into one value so a page costs one
 /// row, not thousands.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FactsPage {
@@ -70,14 +126,14 @@ impl Store {
     /// on the same condition. Returns how many rows were stored or dropped.
     pub async fn put_facts(&self, rows: &[FactsRow], gone: &[(String, i64)]) -> Result<u64> {
         const PUT: &str = "UPDATE lead_facts SET dirty = 0, created_ms = $1, model_version = $2, \
-             facts = $3, features = $4 WHERE lead_id = $5 AND dirty = $6";
+             facts = $3, feature_ids = $4 WHERE lead_id = $5 AND dirty = $6";
         const DROP: &str = "DELETE FROM lead_facts WHERE lead_id = $1 AND dirty = $2";
         let put = |row: &'_ FactsRow| {
             sqlx::query(PUT)
                 .bind(row.created_ms)
                 .bind(row.model_version.clone())
                 .bind(row.facts.clone())
-                .bind(row.features.clone())
+                .bind(encode_ids(&row.feature_ids))
                 .bind(row.lead_id.clone())
                 .bind(row.dirty)
         };
@@ -145,13 +201,14 @@ impl Store {
         }
         let line = match (self.backend, features) {
             (Backend::Sqlite, false) => "group_concat(facts, char(10))",
-            (Backend::Sqlite, true) => "group_concat(facts || char(9) || features, char(10))",
+            (Backend::Sqlite, true) => "group_concat(facts || char(9) || feature_ids, char(10))",
             (Backend::Postgres, false) => "string_agg(facts, E'\\n')",
-            (Backend::Postgres, true) => "string_agg(facts || E'\\t' || features, E'\\n')",
+            (Backend::Postgres, true) => "string_agg(facts || E'\\t' || feature_ids, E'\\n')",
         };
+        // A row is complete once rebuilt: its facts and feature ids are written together.
         let sql = format!(
-            "SELECT {line}, MAX(lead_id), COUNT(*) FROM (SELECT lead_id, facts, features \
-             FROM lead_facts WHERE lead_id > $1 AND facts IS NOT NULL AND features IS NOT NULL\
+            "SELECT {line}, MAX(lead_id), COUNT(*) FROM (SELECT lead_id, facts, feature_ids \
+             FROM lead_facts WHERE lead_id > $1 AND facts IS NOT NULL AND feature_ids IS NOT NULL\
              {filter} ORDER BY lead_id LIMIT ${next}) AS page"
         );
         let mut query = sqlx::query(&sql).bind(after);
@@ -299,4 +356,196 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// The catalogue ids a process has met: bounded, since an attribute keeps at most
+/// [`ATTRIBUTE_VALUES`] values.
+#[derive(Debug, Default)]
+pub(crate) struct FeatureCache {
+    ids: HashMap<FeatureKey, i64>,
+    /// Attributes that hold all the values they may, with their overflow ids.
+    full: HashMap<String, i64>,
+}
+
+impl FeatureCache {
+    fn get(&self, f: &FeatureKey) -> Option<i64> {
+        if let Some(&id) = self.ids.get(f) {
+            return Some(id);
+        }
+        match (f.kind, &f.value) {
+            (FeatureKind::Attribute, Some(_)) => self.full.get(&f.name).copied(),
+            _ => None,
+        }
+    }
+}
+
+/// Feature ids as stored: space-separated.
+fn encode_ids(ids: &[i64]) -> String {
+    let mut out = String::with_capacity(ids.len() * 4);
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(&id.to_string());
+    }
+    out
+}
+
+impl Store {
+    /// Every feature of the catalogue of report features, with its id.
+    pub async fn report_features(&self) -> Result<Vec<(i64, FeatureKey)>> {
+        let rows = sqlx::query("SELECT id, kind, name, value FROM report_features ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let code: String = row.try_get(1)?;
+            let key =
+                FeatureKey::decode(&code, row.try_get(2)?, row.try_get(3)?).ok_or_else(|| {
+                    StoreError::Corrupt {
+                        table: "report_features",
+                        column: "kind",
+                        message: format!("unknown kind {code:?}"),
+                    }
+                })?;
+            out.push((row.try_get(0)?, key));
+        }
+        Ok(out)
+    }
+
+    /// The catalogue ids of these features, adding those it does not hold yet: each one's id,
+    /// in order. An attribute value beyond the [`ATTRIBUTE_VALUES`] its attribute keeps gets
+    /// the attribute's overflow id.
+    pub async fn report_feature_ids(&self, features: &[FeatureKey]) -> Result<Vec<i64>> {
+        let mut out = vec![0; features.len()];
+        let mut missing = Vec::new();
+        {
+            let cache = self.features.lock().expect("feature cache lock");
+            for (i, f) in features.iter().enumerate() {
+                match cache.get(f) {
+                    Some(id) => out[i] = id,
+                    None => missing.push(i),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let wanted: Vec<FeatureKey> = missing.iter().map(|&i| features[i].clone()).collect();
+        let found = self.add_report_features(&wanted).await?;
+        let mut cache = self.features.lock().expect("feature cache lock");
+        for ((&i, key), (id, overflowed)) in missing.iter().zip(wanted).zip(found) {
+            out[i] = id;
+            if overflowed {
+                // The attribute holds all the values it may: any value not held is its
+                // overflow from now on.
+                cache.full.insert(key.name, id);
+            } else {
+                cache.ids.insert(key, id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds these features to the catalogue where missing; each one's id, and whether that is
+    /// its attribute's overflow id.
+    async fn add_report_features(&self, features: &[FeatureKey]) -> Result<Vec<(i64, bool)>> {
+        let mut wanted: Vec<&FeatureKey> = features.iter().collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut overflows: Vec<FeatureKey> = wanted
+            .iter()
+            .filter(|f| f.kind == FeatureKind::Attribute)
+            .map(|f| FeatureKey::overflow(&f.name))
+            .collect();
+        overflows.dedup();
+        // Attribute values per attribute, each attribute taking what room it has left.
+        let mut values: BTreeMap<&str, Vec<&FeatureKey>> = BTreeMap::new();
+        let mut others: Vec<&FeatureKey> = overflows.iter().collect();
+        for f in &wanted {
+            match (f.kind, &f.value) {
+                (FeatureKind::Attribute, Some(_)) => values.entry(&f.name).or_default().push(f),
+                _ => others.push(f),
+            }
+        }
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Sqlite {
+            // Take the write lock first: a read followed by a write could otherwise fail when
+            // another writer commits in between.
+            sqlx::query("UPDATE report_features SET id = id WHERE 0")
+                .execute(&mut *tx)
+                .await?;
+        }
+        insert_features(&mut tx, self.backend, &others).await?;
+        for (name, new) in &values {
+            let held: i64 =
+                sqlx::query("SELECT COUNT(*) FROM report_features WHERE kind = 'a' AND name = $1")
+                    .bind(*name)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get(0)?;
+            let room = usize::try_from(ATTRIBUTE_VALUES - held).unwrap_or(0);
+            insert_features(&mut tx, self.backend, &new[..room.min(new.len())]).await?;
+        }
+        let mut ids: HashMap<FeatureKey, i64> = HashMap::new();
+        let all: Vec<&FeatureKey> = overflows.iter().chain(wanted.iter().copied()).collect();
+        for chunk in all.chunks(CHUNK / 3) {
+            let sql = format!(
+                "SELECT id, kind, name, value FROM report_features WHERE (kind, name, value) IN \
+                 (VALUES {})",
+                rows_placeholders(self.backend, chunk.len(), 3)
+            );
+            let mut query = sqlx::query(&sql);
+            for f in chunk {
+                query = query
+                    .bind(f.code())
+                    .bind(f.name.as_str())
+                    .bind(f.value.as_deref().unwrap_or_default());
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                let code: String = row.try_get(1)?;
+                if let Some(key) = FeatureKey::decode(&code, row.try_get(2)?, row.try_get(3)?) {
+                    ids.insert(key, row.try_get(0)?);
+                }
+            }
+        }
+        tx.commit().await?;
+        features
+            .iter()
+            .map(|f| {
+                ids.get(f)
+                    .map(|&id| (id, false))
+                    .or_else(|| Some((*ids.get(&FeatureKey::overflow(&f.name))?, true)))
+                    .ok_or_else(|| StoreError::Corrupt {
+                        table: "report_features",
+                        column: "id",
+                        message: format!("no id for {:?} {:?} after adding it", f.kind, f.name),
+                    })
+            })
+            .collect()
+    }
+}
+
+/// Adds these features to the catalogue (those it holds already are left as they are).
+async fn insert_features(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
+    features: &[&FeatureKey],
+) -> Result<()> {
+    for chunk in features.chunks(CHUNK / 3) {
+        let sql = format!(
+            "INSERT INTO report_features (kind, name, value) VALUES {} \
+             ON CONFLICT (kind, name, value) DO NOTHING",
+            rows_placeholders(backend, chunk.len(), 3)
+        );
+        let mut query = sqlx::query(&sql);
+        for f in chunk {
+            query = query
+                .bind(f.code())
+                .bind(f.name.as_str())
+                .bind(f.value.as_deref().unwrap_or_default());
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
 }

@@ -117,6 +117,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0008_governance.sql"),
         include_str!("../migrations/postgres/0008_governance.sql"),
     ),
+    (
+        "0009_feature_catalogue",
+        include_str!("../migrations/sqlite/0009_feature_catalogue.sql"),
+        include_str!("../migrations/postgres/0009_feature_catalogue.sql"),
+    ),
 ];
 
 /// Rows per multi-row `INSERT`, well under both engines' parameter limits.
@@ -127,6 +132,8 @@ pub(crate) const CHUNK: usize = 400;
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The catalogue ids of report features met so far (they never change).
+    features: std::sync::Arc<std::sync::Mutex<facts::FeatureCache>>,
 }
 
 impl Store {
@@ -164,7 +171,11 @@ impl Store {
             }
             Backend::Postgres => options.max_connections(10).connect(&url).await?,
         };
-        let store = Store { pool, backend };
+        let store = Store {
+            pool,
+            backend,
+            features: Default::default(),
+        };
         store.migrate().await?;
         Ok(store)
     }

@@ -340,6 +340,66 @@ async fn story(url: &str) {
         store.raw_execute("DELETE FROM audit_log").await.is_err(),
         "audit rows cannot be deleted"
     );
+
+    // The catalogue of report features numbers each feature once, for every process.
+    use sluice_core::analytics::FeatureKind;
+    let key = |kind, name: &str, value: Option<&str>| FeatureKey {
+        kind,
+        name: name.into(),
+        value: value.map(str::to_string),
+    };
+    let demo = key(FeatureKind::Event, "Demo Requested", None);
+    let rule = key(FeatureKind::EngagementRule, "demo", None);
+    let software = key(FeatureKind::Attribute, "industry", Some("Software"));
+    let ids = store
+        .report_feature_ids(&[demo.clone(), rule.clone(), software.clone(), demo.clone()])
+        .await
+        .unwrap();
+    assert_eq!(ids[0], ids[3]);
+    assert_ne!(ids[0], ids[1]);
+    let other = Store::connect(url).await.unwrap();
+    assert_eq!(
+        other
+            .report_feature_ids(&[software.clone(), rule.clone()])
+            .await
+            .unwrap(),
+        vec![ids[2], ids[1]],
+        "another process reads the same ids"
+    );
+    // An attribute keeps ATTRIBUTE_VALUES values; beyond them, each value is its overflow.
+    let emails: Vec<FeatureKey> = (0..ATTRIBUTE_VALUES + 20)
+        .map(|i| {
+            key(
+                FeatureKind::Attribute,
+                "email",
+                Some(&format!("p{i}@example.com")),
+            )
+        })
+        .collect();
+    let first = store.report_feature_ids(&emails[..10]).await.unwrap();
+    let all = store.report_feature_ids(&emails).await.unwrap();
+    assert_eq!(&all[..10], &first[..], "ids do not change");
+    let mut distinct = all.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len() as i64,
+        ATTRIBUTE_VALUES + 1,
+        "the values kept and the overflow"
+    );
+    let catalogue = other.report_features().await.unwrap();
+    let overflow = catalogue
+        .iter()
+        .find(|(_, f)| *f == FeatureKey::overflow("email"))
+        .expect("the overflow of email")
+        .0;
+    assert_eq!(all.iter().filter(|&&id| id == overflow).count(), 20);
+    assert!(catalogue.contains(&(ids[2], software.clone())));
+    let later = key(FeatureKind::Attribute, "email", Some("late@example.com"));
+    assert_eq!(
+        other.report_feature_ids(&[later]).await.unwrap(),
+        vec![overflow]
+    );
 }
 
 #[tokio::test]
