@@ -379,6 +379,22 @@ fn attribution_measures_lift_and_flags_points_against_evidence() {
     );
     assert_eq!(high.rows.len(), 3);
     assert_eq!(high.below_support, 3);
+
+    // An attribute without a value stands for values its source did not keep: even with few
+    // values among these leads, the attribute is left out as having too many.
+    let mut features = features;
+    features.push(Feature::attribute("company", "Acme"));
+    let mut overflow = Feature::attribute("company", "");
+    overflow.value = None;
+    features.push(overflow);
+    let (acme, beyond) = (features.len() as u32 - 2, features.len() as u32 - 1);
+    for (i, lead) in leads.iter_mut().enumerate() {
+        lead.features.push(if i < 50 { acme } else { beyond });
+        lead.features.sort_unstable();
+    }
+    let report = attribution(&features, &leads, &settings);
+    assert_eq!(report.skipped_attributes, ["company", "email"]);
+    assert!(report.rows.iter().all(|r| r.name != "company"));
 }
 
 #[test]
