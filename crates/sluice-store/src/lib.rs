@@ -134,7 +134,12 @@ pub struct Store {
     backend: Backend,
     /// The catalogue ids of report features met so far (they never change).
     features: std::sync::Arc<std::sync::Mutex<facts::FeatureCache>>,
+    /// Dropped with the last clone: background work on the pool ends then.
+    alive: std::sync::Arc<()>,
 }
+
+/// How often SQLite's write-ahead log is checkpointed in the background.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
 impl Store {
     /// Connects (creating a SQLite file if needed) and applies pending migrations.
@@ -158,13 +163,15 @@ impl Store {
             // overwritten, so an erased person leaves nothing in the file. A page cache of
             // 32 MB holds a group commit's pages (the default 2 MB spills them to the log
             // before the commit and reads them back), statement journals stay in memory, and
-            // reads map the file rather than copying each page.
+            // reads map the file rather than copying each page. Checkpoints (copying the log
+            // into the file) run in the background (`checkpoints`), not in a commit that
+            // happens to fill the log; the automatic one is only a backstop.
             Backend::Sqlite => {
                 options
                     .max_connections(4)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
-                            conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA secure_delete = ON; PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY; PRAGMA mmap_size = 268435456;")
+                            conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA secure_delete = ON; PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY; PRAGMA mmap_size = 268435456; PRAGMA wal_autocheckpoint = 50000;")
                                 .await?;
                             Ok(())
                         })
@@ -178,9 +185,40 @@ impl Store {
             pool,
             backend,
             features: Default::default(),
+            alive: Default::default(),
         };
         store.migrate().await?;
+        if backend == Backend::Sqlite {
+            store.checkpoints();
+        }
         Ok(store)
+    }
+
+    /// Checkpoints SQLite's write-ahead log every [`CHECKPOINT_EVERY`] on a connection of its
+    /// own, beside the writer (`PASSIVE`: it waits for nobody), until every clone of this store
+    /// is dropped. A commit then never pays for copying the log into the database file.
+    fn checkpoints(&self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let pool = self.pool.clone();
+        let alive = std::sync::Arc::downgrade(&self.alive);
+        runtime.spawn(async move {
+            let mut ticks = tokio::time::interval(CHECKPOINT_EVERY);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if alive.strong_count() == 0 || pool.is_closed() {
+                    return;
+                }
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(&pool)
+                    .await
+                {
+                    tracing::debug!(error = %e, "checkpoint failed; trying again later");
+                }
+            }
+        });
     }
 
     /// The engine.

@@ -637,7 +637,7 @@ impl Run {
                 Err(error) => rejections.reject(path, row.line, error),
             }
         })?;
-        sink.flush()?;
+        sink.finish()?;
         Ok(renamed)
     }
 
@@ -668,7 +668,7 @@ impl Run {
                 Err(invalid) => rejections.reject(path, line, invalid.message),
             }
         })?;
-        sink.flush()
+        sink.finish()
     }
 
     /// Each row is an opportunity, a win or a loss of a known lead.
@@ -803,11 +803,18 @@ pub(crate) fn outcome_column(name: &str) -> String {
         .to_string()
 }
 
+/// A batch being stored while the next one is read.
+type InFlight =
+    tokio::task::JoinHandle<Result<sluice_server::writer::Ack, sluice_store::StoreError>>;
+
 /// Messages on their way to the database, stored [`BATCH`] at a time and scored as they are.
+/// Into a database, one batch is stored while the next is read and checked; batches are
+/// committed one after another, in file order.
 struct MessageSink<'a> {
     run: &'a Run,
     counts: &'a mut Counts,
     pending: Vec<Accepted>,
+    in_flight: Option<InFlight>,
 }
 
 impl<'a> MessageSink<'a> {
@@ -816,7 +823,30 @@ impl<'a> MessageSink<'a> {
             run,
             counts,
             pending: Vec::with_capacity(BATCH),
+            in_flight: None,
         }
+    }
+
+    /// Waits for the batch being stored, and counts it.
+    fn settle(&mut self) -> anyhow::Result<()> {
+        let Some(batch) = self.in_flight.take() else {
+            return Ok(());
+        };
+        let ack = self
+            .run
+            .handle
+            .block_on(batch)
+            .context("storing the imported messages stopped")?
+            .context("cannot store the imported messages")?;
+        self.counts.imported += ack.new as u64;
+        self.counts.duplicates += ack.duplicates as u64;
+        Ok(())
+    }
+
+    /// Stores what is pending and waits until everything is stored.
+    fn finish(mut self) -> anyhow::Result<()> {
+        self.flush()?;
+        self.settle()
     }
 
     fn push(&mut self, message: Accepted) -> anyhow::Result<()> {
@@ -840,13 +870,14 @@ impl<'a> MessageSink<'a> {
                 suppressed,
             } => {
                 messages.retain(|m| !sluice_server::trust::is_suppressed(suppressed, &m.message));
-                let ack = self
-                    .run
-                    .handle
-                    .block_on(store_batch(store, live, messages, &self.run.options.source))
-                    .context("cannot store the imported messages")?;
-                self.counts.imported += ack.new as u64;
-                self.counts.duplicates += ack.duplicates as u64;
+                self.settle()?;
+                let (store, live) = (store.clone(), Arc::clone(live));
+                let source = self.run.options.source.clone();
+                self.in_flight = Some(
+                    self.run
+                        .handle
+                        .spawn(async move { store_batch(&store, &live, messages, &source).await }),
+                );
             }
             Target::Remote(remote) => {
                 // The messages as checked here, through the same door as any SDK, in batches
