@@ -164,14 +164,14 @@ impl Store {
             // 32 MB holds a group commit's pages (the default 2 MB spills them to the log
             // before the commit and reads them back), statement journals stay in memory, and
             // reads map the file rather than copying each page. Checkpoints (copying the log
-            // into the file) run in the background (`checkpoints`), not in a commit that
-            // happens to fill the log; the automatic one is only a backstop.
+            // into the file) run in the background (`checkpoints`), so the commit that fills
+            // the log (16 MB) finds it copied already and only restarts it.
             Backend::Sqlite => {
                 options
                     .max_connections(4)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
-                            conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA secure_delete = ON; PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY; PRAGMA mmap_size = 268435456; PRAGMA wal_autocheckpoint = 50000;")
+                            conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA secure_delete = ON; PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY; PRAGMA mmap_size = 268435456; PRAGMA wal_autocheckpoint = 4000; PRAGMA journal_size_limit = 67108864;")
                                 .await?;
                             Ok(())
                         })
@@ -196,7 +196,8 @@ impl Store {
 
     /// Checkpoints SQLite's write-ahead log every [`CHECKPOINT_EVERY`] on a connection of its
     /// own, beside the writer (`PASSIVE`: it waits for nobody), until every clone of this store
-    /// is dropped. A commit then never pays for copying the log into the database file.
+    /// is dropped. The commit that fills the log then finds it copied into the database file
+    /// already, and only restarts it.
     fn checkpoints(&self) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
