@@ -164,17 +164,37 @@ impl Store {
                 let _ = conn.close().await;
                 result?;
             }
-            // SQLite has one writer at a time: one transaction (one sync) for the batch.
+            // SQLite has one writer at a time: short transactions of a few rows, so the writer
+            // never waits long for the lock. Facts are derived, so they need no sync of their
+            // own (`synchronous = NORMAL`: a crash may lose a rebuild, whose row stays marked);
+            // the connection is closed afterwards rather than handed back to the pool.
             Backend::Sqlite => {
-                let mut tx = self.pool.begin().await?;
-                for row in rows {
-                    done += put(row).execute(&mut *tx).await?.rows_affected();
+                const ROWS_PER_COMMIT: usize = 100;
+                let mut conn = self.pool.acquire().await?;
+                let result = async {
+                    sqlx::query("PRAGMA synchronous = NORMAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    for chunk in rows.chunks(ROWS_PER_COMMIT) {
+                        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                        for row in chunk {
+                            done += put(row).execute(&mut *tx).await?.rows_affected();
+                        }
+                        tx.commit().await?;
+                    }
+                    for chunk in gone.chunks(ROWS_PER_COMMIT) {
+                        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                        for (lead, dirty) in chunk {
+                            let query = sqlx::query(DROP).bind(lead.as_str()).bind(*dirty);
+                            done += query.execute(&mut *tx).await?.rows_affected();
+                        }
+                        tx.commit().await?;
+                    }
+                    Ok::<_, StoreError>(())
                 }
-                for (lead, dirty) in gone {
-                    let query = sqlx::query(DROP).bind(lead.as_str()).bind(*dirty);
-                    done += query.execute(&mut *tx).await?.rows_affected();
-                }
-                tx.commit().await?;
+                .await;
+                let _ = conn.close().await;
+                result?;
             }
         }
         Ok(done)
