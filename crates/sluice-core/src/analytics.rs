@@ -458,61 +458,95 @@ fn median(values: &mut [i64]) -> Option<f64> {
 /// The funnel of `leads`, in total and per cohort, source, first-touch UTM source, channel and
 /// campaign, grade at MQL and model version.
 pub fn funnel(leads: &[LeadFacts], cohort: Cohort) -> FunnelReport {
-    type Key = fn(&LeadFacts, Cohort) -> Option<String>;
-    let dimensions: [Key; 7] = [
-        |l, c| l.journey.reached(Stage::Mql).map(|at| c.key(at)),
-        |l, _| l.source.clone(),
-        |l, _| l.first_touch.as_ref().and_then(|u| u.source.clone()),
-        |l, _| l.first_touch.as_ref().and_then(|u| u.medium.clone()),
-        |l, _| l.first_touch.as_ref().and_then(|u| u.name.clone()),
-        |l, _| l.grade.clone(),
-        |l, _| l.model_version.clone(),
-    ];
-    let mut total = Tally::default();
-    let mut groups: [BTreeMap<Option<String>, Tally>; 7] = Default::default();
+    let mut funnel = Funnel::new(cohort);
     for lead in leads {
-        total.add(lead);
-        for (key, map) in dimensions.iter().zip(&mut groups) {
-            map.entry(key(lead, cohort)).or_default().add(lead);
+        funnel.add(lead);
+    }
+    funnel.finish()
+}
+
+/// The funnel, counted one lead at a time (its memory does not grow with the leads, only with
+/// the groups): [`funnel`] over leads read in pages.
+#[derive(Debug)]
+pub struct Funnel {
+    cohort: Cohort,
+    total: Tally,
+    groups: [BTreeMap<Option<String>, Tally>; 7],
+}
+
+impl Funnel {
+    /// An empty funnel with MQL cohorts of `cohort`.
+    pub fn new(cohort: Cohort) -> Funnel {
+        Funnel {
+            cohort,
+            total: Tally::default(),
+            groups: Default::default(),
         }
     }
-    let [
-        by_cohort,
-        by_source,
-        by_utm_source,
-        by_channel,
-        by_campaign,
-        by_grade,
-        by_model_version,
-    ] = groups.map(|map| {
-        map.into_iter()
-            .map(|(key, tally)| tally.row(key))
-            .collect::<Vec<_>>()
-    });
-    // Time and grades read in their own order (the leads without one last); the others by size.
-    let natural = |mut rows: Vec<FunnelRow>| {
-        rows.sort_by(|a, b| (a.key.is_none(), &a.key).cmp(&(b.key.is_none(), &b.key)));
-        rows
-    };
-    let by_size = |mut rows: Vec<FunnelRow>| {
-        rows.sort_by(|a, b| {
-            b.reached
-                .lead
-                .cmp(&a.reached.lead)
-                .then_with(|| (a.key.is_none(), &a.key).cmp(&(b.key.is_none(), &b.key)))
+
+    /// Counts one lead.
+    pub fn add(&mut self, lead: &LeadFacts) {
+        type Key = fn(&LeadFacts, Cohort) -> Option<String>;
+        const DIMENSIONS: [Key; 7] = [
+            |l, c| l.journey.reached(Stage::Mql).map(|at| c.key(at)),
+            |l, _| l.source.clone(),
+            |l, _| l.first_touch.as_ref().and_then(|u| u.source.clone()),
+            |l, _| l.first_touch.as_ref().and_then(|u| u.medium.clone()),
+            |l, _| l.first_touch.as_ref().and_then(|u| u.name.clone()),
+            |l, _| l.grade.clone(),
+            |l, _| l.model_version.clone(),
+        ];
+        self.total.add(lead);
+        for (key, map) in DIMENSIONS.iter().zip(&mut self.groups) {
+            map.entry(key(lead, self.cohort)).or_default().add(lead);
+        }
+    }
+
+    /// The report of the leads counted.
+    pub fn finish(self) -> FunnelReport {
+        let Funnel {
+            cohort,
+            total,
+            groups,
+        } = self;
+        let [
+            by_cohort,
+            by_source,
+            by_utm_source,
+            by_channel,
+            by_campaign,
+            by_grade,
+            by_model_version,
+        ] = groups.map(|map| {
+            map.into_iter()
+                .map(|(key, tally)| tally.row(key))
+                .collect::<Vec<_>>()
         });
-        rows
-    };
-    FunnelReport {
-        cohort,
-        total: total.row(None),
-        by_cohort: natural(by_cohort),
-        by_source: by_size(by_source),
-        by_utm_source: by_size(by_utm_source),
-        by_channel: by_size(by_channel),
-        by_campaign: by_size(by_campaign),
-        by_grade: natural(by_grade),
-        by_model_version: natural(by_model_version),
+        // Time and grades read in their own order (the leads without one last); the others by size.
+        let natural = |mut rows: Vec<FunnelRow>| {
+            rows.sort_by(|a, b| (a.key.is_none(), &a.key).cmp(&(b.key.is_none(), &b.key)));
+            rows
+        };
+        let by_size = |mut rows: Vec<FunnelRow>| {
+            rows.sort_by(|a, b| {
+                b.reached
+                    .lead
+                    .cmp(&a.reached.lead)
+                    .then_with(|| (a.key.is_none(), &a.key).cmp(&(b.key.is_none(), &b.key)))
+            });
+            rows
+        };
+        FunnelReport {
+            cohort,
+            total: total.row(None),
+            by_cohort: natural(by_cohort),
+            by_source: by_size(by_source),
+            by_utm_source: by_size(by_utm_source),
+            by_channel: by_size(by_channel),
+            by_campaign: by_size(by_campaign),
+            by_grade: natural(by_grade),
+            by_model_version: natural(by_model_version),
+        }
     }
 }
 
@@ -807,13 +841,43 @@ pub fn attribution(
     leads: &[LeadFacts],
     settings: &AttributionSettings,
 ) -> AttributionReport {
-    let mut tallies = vec![FeatureTally::default(); features.len()];
-    let (mut opportunities, mut won) = (0, 0);
+    let mut attribution = Attribution::new(features);
     for lead in leads {
+        attribution.add(lead);
+    }
+    attribution.finish(settings)
+}
+
+/// Attribution, counted one lead at a time (its memory grows with the features, not the
+/// leads): [`attribution`] over leads read in pages.
+#[derive(Debug)]
+pub struct Attribution<'a> {
+    features: &'a [Feature],
+    tallies: Vec<FeatureTally>,
+    leads: u64,
+    opportunities: u64,
+    won: u64,
+}
+
+impl<'a> Attribution<'a> {
+    /// Nothing counted yet, for these features ([`LeadFacts::features`] index them).
+    pub fn new(features: &'a [Feature]) -> Attribution<'a> {
+        Attribution {
+            features,
+            tallies: vec![FeatureTally::default(); features.len()],
+            leads: 0,
+            opportunities: 0,
+            won: 0,
+        }
+    }
+
+    /// Counts one lead.
+    pub fn add(&mut self, lead: &LeadFacts) {
         let opportunity = lead.journey.cutoff().is_some();
         let is_won = lead.journey.is_won();
-        opportunities += u64::from(opportunity);
-        won += u64::from(is_won);
+        self.leads += 1;
+        self.opportunities += u64::from(opportunity);
+        self.won += u64::from(is_won);
         let mut previous = None;
         for &i in &lead.features {
             // Each feature counts once per lead, even if given twice.
@@ -821,7 +885,7 @@ pub fn attribution(
                 continue;
             }
             previous = Some(i);
-            let Some(t) = tallies.get_mut(i as usize) else {
+            let Some(t) = self.tallies.get_mut(i as usize) else {
                 continue;
             };
             t.leads += 1;
@@ -831,85 +895,96 @@ pub fn attribution(
             t.bookings += lead.bookings;
         }
     }
-    let n = leads.len() as u64;
-    let base = ratio(opportunities, n);
-    let won_base = ratio(won, n);
 
-    let mut values: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    // An attribute without a value stands for more values than its source keeps: too many.
-    let mut too_many: BTreeSet<&str> = BTreeSet::new();
-    for (feature, tally) in features.iter().zip(&tallies) {
-        if feature.kind == FeatureKind::Attribute && tally.leads > 0 {
-            match feature.value.as_deref() {
-                Some(value) => {
-                    values.entry(&feature.name).or_default().insert(value);
-                }
-                None => {
-                    too_many.insert(&feature.name);
+    /// The report of the leads counted.
+    pub fn finish(self, settings: &AttributionSettings) -> AttributionReport {
+        let Attribution {
+            features,
+            tallies,
+            leads: n,
+            opportunities,
+            won,
+        } = self;
+        let base = ratio(opportunities, n);
+        let won_base = ratio(won, n);
+
+        let mut values: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        // An attribute without a value stands for more values than its source keeps: too many.
+        let mut too_many: BTreeSet<&str> = BTreeSet::new();
+        for (feature, tally) in features.iter().zip(&tallies) {
+            if feature.kind == FeatureKind::Attribute && tally.leads > 0 {
+                match feature.value.as_deref() {
+                    Some(value) => {
+                        values.entry(&feature.name).or_default().insert(value);
+                    }
+                    None => {
+                        too_many.insert(&feature.name);
+                    }
                 }
             }
         }
-    }
-    let mut skipped: BTreeSet<&str> = values
-        .iter()
-        .filter(|(_, v)| v.len() > settings.max_values)
-        .map(|(name, _)| *name)
-        .collect();
-    skipped.extend(too_many);
+        let mut skipped: BTreeSet<&str> = values
+            .iter()
+            .filter(|(_, v)| v.len() > settings.max_values)
+            .map(|(name, _)| *name)
+            .collect();
+        skipped.extend(too_many);
 
-    let mut rows = Vec::new();
-    let mut below_support = 0;
-    for (feature, t) in features.iter().zip(&tallies) {
-        if t.leads == 0
-            || (feature.kind == FeatureKind::Attribute && skipped.contains(feature.name.as_str()))
-        {
-            continue;
+        let mut rows = Vec::new();
+        let mut below_support = 0;
+        for (feature, t) in features.iter().zip(&tallies) {
+            if t.leads == 0
+                || (feature.kind == FeatureKind::Attribute
+                    && skipped.contains(feature.name.as_str()))
+            {
+                continue;
+            }
+            if t.leads < settings.min_leads.max(1) {
+                below_support += 1;
+                continue;
+            }
+            let lift = Lift::of(t.opportunities, t.leads, base);
+            let leads = t.leads as f64;
+            rows.push(AttributionRow {
+                kind: feature.kind,
+                feature: feature.label(),
+                name: feature.name.clone(),
+                value: feature.value.clone(),
+                points: feature.points,
+                leads: t.leads,
+                opportunities: t.opportunities,
+                opportunity_rate: t.opportunities as f64 / leads,
+                opportunity_lift: lift,
+                won: t.won,
+                won_rate: t.won as f64 / leads,
+                won_lift: Lift::of(t.won, t.leads, won_base),
+                pipeline: t.pipeline,
+                bookings: t.bookings,
+                pipeline_per_lead: t.pipeline / leads,
+                bookings_per_lead: t.bookings / leads,
+                flag: flag(feature, lift, settings),
+            });
         }
-        if t.leads < settings.min_leads.max(1) {
-            below_support += 1;
-            continue;
-        }
-        let lift = Lift::of(t.opportunities, t.leads, base);
-        let leads = t.leads as f64;
-        rows.push(AttributionRow {
-            kind: feature.kind,
-            feature: feature.label(),
-            name: feature.name.clone(),
-            value: feature.value.clone(),
-            points: feature.points,
-            leads: t.leads,
-            opportunities: t.opportunities,
-            opportunity_rate: t.opportunities as f64 / leads,
-            opportunity_lift: lift,
-            won: t.won,
-            won_rate: t.won as f64 / leads,
-            won_lift: Lift::of(t.won, t.leads, won_base),
-            pipeline: t.pipeline,
-            bookings: t.bookings,
-            pipeline_per_lead: t.pipeline / leads,
-            bookings_per_lead: t.bookings / leads,
-            flag: flag(feature, lift, settings),
+        rows.sort_by(|a, b| {
+            let lift = |r: &AttributionRow| r.opportunity_lift.map(|l| l.value);
+            lift(b)
+                .partial_cmp(&lift(a))
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then_with(|| b.leads.cmp(&a.leads))
+                .then_with(|| a.kind.cmp(&b.kind))
+                .then_with(|| a.feature.cmp(&b.feature))
         });
-    }
-    rows.sort_by(|a, b| {
-        let lift = |r: &AttributionRow| r.opportunity_lift.map(|l| l.value);
-        lift(b)
-            .partial_cmp(&lift(a))
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then_with(|| b.leads.cmp(&a.leads))
-            .then_with(|| a.kind.cmp(&b.kind))
-            .then_with(|| a.feature.cmp(&b.feature))
-    });
-    AttributionReport {
-        settings: *settings,
-        leads: n,
-        opportunities,
-        won,
-        opportunity_rate: base,
-        won_rate: won_base,
-        rows,
-        below_support,
-        skipped_attributes: skipped.into_iter().map(str::to_string).collect(),
+        AttributionReport {
+            settings: *settings,
+            leads: n,
+            opportunities,
+            won,
+            opportunity_rate: base,
+            won_rate: won_base,
+            rows,
+            below_support,
+            skipped_attributes: skipped.into_iter().map(str::to_string).collect(),
+        }
     }
 }
 

@@ -5,8 +5,8 @@
 use rustc_hash::FxHashMap as HashMap;
 
 use sluice_core::analytics::{
-    AttributionReport, AttributionSettings, Cohort, Feature, FeatureKind, FunnelReport, LeadFacts,
-    attribution, funnel,
+    Attribution, AttributionReport, AttributionSettings, Cohort, Feature, FeatureKind, Funnel,
+    FunnelReport, LeadFacts,
 };
 use sluice_core::{Model, Timestamp};
 use sluice_store::{Store, StoreError};
@@ -33,8 +33,10 @@ pub async fn funnel_report(
     period: Period,
     cohort: Cohort,
 ) -> Result<FunnelReport, StoreError> {
-    let facts = gather(store, model, period, false).await?;
-    Ok(funnel(&facts.leads, cohort))
+    crate::facts::refresh(store, model).await?;
+    let mut funnel = Funnel::new(cohort);
+    scan(store, period, None, |lead| funnel.add(&lead)).await?;
+    Ok(funnel.finish())
 }
 
 /// What the leads first seen in `period` did and were, against their conversion.
@@ -44,11 +46,17 @@ pub async fn attribution_report(
     period: Period,
     settings: &AttributionSettings,
 ) -> Result<AttributionReport, StoreError> {
-    let facts = gather(store, model, period, true).await?;
-    Ok(attribution(&facts.features, &facts.leads, settings))
+    crate::facts::refresh(store, model).await?;
+    let catalogue = Catalogue::load(store, model).await?;
+    let mut attribution = Attribution::new(&catalogue.features);
+    scan(store, period, Some(&catalogue), |lead| {
+        attribution.add(&lead)
+    })
+    .await?;
+    Ok(attribution.finish(settings))
 }
 
-/// Both reports from one pass over the history (for the dashboard).
+/// Both reports from one pass over the leads (for the dashboard).
 pub async fn both_reports(
     store: &Store,
     model: &Model,
@@ -56,11 +64,16 @@ pub async fn both_reports(
     cohort: Cohort,
     settings: &AttributionSettings,
 ) -> Result<(FunnelReport, AttributionReport), StoreError> {
-    let facts = gather(store, model, period, true).await?;
-    Ok((
-        funnel(&facts.leads, cohort),
-        attribution(&facts.features, &facts.leads, settings),
-    ))
+    crate::facts::refresh(store, model).await?;
+    let catalogue = Catalogue::load(store, model).await?;
+    let mut funnel = Funnel::new(cohort);
+    let mut attribution = Attribution::new(&catalogue.features);
+    scan(store, period, Some(&catalogue), |lead| {
+        funnel.add(&lead);
+        attribution.add(&lead);
+    })
+    .await?;
+    Ok((funnel.finish(), attribution.finish(settings)))
 }
 
 /// Whole dollars with thousands separators, for people: `$1,234,567`.
@@ -77,25 +90,25 @@ pub fn dollars(amount: f64) -> String {
     format!("{sign}${out}")
 }
 
-/// Every lead's facts, and the features their indices point to.
-pub struct Facts {
-    /// One per lead first seen in the period.
-    pub leads: Vec<LeadFacts>,
-    /// What [`LeadFacts::features`] indexes: the model's engagement rules (in its order), its
-    /// fit rules, then the event names and attribute values of the catalogue of report
-    /// features. An attribute without a value stands for values beyond those the catalogue
-    /// keeps: the attribute has too many values to measure.
-    pub features: Vec<Feature>,
-}
-
 /// The catalogue of report features as a report numbers them: engagement rules first, then
 /// fit rules (as `Feature::rules_of` lists them), then the rest; rules of other models are left
 /// out.
 struct Catalogue {
+    /// What [`LeadFacts::features`] indexes: the model's engagement rules (in its order), its
+    /// fit rules, then the event names and attribute values of the catalogue. An attribute
+    /// without a value stands for values beyond those the catalogue keeps: the attribute has
+    /// too many values to measure.
     features: Vec<Feature>,
-    /// A catalogue id's index in `features`.
-    index: HashMap<i64, u32>,
+    /// A catalogue id's index in `features` (`NONE` for rules of other models), by id: ids
+    /// are dense, as the catalogue numbers them.
+    index: Vec<u32>,
 }
+
+/// Not a feature of this report.
+const NONE: u32 = u32::MAX;
+
+/// Most catalogue ids a report indexes (a catalogue keeps far fewer features).
+const MAX_ID: i64 = 1 << 24;
 
 impl Catalogue {
     async fn load(store: &Store, model: &Model) -> Result<Catalogue, StoreError> {
@@ -113,7 +126,7 @@ impl Catalogue {
             .map(|(i, r)| (r.id.as_str(), (engagement.len() + i) as u32))
             .collect();
         let mut features = Feature::rules_of(model);
-        let mut index = HashMap::default();
+        let mut index = Vec::new();
         for (id, key) in store.report_features().await? {
             let at = match key.kind {
                 FeatureKind::EngagementRule => rules.get(key.name.as_str()).copied(),
@@ -129,22 +142,32 @@ impl Catalogue {
                     Some(features.len() as u32 - 1)
                 }
             };
-            if let Some(at) = at {
-                index.insert(id, at);
+            let slot = usize::try_from(id).ok().filter(|&i| i < MAX_ID as usize);
+            let Some(slot) = slot else {
+                return Err(StoreError::Corrupt {
+                    table: "report_features",
+                    column: "id",
+                    message: format!("{id} is out of the range of feature ids"),
+                });
+            };
+            if index.len() <= slot {
+                index.resize(slot + 1, NONE);
             }
+            index[slot] = at.unwrap_or(NONE);
         }
         Ok(Catalogue { features, index })
     }
 
-    /// The indices of a lead's features, from their stored catalogue ids.
+    /// The indices of a lead's features, from their stored catalogue ids (space-separated).
     fn features_of(&self, ids: &str) -> Result<Vec<u32>, String> {
         let mut out = Vec::with_capacity(ids.len() / 3);
-        for id in ids.split_ascii_whitespace() {
-            let id: i64 = id.parse().map_err(|e| format!("feature id {id:?}: {e}"))?;
+        for id in ids.split(' ').filter(|id| !id.is_empty()) {
+            let id: usize = id.parse().map_err(|e| format!("feature id {id:?}: {e}"))?;
             // Rules of another model (facts not yet rebuilt under this one) are not counted.
             // An id added since the catalogue was read is counted by the next report.
-            if let Some(&i) = self.index.get(&id) {
-                out.push(i);
+            match self.index.get(id) {
+                Some(&i) if i != NONE => out.push(i),
+                _ => {}
             }
         }
         out.sort_unstable();
@@ -153,34 +176,26 @@ impl Catalogue {
     }
 }
 
-/// Reads the facts of the leads first seen in `period`: one stored row per lead, rebuilt
-/// first where anything changed (see [`crate::facts`]). Nothing replays the event log. With
-/// `features`, also what attribution needs: engagement rules and event names seen before
-/// each lead's cut-off, and fit rules and attribute values as of then.
-pub async fn gather(
+/// Hands each lead first seen in `period` to `each`, from its stored facts row (one row per
+/// lead, read a page at a time: memory does not grow with the leads); with a catalogue, with
+/// its features (engagement rules and event names seen before its cut-off, fit rules and
+/// attribute values as of then). Nothing replays the event log; the caller refreshes the
+/// facts first (see [`crate::facts`]).
+async fn scan(
     store: &Store,
-    model: &Model,
     period: Period,
-    features: bool,
-) -> Result<Facts, StoreError> {
-    crate::facts::refresh(store, model).await?;
-    let catalogue = match features {
-        true => Some(Catalogue::load(store, model).await?),
-        false => None,
-    };
-    let mut leads = Vec::new();
+    catalogue: Option<&Catalogue>,
+    mut each: impl FnMut(LeadFacts),
+) -> Result<(), StoreError> {
+    let period = (
+        period.from.map(|t| t.millis()),
+        period.to.map(|t| t.millis()),
+    );
     let mut after = String::new();
-    loop {
-        let period = (
-            period.from.map(|t| t.millis()),
-            period.to.map(|t| t.millis()),
-        );
-        let Some(page) = store
-            .facts_after(&after, period, catalogue.is_some(), PAGE)
-            .await?
-        else {
-            break;
-        };
+    while let Some(page) = store
+        .facts_after(&after, period, catalogue.is_some(), PAGE)
+        .await?
+    {
         after = page.last;
         let corrupt = |column, message: String| StoreError::Corrupt {
             table: "lead_facts",
@@ -188,22 +203,22 @@ pub async fn gather(
             message: format!("a lead in the page ending at {after}: {message}"),
         };
         for line in page.lines.split('\n') {
-            let (facts, features) = line.split_once('\t').unwrap_or((line, ""));
+            let (facts, features) = match memchr::memchr(b'\t', line.as_bytes()) {
+                Some(tab) => (&line[..tab], &line[tab + 1..]),
+                None => (line, ""),
+            };
             let record: Record<'_> =
                 serde_json::from_str(facts).map_err(|e| corrupt("facts", e.to_string()))?;
-            let mut facts = record.lead_facts();
-            if let Some(catalogue) = &catalogue {
-                facts.features = catalogue
+            let mut lead = record.lead_facts();
+            if let Some(catalogue) = catalogue {
+                lead.features = catalogue
                     .features_of(features)
                     .map_err(|e| corrupt("feature_ids", e))?;
             }
-            leads.push(facts);
+            each(lead);
         }
     }
-    Ok(Facts {
-        leads,
-        features: catalogue.map(|c| c.features).unwrap_or_default(),
-    })
+    Ok(())
 }
 
 #[cfg(test)]
