@@ -2,6 +2,7 @@
 //! Segment message format). A bad row is reported with its file and line and skipped, unless
 //! the run is strict.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -11,8 +12,9 @@ use std::sync::Mutex;
 use anyhow::Context as _;
 use serde::Serialize;
 use sluice_core::engine::Hit;
+use sluice_core::history::{Gather, History};
 use sluice_core::table::{self, CsvTable, Record, TableError};
-use sluice_core::{Attributes, EventFields, Message, Model, Timestamp};
+use sluice_core::{Attributes, EventFields, Message, MessageKind, MessageRef, Model, Timestamp};
 
 use crate::UserError;
 
@@ -300,43 +302,190 @@ pub fn read_messages(
     read_lines_parallel(
         path,
         rejections,
-        |line| parse_message(line, &fields),
-        |(message, at)| f(message, at),
+        |_| Ok(()),
+        |line, _| parse_message(line, &fields),
+        |(), (message, at), _| f(message, at),
     )
 }
 
-/// Reads a JSON Lines file of Segment messages for scoring with `models`, calling `f` in file
-/// order with each valid message, its event time and what its event matched: (index of the
-/// model, hit). Messages are read with only the fields the models read, their events matched
-/// on the reading threads, and handed over without what the history pipeline does not use
-/// (properties, context, page name, message id). Rejections are those of [`read_messages`].
-pub fn read_matched(
+/// A message of an events file as [`read_matched`] hands it over: what the history pipeline
+/// reads of it.
+pub enum Matched<'a> {
+    /// A `track`, `page` or `screen` call: its ids (read from the file's text).
+    Event {
+        user_id: Option<&'a str>,
+        anonymous_id: Option<&'a str>,
+    },
+    /// Any other message, without its properties, context, page name and message id.
+    Message(Box<Message>),
+}
+
+impl Matched<'_> {
+    /// Folds the message into `history` at its event time; for an event, what its id
+    /// gathers, to record its hits in.
+    pub fn fold<T: Gather>(self, history: &mut History<T>, at: Timestamp) -> Option<&mut T> {
+        match self {
+            Matched::Event {
+                user_id,
+                anonymous_id,
+            } => history.event(user_id, anonymous_id, at),
+            Matched::Message(message) => history.message(*message, at).map(|(_, data)| data),
+        }
+    }
+}
+
+/// What a reading thread hands over for one message of [`read_matched`].
+enum Handed {
+    /// An event, its ids as ranges of the chunk's bytes.
+    Event {
+        user_id: Option<(u32, u32)>,
+        anonymous_id: Option<(u32, u32)>,
+    },
+    Message(Box<Message>),
+}
+
+/// Reads a JSON Lines file of Segment messages for scoring with `models`: first calls
+/// `before` (reading the leads, say) while the file's first chunks are already being parsed,
+/// then `f`, with what `before` made, in file order with each valid message, its event time
+/// and what its event matched: (index of the model, hit). Returns what `before` made.
+///
+/// Messages are read with only the fields the models read, their events matched on the
+/// reading threads, and handed over with only what the history pipeline uses: for an event
+/// its ids, borrowed from the file's text. Rejections are those of [`read_messages`], after
+/// those of `before`.
+pub fn read_matched<S>(
     path: &Path,
     rejections: &mut Rejections,
     models: &[&Model],
-    mut f: impl FnMut(Message, Timestamp, &[(usize, Hit)]),
-) -> anyhow::Result<()> {
+    before: impl FnOnce(&mut Rejections) -> anyhow::Result<S>,
+    mut f: impl FnMut(&mut S, Matched<'_>, Timestamp, &[(usize, Hit)]),
+) -> anyhow::Result<S> {
     let mut fields = EventFields::default();
     for model in models {
         fields.union(model.event_fields());
     }
     let fields = &fields;
+    // A page's name becomes its event's `name` property: not worth building when no rule
+    // reads it.
+    let page_names = fields.properties.keeps("name");
     read_lines_parallel(
         path,
         rejections,
-        |line| {
-            let (mut message, at) = parse_message(line, fields)?;
-            let mut hits = Vec::new();
-            if let Some(event) = message.take_event(at) {
-                for (i, model) in models.iter().enumerate() {
-                    model.match_event(&event, |hit| hits.push((i, hit)));
-                }
+        before,
+        |line, chunk| {
+            let mut message = MessageRef::parse_with(line, fields).map_err(|e| e.to_string())?;
+            let at = message.event_time(None).map_err(|e| e.to_string())?;
+            let mut hits = Hits::default();
+            if !page_names && matches!(message.kind, MessageKind::Page | MessageKind::Screen) {
+                message.name = None;
             }
-            message.message_id = None;
-            Ok((message, at, hits))
+            let Some(event) = message.take_event(at) else {
+                let mut message = message.into_owned();
+                message.message_id = None;
+                return Ok((Handed::Message(Box::new(message)), at, hits));
+            };
+            for (i, model) in models.iter().enumerate() {
+                model.match_event(&event, |hit| hits.push((i, hit)));
+            }
+            let read = match (
+                borrowed(&message.user_id, chunk),
+                borrowed(&message.anonymous_id, chunk),
+            ) {
+                (Some(user_id), Some(anonymous_id)) => Handed::Event {
+                    user_id,
+                    anonymous_id,
+                },
+                _ => {
+                    let mut message = message.into_owned();
+                    message.message_id = None;
+                    Handed::Message(Box::new(message))
+                }
+            };
+            Ok((read, at, hits))
         },
-        |(message, at, hits)| f(message, at, &hits),
+        |state, (read, at, hits), chunk| {
+            let matched = match read {
+                Handed::Event {
+                    user_id,
+                    anonymous_id,
+                } => Matched::Event {
+                    user_id: user_id.map(|range| text(chunk, range)),
+                    anonymous_id: anonymous_id.map(|range| text(chunk, range)),
+                },
+                Handed::Message(message) => Matched::Message(message),
+            };
+            f(state, matched, at, hits.as_slice())
+        },
     )
+}
+
+/// An event's hits, (index of the model, hit): the first few kept inline, as most events
+/// match a rule or two, without an allocation each.
+enum Hits {
+    Few(usize, [(usize, Hit); Hits::FEW]),
+    Many(Vec<(usize, Hit)>),
+}
+
+impl Default for Hits {
+    fn default() -> Self {
+        let none = Hit {
+            at: Timestamp::from_millis(0),
+            rule: 0,
+            key: 0,
+        };
+        Hits::Few(0, [(0, none); Hits::FEW])
+    }
+}
+
+impl Hits {
+    const FEW: usize = 3;
+
+    fn push(&mut self, hit: (usize, Hit)) {
+        match self {
+            Hits::Few(n, few) if *n < Hits::FEW => {
+                few[*n] = hit;
+                *n += 1;
+            }
+            Hits::Few(_, few) => {
+                let mut many = few.to_vec();
+                many.push(hit);
+                *self = Hits::Many(many);
+            }
+            Hits::Many(many) => many.push(hit),
+        }
+    }
+
+    fn as_slice(&self) -> &[(usize, Hit)] {
+        match self {
+            Hits::Few(n, few) => &few[..*n],
+            Hits::Many(many) => many,
+        }
+    }
+}
+
+/// Where an id borrowed from a chunk's text is in it (start, length): `Some(None)` for no id,
+/// `None` for an id that is not in the text (it had escapes, or the chunk is not all text).
+fn borrowed(id: &Option<Cow<'_, str>>, chunk: &str) -> Option<Option<(u32, u32)>> {
+    match id {
+        None => Some(None),
+        Some(Cow::Owned(_)) => None,
+        Some(Cow::Borrowed(id)) => {
+            let start = (id.as_ptr() as usize).checked_sub(chunk.as_ptr() as usize)?;
+            if start + id.len() > chunk.len() {
+                return None;
+            }
+            Some(Some((
+                u32::try_from(start).ok()?,
+                u32::try_from(id.len()).ok()?,
+            )))
+        }
+    }
+}
+
+/// The text at `range` (start, length) of a chunk, which [`borrowed`] found in it.
+fn text(chunk: &str, (start, len): (u32, u32)) -> &str {
+    let (start, len) = (start as usize, len as usize);
+    &chunk[start..start + len]
 }
 
 /// Parses one line of an events file: the message and its event time, or why not.
@@ -347,22 +496,35 @@ pub fn parse_message(line: &str, fields: &EventFields) -> Result<(Message, Times
 }
 
 /// Reads a JSON Lines file in chunks on every core, each thread reading the next chunk and
-/// calling `parse` on each of its non-blank lines, while this thread calls `f` with each
-/// parsed line in file order. Lines are numbered, trimmed and rejected exactly as
-/// [`for_each_line`] does, and `parse`'s errors are rejected with their line, in line order.
-pub fn read_lines_parallel<T: Send>(
+/// calling `parse` on each of its non-blank lines, while this thread calls `before` (so the
+/// readers get ahead meanwhile), then `f` with what `before` made and each parsed line in file
+/// order; returns what `before` made. `parse` and `f` are also handed the text of the line's
+/// chunk (of which the line is a part; empty for a chunk that is not all UTF-8), so what
+/// `parse` finds in it can be read there by `f` without a copy. Lines are numbered, trimmed
+/// and rejected exactly as [`for_each_line`] does, and `parse`'s errors are rejected with
+/// their line, in line order, after `before`'s. When the file cannot be opened, `before`'s
+/// error comes first.
+pub fn read_lines_parallel<T: Send, S>(
     path: &Path,
     rejections: &mut Rejections,
-    parse: impl Fn(&str) -> Result<T, String> + Sync,
-    mut f: impl FnMut(T),
-) -> anyhow::Result<()> {
-    require_events_file(path)?;
+    before: impl FnOnce(&mut Rejections) -> anyhow::Result<S>,
+    parse: impl Fn(&str, &str) -> Result<T, String> + Sync,
+    mut f: impl FnMut(&mut S, T, &str),
+) -> anyhow::Result<S> {
+    let file = match require_events_file(path).and_then(|()| open(path)) {
+        Ok(file) => file,
+        Err(e) => {
+            before(rejections)?;
+            return Err(e);
+        }
+    };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let source = Mutex::new(Chunks::new(open(path)?));
+    let source = Mutex::new(Chunks::new(file));
     // Emptied line buffers go back to the readers: reusing them spares the allocator (and the
     // kernel) fresh megabytes for every chunk.
     let emptied: Mutex<Vec<Vec<Line<T>>>> = Mutex::new(Vec::new());
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Parsed<T>)>(2 * threads);
+    // Room for the chunks parsed while `before` runs (a few megabytes).
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Parsed<T>)>(Chunks::AHEAD);
     std::thread::scope(|scope| {
         for _ in 0..threads {
             let (tx, source, emptied, parse) = (tx.clone(), &source, &emptied, &parse);
@@ -373,10 +535,21 @@ pub fn read_lines_parallel<T: Send>(
                     let Some((seq, chunk)) = next else { return };
                     let parsed = chunk.map(|chunk| {
                         let lines = emptied.lock().expect("no reader panics").pop();
-                        let lines = parse_chunk(&chunk, lines.unwrap_or_default(), parse);
-                        let mut source = source.lock().expect("no reader panics");
-                        source.spare.push(chunk.bytes);
-                        lines
+                        let lines = lines.unwrap_or_default();
+                        // A chunk of text (the usual case) is checked once, not line by line.
+                        match String::from_utf8(chunk.bytes) {
+                            Ok(text) => {
+                                let bytes = text.as_bytes();
+                                let lines =
+                                    parse_chunk(chunk.first_line, bytes, &text, lines, parse);
+                                (lines, Bytes::Text(text))
+                            }
+                            Err(e) => {
+                                let bytes = e.into_bytes();
+                                let lines = parse_chunk(chunk.first_line, &bytes, "", lines, parse);
+                                (lines, Bytes::Raw(bytes))
+                            }
+                        }
                     });
                     if tx.send((seq, parsed)).is_err() {
                         return;
@@ -385,16 +558,32 @@ pub fn read_lines_parallel<T: Send>(
             });
         }
         drop(tx);
-        let result = deliver(path, rx, &emptied, rejections, &mut f);
+        let result = before(rejections).and_then(|mut state| {
+            deliver(
+                path,
+                rx,
+                &source,
+                &emptied,
+                rejections,
+                &mut |value, text| f(&mut state, value, text),
+            )
+            .map(|()| state)
+        });
         // Stops the readers: their next chunk has nowhere to go.
         source.lock().expect("no reader panics").done = true;
         result
     })
 }
 
-/// A chunk's lines: each parsed value or its rejection, in line order; or why the file
-/// could not be read.
-type Parsed<T> = Result<Vec<Line<T>>, ReadError>;
+/// A chunk's lines (each parsed value or its rejection, in line order) and its bytes; or why
+/// the file could not be read.
+type Parsed<T> = Result<(Vec<Line<T>>, Bytes), ReadError>;
+
+/// A chunk's bytes: text (all UTF-8), or not.
+enum Bytes {
+    Text(String),
+    Raw(Vec<u8>),
+}
 
 /// Why the file could not be read, and at which line.
 type ReadError = (u64, std::io::Error);
@@ -409,9 +598,10 @@ enum Line<T> {
 fn deliver<T>(
     path: &Path,
     rx: std::sync::mpsc::Receiver<(u64, Parsed<T>)>,
+    source: &Mutex<Chunks>,
     emptied: &Mutex<Vec<Vec<Line<T>>>>,
     rejections: &mut Rejections,
-    f: &mut impl FnMut(T),
+    f: &mut impl FnMut(T, &str),
 ) -> anyhow::Result<()> {
     let mut waiting = std::collections::BTreeMap::new();
     let mut next = 0u64;
@@ -419,44 +609,59 @@ fn deliver<T>(
         waiting.insert(seq, parsed);
         while let Some(parsed) = waiting.remove(&next) {
             next += 1;
-            let mut lines = parsed.map_err(|(line, error)| {
+            let (mut lines, bytes) = parsed.map_err(|(line, error)| {
                 anyhow::Error::new(error).context(format!("{}:{line}: cannot read", path.display()))
             })?;
+            let text = match &bytes {
+                Bytes::Text(text) => text.as_str(),
+                Bytes::Raw(_) => "",
+            };
             for line in lines.drain(..) {
                 match line {
-                    Line::Parsed(value) => f(value),
+                    Line::Parsed(value) => f(value, text),
                     Line::Rejected(line, error) => rejections.reject(path, line, error)?,
                 }
             }
             emptied.lock().expect("no reader panics").push(lines);
+            let bytes = match bytes {
+                Bytes::Text(text) => text.into_bytes(),
+                Bytes::Raw(bytes) => bytes,
+            };
+            source.lock().expect("no reader panics").spare.push(bytes);
         }
     }
     Ok(())
 }
 
-/// The lines of a chunk, parsed, in `lines` (empty).
+/// The lines of a chunk starting at line `first_line`, parsed, in `lines` (empty). `text` is
+/// the chunk as text when it is all UTF-8 (then lines are not checked again), else empty.
 fn parse_chunk<T>(
-    chunk: &Chunk,
+    first_line: u64,
+    bytes: &[u8],
+    text: &str,
     mut lines: Vec<Line<T>>,
-    parse: &impl Fn(&str) -> Result<T, String>,
+    parse: &impl Fn(&str, &str) -> Result<T, String>,
 ) -> Vec<Line<T>> {
-    let mut number = chunk.first_line;
-    let mut rest = &chunk.bytes[..];
-    while !rest.is_empty() {
-        let (line, after) = match memchr::memchr(b'\n', rest) {
-            Some(i) => (&rest[..i], &rest[i + 1..]),
-            None => (rest, &[][..]),
+    let whole = text.len() == bytes.len();
+    let mut number = first_line;
+    let mut start = 0;
+    while start < bytes.len() {
+        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
+        let line = if whole {
+            Ok(&text[start..end])
+        } else {
+            std::str::from_utf8(&bytes[start..end])
         };
-        rest = after;
-        let bytes = match line.strip_prefix("\u{feff}".as_bytes()) {
-            Some(rest) if number == 1 => rest,
-            _ => line,
-        };
-        match std::str::from_utf8(bytes) {
-            Ok(text) => {
-                let text = text.trim();
-                if !text.is_empty() {
-                    lines.push(match parse(text) {
+        start = end + 1;
+        match line {
+            Ok(line) => {
+                let line = match line.strip_prefix('\u{feff}') {
+                    Some(rest) if number == 1 => rest,
+                    _ => line,
+                };
+                let line = line.trim();
+                if !line.is_empty() {
+                    lines.push(match parse(line, text) {
                         Ok(value) => Line::Parsed(value),
                         Err(error) => Line::Rejected(number, error),
                     });
@@ -469,7 +674,7 @@ fn parse_chunk<T>(
     lines
 }
 
-/// Whole lines of a file, a few megabytes at a time.
+/// Whole lines of a file, a few hundred kilobytes at a time.
 struct Chunk {
     /// The 1-based number of its first line.
     first_line: u64,
@@ -491,7 +696,12 @@ struct Chunks {
 }
 
 impl Chunks {
-    const SIZE: usize = 2 << 20;
+    /// Small enough for a chunk to be parsed while the processor's cache still holds it from
+    /// the reading.
+    const SIZE: usize = 256 << 10;
+
+    /// Chunks parsed ahead of the one being handed over, at most.
+    const AHEAD: usize = 64;
 
     fn new(file: File) -> Self {
         Chunks {

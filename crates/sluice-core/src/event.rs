@@ -196,9 +196,11 @@ impl Message {
     /// with the same error, because any message this reading does not accept is read again by
     /// [`Message::parse`], which has the last word.
     pub fn parse_with(json: &str, fields: &EventFields) -> Result<Message, MessageError> {
-        if fields.is_all() {
-            return Message::parse(json);
-        }
+        MessageRef::parse_with(json, fields).map(MessageRef::into_owned)
+    }
+
+    /// [`Message::parse_with`] through `serde_json` only.
+    fn parse_lean(json: &str, fields: &EventFields) -> Result<Message, MessageError> {
         let mut de = serde_json::Deserializer::from_str(json);
         let lean = LeanMessage(fields)
             .deserialize(&mut de)
@@ -214,54 +216,29 @@ impl Message {
 
     /// Checks the fields the Segment spec requires for this kind of message.
     pub fn check(&self) -> Result<(), MessageError> {
-        match self.kind {
-            MessageKind::Alias if self.previous_id.is_none() || self.user_id.is_none() => {
-                return Err(MessageError::NoPreviousId);
-            }
-            MessageKind::Alias => {}
-            _ if self.user_id.is_none() && self.anonymous_id.is_none() => {
-                return Err(MessageError::NoIdentity);
-            }
-            MessageKind::Track if self.event.as_deref().is_none_or(str::is_empty) => {
-                return Err(MessageError::NoEventName);
-            }
-            MessageKind::Group if self.group_id.is_none() => return Err(MessageError::NoGroupId),
-            _ => {}
-        }
-        for (field, value) in [
-            ("timestamp", &self.timestamp),
-            ("originalTimestamp", &self.original_timestamp),
-            ("sentAt", &self.sent_at),
-        ] {
-            if let Some(text) = value {
-                Timestamp::parse(text).map_err(|source| MessageError::Time { field, source })?;
-            }
-        }
-        Ok(())
+        check(&Fields {
+            kind: self.kind,
+            user_id: self.user_id.as_deref(),
+            anonymous_id: self.anonymous_id.as_deref(),
+            event: self.event.as_deref(),
+            group_id: self.group_id.as_deref(),
+            previous_id: self.previous_id.as_deref(),
+            timestamp: self.timestamp.as_deref(),
+            original_timestamp: self.original_timestamp.as_deref(),
+            sent_at: self.sent_at.as_deref(),
+        })
     }
 
     /// When the action happened, as Segment computes it: the message's `timestamp` if given;
     /// otherwise the client's `originalTimestamp`, corrected for client clock skew by
     /// `receivedAt - sentAt` when the receive time is known; otherwise `received_at`.
     pub fn event_time(&self, received_at: Option<Timestamp>) -> Result<Timestamp, MessageError> {
-        let parse = |field: &'static str, text: &Option<String>| {
-            text.as_deref()
-                .map(Timestamp::parse)
-                .transpose()
-                .map_err(|source| MessageError::Time { field, source })
-        };
-        if let Some(t) = parse("timestamp", &self.timestamp)? {
-            return Ok(t);
-        }
-        let original = parse("originalTimestamp", &self.original_timestamp)?;
-        let sent = parse("sentAt", &self.sent_at)?;
-        match (original, sent, received_at) {
-            (Some(original), Some(sent), Some(received)) => Ok(original.plus(received.since(sent))),
-            (Some(original), _, _) => Ok(original),
-            (None, _, Some(received)) => Ok(received),
-            (None, Some(sent), None) => Ok(sent),
-            (None, None, None) => Err(MessageError::NoTimestamp),
-        }
+        event_time(
+            self.timestamp.as_deref(),
+            self.original_timestamp.as_deref(),
+            self.sent_at.as_deref(),
+            received_at,
+        )
     }
 
     /// The event the scoring engine sees, for `track`, `page` and `screen` calls.
@@ -283,27 +260,246 @@ impl Message {
     /// pipeline reads (ids, traits, the `track` event name), without properties, context or
     /// page name.
     pub fn take_event(&mut self, timestamp: Timestamp) -> Option<Event> {
-        let name = match self.kind {
-            MessageKind::Track => self.event.clone()?,
-            MessageKind::Page => "page".to_string(),
-            MessageKind::Screen => "screen".to_string(),
-            _ => return None,
-        };
-        let mut properties = std::mem::take(&mut self.properties);
-        if self.kind != MessageKind::Track
-            && let Some(page_name) = self.name.take()
-        {
-            properties
-                .entry("name")
-                .or_insert_with(|| Value::String(page_name));
-        }
-        Some(Event {
-            kind: self.kind,
-            name,
+        take_event(
+            self.kind,
+            self.event.as_deref(),
+            &mut self.name,
+            &mut self.properties,
+            &mut self.context,
             timestamp,
-            properties,
-            context: std::mem::take(&mut self.context),
+        )
+    }
+}
+
+/// What [`check`] looks at in a message.
+struct Fields<'a> {
+    kind: MessageKind,
+    user_id: Option<&'a str>,
+    anonymous_id: Option<&'a str>,
+    event: Option<&'a str>,
+    group_id: Option<&'a str>,
+    previous_id: Option<&'a str>,
+    timestamp: Option<&'a str>,
+    original_timestamp: Option<&'a str>,
+    sent_at: Option<&'a str>,
+}
+
+/// The checks of [`Message::check`], on an owned or a borrowed message.
+fn check(m: &Fields<'_>) -> Result<(), MessageError> {
+    match m.kind {
+        MessageKind::Alias if m.previous_id.is_none() || m.user_id.is_none() => {
+            return Err(MessageError::NoPreviousId);
+        }
+        MessageKind::Alias => {}
+        _ if m.user_id.is_none() && m.anonymous_id.is_none() => {
+            return Err(MessageError::NoIdentity);
+        }
+        MessageKind::Track if m.event.is_none_or(str::is_empty) => {
+            return Err(MessageError::NoEventName);
+        }
+        MessageKind::Group if m.group_id.is_none() => return Err(MessageError::NoGroupId),
+        _ => {}
+    }
+    for (field, value) in [
+        ("timestamp", m.timestamp),
+        ("originalTimestamp", m.original_timestamp),
+        ("sentAt", m.sent_at),
+    ] {
+        if let Some(text) = value {
+            Timestamp::parse(text).map_err(|source| MessageError::Time { field, source })?;
+        }
+    }
+    Ok(())
+}
+
+/// [`Message::event_time`], on an owned or a borrowed message.
+fn event_time(
+    timestamp: Option<&str>,
+    original_timestamp: Option<&str>,
+    sent_at: Option<&str>,
+    received_at: Option<Timestamp>,
+) -> Result<Timestamp, MessageError> {
+    let parse = |field: &'static str, text: Option<&str>| {
+        text.map(Timestamp::parse)
+            .transpose()
+            .map_err(|source| MessageError::Time { field, source })
+    };
+    if let Some(t) = parse("timestamp", timestamp)? {
+        return Ok(t);
+    }
+    let original = parse("originalTimestamp", original_timestamp)?;
+    let sent = parse("sentAt", sent_at)?;
+    match (original, sent, received_at) {
+        (Some(original), Some(sent), Some(received)) => Ok(original.plus(received.since(sent))),
+        (Some(original), _, _) => Ok(original),
+        (None, _, Some(received)) => Ok(received),
+        (None, Some(sent), None) => Ok(sent),
+        (None, None, None) => Err(MessageError::NoTimestamp),
+    }
+}
+
+/// [`Message::take_event`], on an owned or a borrowed message.
+fn take_event<S: Into<String>>(
+    kind: MessageKind,
+    event: Option<&str>,
+    page_name: &mut Option<S>,
+    properties: &mut Attributes,
+    context: &mut Attributes,
+    timestamp: Timestamp,
+) -> Option<Event> {
+    let name = match kind {
+        MessageKind::Track => event?.to_string(),
+        MessageKind::Page => "page".to_string(),
+        MessageKind::Screen => "screen".to_string(),
+        _ => return None,
+    };
+    let mut properties = std::mem::take(properties);
+    if kind != MessageKind::Track
+        && let Some(page_name) = page_name.take()
+    {
+        properties
+            .entry("name")
+            .or_insert_with(|| Value::String(page_name.into()));
+    }
+    Some(Event {
+        kind,
+        name,
+        timestamp,
+        properties,
+        context: std::mem::take(context),
+    })
+}
+
+/// A Segment message read from its text with only the fields a reader looks at
+/// ([`MessageRef::parse_with`]), its strings borrowed from the text when they have no escapes:
+/// a [`Message`] without the copies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageRef<'a> {
+    /// `identify`, `track`, `page`, `screen`, `group` or `alias`.
+    pub kind: MessageKind,
+    /// [`Message::message_id`].
+    pub message_id: Option<Cow<'a, str>>,
+    /// [`Message::user_id`].
+    pub user_id: Option<Cow<'a, str>>,
+    /// [`Message::anonymous_id`].
+    pub anonymous_id: Option<Cow<'a, str>>,
+    /// [`Message::event`].
+    pub event: Option<Cow<'a, str>>,
+    /// [`Message::name`].
+    pub name: Option<Cow<'a, str>>,
+    /// [`Message::group_id`].
+    pub group_id: Option<Cow<'a, str>>,
+    /// [`Message::previous_id`].
+    pub previous_id: Option<Cow<'a, str>>,
+    /// [`Message::timestamp`].
+    pub timestamp: Option<Cow<'a, str>>,
+    /// [`Message::original_timestamp`].
+    pub original_timestamp: Option<Cow<'a, str>>,
+    /// [`Message::sent_at`].
+    pub sent_at: Option<Cow<'a, str>>,
+    /// [`Message::properties`], the keys read.
+    pub properties: Attributes,
+    /// [`Message::traits`].
+    pub traits: Attributes,
+    /// [`Message::context`], the keys read.
+    pub context: Attributes,
+}
+
+impl<'a> MessageRef<'a> {
+    /// [`Message::parse_with`], borrowing strings from `json`. The messages senders send are
+    /// read in one pass that skips what `fields` leaves out without building it; any message
+    /// that pass is not sure of is read by `serde_json` (and refused as [`Message::parse`]
+    /// refuses it).
+    pub fn parse_with(json: &'a str, fields: &EventFields) -> Result<Self, MessageError> {
+        if fields.is_all() {
+            return Message::parse(json).map(MessageRef::from);
+        }
+        match crate::scan::message(json, fields) {
+            Some(message) => {
+                message.check()?;
+                Ok(message)
+            }
+            None => Message::parse_lean(json, fields).map(MessageRef::from),
+        }
+    }
+
+    /// [`Message::check`].
+    pub fn check(&self) -> Result<(), MessageError> {
+        check(&Fields {
+            kind: self.kind,
+            user_id: self.user_id.as_deref(),
+            anonymous_id: self.anonymous_id.as_deref(),
+            event: self.event.as_deref(),
+            group_id: self.group_id.as_deref(),
+            previous_id: self.previous_id.as_deref(),
+            timestamp: self.timestamp.as_deref(),
+            original_timestamp: self.original_timestamp.as_deref(),
+            sent_at: self.sent_at.as_deref(),
         })
+    }
+
+    /// [`Message::event_time`].
+    pub fn event_time(&self, received_at: Option<Timestamp>) -> Result<Timestamp, MessageError> {
+        event_time(
+            self.timestamp.as_deref(),
+            self.original_timestamp.as_deref(),
+            self.sent_at.as_deref(),
+            received_at,
+        )
+    }
+
+    /// [`Message::take_event`].
+    pub fn take_event(&mut self, timestamp: Timestamp) -> Option<Event> {
+        take_event(
+            self.kind,
+            self.event.as_deref(),
+            &mut self.name,
+            &mut self.properties,
+            &mut self.context,
+            timestamp,
+        )
+    }
+
+    /// The owned message.
+    pub fn into_owned(self) -> Message {
+        let owned = |s: Option<Cow<'_, str>>| s.map(Cow::into_owned);
+        Message {
+            kind: self.kind,
+            message_id: owned(self.message_id),
+            user_id: owned(self.user_id),
+            anonymous_id: owned(self.anonymous_id),
+            event: owned(self.event),
+            name: owned(self.name),
+            group_id: owned(self.group_id),
+            previous_id: owned(self.previous_id),
+            timestamp: owned(self.timestamp),
+            original_timestamp: owned(self.original_timestamp),
+            sent_at: owned(self.sent_at),
+            properties: self.properties,
+            traits: self.traits,
+            context: self.context,
+        }
+    }
+}
+
+impl From<Message> for MessageRef<'_> {
+    fn from(m: Message) -> Self {
+        MessageRef {
+            kind: m.kind,
+            message_id: m.message_id.map(Cow::Owned),
+            user_id: m.user_id.map(Cow::Owned),
+            anonymous_id: m.anonymous_id.map(Cow::Owned),
+            event: m.event.map(Cow::Owned),
+            name: m.name.map(Cow::Owned),
+            group_id: m.group_id.map(Cow::Owned),
+            previous_id: m.previous_id.map(Cow::Owned),
+            timestamp: m.timestamp.map(Cow::Owned),
+            original_timestamp: m.original_timestamp.map(Cow::Owned),
+            sent_at: m.sent_at.map(Cow::Owned),
+            properties: m.properties,
+            traits: m.traits,
+            context: m.context,
+        }
     }
 }
 

@@ -480,6 +480,14 @@ impl<T: Gather> History<T> {
     /// returns the event and what its id gathers, for the caller to record it; the id may
     /// turn out to stand for another lead, which [`History::finish`] sorts out.
     pub fn message(&mut self, mut message: Message, at: Timestamp) -> Option<(Event, &mut T)> {
+        if let Some(event) = message.take_event(at) {
+            let data = self.event(
+                message.user_id.as_deref(),
+                message.anonymous_id.as_deref(),
+                at,
+            )?;
+            return Some((event, data));
+        }
         self.counts.messages += 1;
         canonicalize(&mut message);
         for (from, to) in message_links(&message) {
@@ -524,6 +532,35 @@ impl<T: Gather> History<T> {
                 Some((event, &mut trail.data))
             }
         }
+    }
+
+    /// Folds in a (checked) `track`, `page` or `screen` call by its ids alone: what
+    /// [`History::message`] does with it, without building its event. Returns what its id
+    /// gathers, for the caller to record the event's hits.
+    pub fn event(
+        &mut self,
+        user_id: Option<&str>,
+        anonymous_id: Option<&str>,
+        at: Timestamp,
+    ) -> Option<&mut T> {
+        self.counts.messages += 1;
+        let user = user_id.is_some();
+        let Some(id) = user_id.or(anonymous_id).map(canonical_id) else {
+            self.counts.without_id += 1;
+            return None;
+        };
+        // Looked up by reference first: most messages name an id seen before.
+        if !self.trails.contains_key(id.as_ref()) {
+            self.trails.insert(id.to_string(), Trail::default());
+        }
+        let trail = self.trails.get_mut(id.as_ref()).expect("just inserted");
+        if user {
+            trail.user = true;
+            trail.first_seen = min_opt(trail.first_seen, Some(at));
+        }
+        trail.last_event = trail.last_event.max(Some(at));
+        self.counts.events += 1;
+        Some(&mut trail.data)
     }
 
     /// The id `id` stands for, as far as the messages so far say.

@@ -13,11 +13,12 @@ pub mod handoff;
 pub mod history;
 pub mod lifecycle;
 pub mod model;
+mod scan;
 pub mod table;
 pub mod time;
 
 pub use engine::{Activity, LeadScore, Profile, Qualification};
-pub use event::{Attributes, Event, EventFields, Message, MessageKind};
+pub use event::{Attributes, Event, EventFields, Message, MessageKind, MessageRef};
 pub use lifecycle::{Actor, Stage};
 pub use model::{Model, ModelError, ModelErrors};
 pub use time::{HalfLife, Span, Timestamp};

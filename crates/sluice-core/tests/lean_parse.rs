@@ -167,6 +167,31 @@ fn tricky_messages_read_the_same() {
         "{\"type\":\"page\",\"userId\":\"u\",\"properties\":{\"title\":\"a\tb\"}}",
         r#"null"#,
         r#"{"type":"page","userId":"u","properties":{"a":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}}"#,
+        // What the one-pass reading skips or gives up on: escapes, numbers, nesting, spacing.
+        r#"{"type":"page","userId":"u","properties":{"title":"a\/b\"c\\d\b\f\n\r\t\u00e9\u0000","path":"/p\/q\u00e9"},"timestamp":"2026-10-01T10:00:00Z"}"#,
+        r#"{"type":"page","userId":"a\u0040B.io","anonymousId":"x\ty","properties":{"c\u0061mpaign":1},"context":{"c\u0061mpaign":{"s":"p"}},"timestamp":"2026-10-01T10:00:00Z"}"#,
+        r#"{"type":"page","userId":"u","properties":{"title":"\x"},"timestamp":"2026-10-01T10:00:00Z"}"#,
+        r#"{"type":"page","userId":"u","properties":{"title":"\u00g0"},"timestamp":"2026-10-01T10:00:00Z"}"#,
+        r#"{"type":"page","userId":"u","properties":{"a":01},"timestamp":"2026-10-01T10:00:00Z"}"#,
+        r#"{"type":"page","userId":"u","properties":{"a":1.},"timestamp":"2026-10-01T10:00:00Z"}"#,
+        r#"{"type":"page","userId":"u","properties":{"a":-},"timestamp":"2026-10-01T10:00:00Z"}"#,
+        r#"{"type":"page","userId":"u","properties":{"a":.5},"timestamp":"2026-10-01T10:00:00Z"}"#,
+        r#"{"type":"page","userId":"u","properties":{"a":+1},"timestamp":"2026-10-01T10:00:00Z"}"#,
+        r#"{"type":"page","userId":"u","properties":{"a":-0.5,"b":1.5E3,"c":2e-3,"path":-0},"timestamp":"2026-10-01T10:00:00Z"}"#,
+        r#"{"type":"page","userId":"u","properties":{"a":123456789012345678901234567890,"path":123456789012345678901234567890.5},"timestamp":"2026-10-01T10:00:00Z"}"#,
+        r#"{"type":"page","userId":"u","properties":{"a":nul,"b":tru},"timestamp":"2026-10-01T10:00:00Z"}"#,
+        r#"{"type":"page","userId":"u","properties":{"":1,"path":""},"timestamp":"2026-10-01T10:00:00Z"}"#,
+        r#"{"type":"Page","userId":"u","timestamp":"2026-10-01T10:00:00Z"}"#,
+        r#"{"type":"page","userId":"u","traits":{"a":1e400},"timestamp":"2026-10-01T10:00:00Z"}"#,
+        r#"{"type":"page","userId":"u","traits":[],"timestamp":"2026-10-01T10:00:00Z"}"#,
+        r#"{"type":"page","userId":"u","timestamp":"2026-10-01T10:00:00Z","timestamp":null}"#,
+        r#"{"type":"page","userId":"  ","anonymousId":"a","timestamp":"2026-10-01T10:00:00Z"}"#,
+        r#"{}"#,
+        r#"{"type":"page","userId":"u","properties":{"a":[1,2,]},"timestamp":"2026-10-01T10:00:00Z"}"#,
+        r#"{"type":"page","userId":"u","properties":{"a":{"b":1,}},"timestamp":"2026-10-01T10:00:00Z"}"#,
+        r#"{"type":"page","userId":"u","properties":{"a":{1:2}},"timestamp":"2026-10-01T10:00:00Z"}"#,
+        " \n{ \"type\" :\t\"page\" ,\r\n\"userId\" : \"u\" , \"properties\" : { \"path\" : [ 1 , { } ] , \"x\" : { \"y\" : [ ] } } } \n",
+        "\u{a0}{\"type\":\"page\",\"userId\":\"u\"}",
         // Page names become the `name` property.
         r#"{"type":"page","userId":"u","name":"Pricing","properties":{"path":"/pricing"},"timestamp":"2026-10-01T10:00:00Z"}"#,
         r#"{"type":"page","userId":"u","name":"Pricing","properties":{"name":"Own"},"timestamp":"2026-10-01T10:00:00Z"}"#,
@@ -180,7 +205,23 @@ fn tricky_messages_read_the_same() {
             context: only(&["traits"]),
         },
     ];
-    for json in cases {
+    // Nesting about the depths where the one-pass reading and `serde_json` stop.
+    let nested: Vec<String> = [98, 99, 100, 101, 125, 126, 127, 128, 129]
+        .into_iter()
+        .flat_map(|depth| {
+            let value = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+            [
+                format!(r#"{{"type":"page","userId":"u","properties":{{"a":{value}}}}}"#),
+                format!(r#"{{"type":"page","userId":"u","properties":{{"path":{value}}}}}"#),
+                format!(r#"{{"type":"page","userId":"u","extra":{value}}}"#),
+            ]
+        })
+        .collect();
+    for json in cases
+        .iter()
+        .copied()
+        .chain(nested.iter().map(String::as_str))
+    {
         for fields in &fieldsets {
             agree(json, fields).unwrap_or_else(|e| panic!("{json}: {e}"));
         }
@@ -205,6 +246,14 @@ fn arb_value() -> impl Strategy<Value = String> {
         Just(r#""\ud800""#.to_string()),
         Just(r#""A@B.io""#.to_string()),
         Just(r#""2026-10-01T10:00:00Z""#.to_string()),
+        Just("-0.25".to_string()),
+        Just("1E2".to_string()),
+        Just("01".to_string()),
+        Just("123456789012345678901234567890".to_string()),
+        Just(r#""a\/b\"c\n""#.to_string()),
+        Just(r#""\u00e9""#.to_string()),
+        Just("\"a\tb\"".to_string()),
+        Just(r#""\q""#.to_string()),
         Just(r#""2026-10-01T10:00:00.123+02:00""#.to_string()),
         Just(r#""2026-10-01""#.to_string()),
         Just(r#""soon""#.to_string()),

@@ -22,7 +22,7 @@ use sluice_core::table::Record;
 use sluice_core::{Activity, Attributes, Message, Model, Profile, Timestamp};
 
 use super::import::{created_at, outcome_column};
-use crate::input::{self, Rejections};
+use crate::input::{self, Matched, Rejections};
 use crate::{Format, UserError};
 
 #[derive(Debug, Args)]
@@ -140,29 +140,47 @@ impl<'m> History<'m> {
         self.reading.lead(record.id, record.attributes, created);
     }
 
-    /// A Segment message, at its event time, with its event's hits per model when they were
-    /// matched as it was read (else its event is matched here).
-    fn message(&mut self, message: Message, at: Timestamp, hits: Option<&[(usize, Hit)]>) {
+    /// Counts a message at `at`; whether it is replayed (not after --as-of).
+    fn read(&mut self, at: Timestamp) -> bool {
         self.counts.messages_read += 1;
         if self.as_of.is_some_and(|as_of| at > as_of) {
             self.counts.messages_after_as_of += 1;
-            return;
+            return false;
         }
         self.span = Some(self.span.map_or((at, at), |(a, b)| (a.min(at), b.max(at))));
+        true
+    }
+
+    /// A Segment message, at its event time; its event is matched here.
+    fn message(&mut self, message: Message, at: Timestamp) {
+        if !self.read(at) {
+            return;
+        }
         let models = self.models;
         if let Some((event, activities)) = self.reading.message(message, at) {
             self.counts.events_replayed += 1;
             if activities.is_empty() {
                 *activities = vec![Activity::new(); models.len()];
             }
-            match hits {
-                Some(hits) => hits.iter().for_each(|(i, hit)| activities[*i].add(*hit)),
-                None => {
-                    for (activity, model) in activities.iter_mut().zip(models) {
-                        activity.record(model, &event);
-                    }
-                }
+            for (activity, model) in activities.iter_mut().zip(models) {
+                activity.record(model, &event);
             }
+        }
+    }
+
+    /// A message of an events file, at its event time, with its event's hits per model,
+    /// matched as it was read.
+    fn matched(&mut self, matched: Matched<'_>, at: Timestamp, hits: &[(usize, Hit)]) {
+        if !self.read(at) {
+            return;
+        }
+        let models = self.models.len();
+        if let Some(activities) = matched.fold(&mut self.reading, at) {
+            self.counts.events_replayed += 1;
+            if activities.is_empty() {
+                *activities = vec![Activity::new(); models];
+            }
+            hits.iter().for_each(|(i, hit)| activities[*i].add(*hit));
         }
     }
 
@@ -319,26 +337,41 @@ fn read_files(
             .map_err(|e| UserError(format!("cannot open {}: {e}", path.display())))?;
     }
     check_outcomes_header(outcomes)?;
+    let models = history.models;
     if let Some(events) = &args.events {
         input::require_events_file(events)?;
     }
-    input::read_records(leads, rejections, |record| history.lead(record))?;
-    if let Some(path) = &args.accounts {
-        input::read_records(path, rejections, |record| {
-            history.reading.account(record.id, &record.attributes);
-        })?;
-    }
-    if let Some(path) = &args.events {
-        let bar = spinner("{spinner} {pos} messages read ({per_sec})");
-        let models: Vec<&Model> = history.models.iter().collect();
-        input::read_matched(path, rejections, &models, |message, at, hits| {
-            history.message(message, at, Some(hits));
-            if history.counts.messages_read.is_multiple_of(65_536) {
-                bar.set_position(history.counts.messages_read);
-            }
-        })?;
-        bar.finish_and_clear();
-    }
+    // The leads and accounts files, read while the events file's first chunks are parsed.
+    let read_tables = move |rejections: &mut Rejections| {
+        input::read_records(leads, rejections, |record| history.lead(record))?;
+        if let Some(path) = &args.accounts {
+            input::read_records(path, rejections, |record| {
+                history.reading.account(record.id, &record.attributes);
+            })?;
+        }
+        anyhow::Ok(history)
+    };
+    let history = match &args.events {
+        None => read_tables(rejections)?,
+        Some(path) => {
+            let bar = spinner("{spinner} {pos} messages read ({per_sec})");
+            let models: Vec<&Model> = models.iter().collect();
+            let history = input::read_matched(
+                path,
+                rejections,
+                &models,
+                read_tables,
+                |history, matched, at, hits| {
+                    history.matched(matched, at, hits);
+                    if history.counts.messages_read.is_multiple_of(65_536) {
+                        bar.set_position(history.counts.messages_read);
+                    }
+                },
+            )?;
+            bar.finish_and_clear();
+            history
+        }
+    };
     history.stitch();
     read_outcomes(outcomes, history, rejections)
 }
@@ -371,7 +404,7 @@ fn read_db(
             for stored in page {
                 // Stored messages passed every check when they came in.
                 if let Ok(message) = serde_json::from_str::<Message>(&stored.message) {
-                    history.message(message, Timestamp::from_millis(stored.at_ms), None);
+                    history.message(message, Timestamp::from_millis(stored.at_ms));
                 }
             }
             bar.set_position(history.counts.messages_read);

@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde_json::json;
 use sluice_core::engine::{AccountScore, BantStatus, Explanation, round3};
-use sluice_core::history::History;
+use sluice_core::history::{History, LeadTrail};
 use sluice_core::{Activity, Attributes, LeadScore, Model, Profile, Timestamp};
 
 use crate::input::{self, Rejections};
@@ -80,35 +80,46 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     let as_of = Timestamp::parse(&args.as_of).map_err(|e| UserError(format!("--as-of: {e}")))?;
     let mut rejections = Rejections::new(args.strict);
 
-    let mut history: History<Activity> = History::new();
-    input::read_records(&args.leads, &mut rejections, |record| {
-        let created = super::import::created_at(&record.attributes).ok().flatten();
-        history.lead(record.id, record.attributes, created);
-    })?;
-    if let Some(path) = &args.accounts {
-        input::read_records(path, &mut rejections, |record| {
-            history.account(record.id, &record.attributes);
+    // The leads and accounts files, read while the events file's first chunks are parsed.
+    let read_tables = |rejections: &mut Rejections| -> anyhow::Result<History<Activity>> {
+        let mut history = History::new();
+        input::read_records(&args.leads, rejections, |record| {
+            let created = super::import::created_at(&record.attributes).ok().flatten();
+            history.lead(record.id, record.attributes, created);
         })?;
-    }
+        if let Some(path) = &args.accounts {
+            input::read_records(path, rejections, |record| {
+                history.account(record.id, &record.attributes);
+            })?;
+        }
+        Ok(history)
+    };
 
     let bar = progress();
     let mut stats = EventStats::default();
-    if let Some(path) = &args.events {
-        input::read_matched(path, &mut rejections, &[&model], |message, at, hits| {
-            stats.read += 1;
-            if stats.read % 65_536 == 0 {
-                bar.set_position(stats.read);
-            }
-            if at > as_of {
-                stats.later += 1;
-                return;
-            }
-            if let Some((_, activity)) = history.message(message, at) {
-                stats.scored += 1;
-                hits.iter().for_each(|(_, hit)| activity.add(*hit));
-            }
-        })?;
-    }
+    let history = match &args.events {
+        None => read_tables(&mut rejections)?,
+        Some(path) => input::read_matched(
+            path,
+            &mut rejections,
+            &[&model],
+            read_tables,
+            |history, matched, at, hits| {
+                stats.read += 1;
+                if stats.read % 65_536 == 0 {
+                    bar.set_position(stats.read);
+                }
+                if at > as_of {
+                    stats.later += 1;
+                    return;
+                }
+                if let Some(activity) = matched.fold(history, at) {
+                    stats.scored += 1;
+                    hits.iter().for_each(|(_, hit)| activity.add(*hit));
+                }
+            },
+        )?,
+    };
     bar.finish_and_clear();
 
     // Each id joins the lead it stands for; an anonymous id never identified is a visitor.
@@ -116,21 +127,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     stats.anonymous = stitched.visitors as u64;
     let n_from_file = stitched.listed;
     let accounts = stitched.accounts;
-    let mut scored: Vec<(String, Lead, LeadScore, Explanation)> =
-        Vec::with_capacity(stitched.leads.len());
-    for trail in stitched.leads {
-        let lead = Lead {
-            attributes: trail.attributes,
-            account: trail.account,
-        };
-        let account = lead.account.as_ref().and_then(|a| accounts.get(a));
-        let profile = Profile {
-            lead: &lead.attributes,
-            account,
-        };
-        let (score, explanation) = model.explain(profile, &trail.data, as_of);
-        scored.push((trail.id, lead, score, explanation));
-    }
+    let mut scored = explain_all(&model, &accounts, stitched.leads, as_of);
     scored.sort_by(|a, b| b.2.score.total_cmp(&a.2.score).then_with(|| a.0.cmp(&b.0)));
 
     let mut account_engagement: HashMap<&str, Vec<f64>> = HashMap::new();
@@ -270,6 +267,48 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Each lead's score and explanation as of `as_of`, in the order of `trails`, worked out on
+/// every core (a share of the leads each).
+fn explain_all(
+    model: &Model,
+    accounts: &HashMap<String, Attributes>,
+    mut trails: Vec<LeadTrail<Activity>>,
+    as_of: Timestamp,
+) -> Vec<(String, Lead, LeadScore, Explanation)> {
+    let explain = |trail: LeadTrail<Activity>| {
+        let lead = Lead {
+            attributes: trail.attributes,
+            account: trail.account,
+        };
+        let account = lead.account.as_ref().and_then(|a| accounts.get(a));
+        let profile = Profile {
+            lead: &lead.attributes,
+            account,
+        };
+        let (score, explanation) = model.explain(profile, &trail.data, as_of);
+        (trail.id, lead, score, explanation)
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let share = trails.len().div_ceil(threads).max(1);
+    let mut shares = Vec::new();
+    while trails.len() > share {
+        shares.push(trails.split_off(trails.len() - share));
+    }
+    shares.push(trails);
+    std::thread::scope(|scope| {
+        let explain = &explain;
+        let running: Vec<_> = shares
+            .into_iter()
+            .rev()
+            .map(|share| scope.spawn(move || share.into_iter().map(explain).collect::<Vec<_>>()))
+            .collect();
+        running
+            .into_iter()
+            .flat_map(|share| share.join().expect("scoring does not panic"))
+            .collect()
+    })
 }
 
 #[derive(Default)]
