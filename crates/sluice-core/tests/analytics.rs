@@ -382,7 +382,6 @@ fn attribution_measures_lift_and_flags_points_against_evidence() {
 
     // An attribute without a value stands for values its source did not keep: even with few
     // values among these leads, the attribute is left out as having too many.
-    let mut features = features;
     features.push(Feature::attribute("company", "Acme"));
     let mut overflow = Feature::attribute("company", "");
     overflow.value = None;
