@@ -162,8 +162,8 @@ impl Store {
             // one writer; the busy timeout covers the moments they meet. Deleted content is
             // overwritten, so an erased person leaves nothing in the file. A page cache of
             // 32 MB holds a group commit's pages (the default 2 MB spills them to the log
-            // before the commit and reads them back), statement journals stay in memory, and
-            // reads map the file rather than copying each page. Checkpoints (copying the log
+            // before the commit and reads them back), and statement journals stay in memory.
+            // Checkpoints (copying the log
             // into the file) run in the background (`checkpoints`), so the commit that fills
             // the log (16 MB) finds it copied already and only restarts it.
             Backend::Sqlite => {
@@ -171,7 +171,7 @@ impl Store {
                     .max_connections(4)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
-                            conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA secure_delete = ON; PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY; PRAGMA mmap_size = 268435456; PRAGMA wal_autocheckpoint = 4000; PRAGMA journal_size_limit = 67108864;")
+                            conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA secure_delete = ON; PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 4000; PRAGMA journal_size_limit = 67108864;")
                                 .await?;
                             Ok(())
                         })
