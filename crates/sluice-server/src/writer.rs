@@ -653,7 +653,10 @@ pub async fn begin_synced(
         Some((model, version)) if version != live.version() => {
             live.set_model(Arc::new(model), version)
         }
-        _ if missed || clear => live.clear(),
+        _ if missed || clear => {
+            store.forget_report_feature_ids();
+            live.clear()
+        }
         _ => live.forget(&ids, &accounts),
     }
     live.set_synced(last);
@@ -676,6 +679,8 @@ async fn erase(
         .await?;
     let seq = tx.record_state_change(r#"{"clear":true}"#).await?;
     tx.commit().await?;
+    // Catalogue ids it deleted are forgotten here; other processes forget theirs on `clear`.
+    store.forget_report_feature_ids();
     let mut live = live.write().expect("live state lock");
     live.clear();
     live.set_synced(seq);

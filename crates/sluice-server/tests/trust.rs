@@ -630,6 +630,12 @@ async fn erase_and_check(app: &App) -> String {
     assert_eq!(export["lead"]["id"], "ada@example.com");
     assert!(export["events"].as_array().unwrap().len() >= 2, "{export}");
     assert_eq!(export["assignments"].as_array().unwrap().len(), 1);
+    // A report first: her facts are built, and her attribute values enter the catalogue of
+    // report features (which erasure must clean too).
+    let report = app
+        .admin(Method::GET, "/api/v1/reports/attribution?min_leads=1", None)
+        .await;
+    assert!(report["report"]["leads"].as_u64().unwrap() >= 2, "{report}");
     let erased = app
         .admin(
             Method::DELETE,

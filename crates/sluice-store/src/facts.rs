@@ -225,11 +225,16 @@ impl Store {
             (Backend::Postgres, false) => "string_agg(facts, E'\\n')",
             (Backend::Postgres, true) => "string_agg(facts || E'\\t' || feature_ids, E'\\n')",
         };
-        // A row is complete once rebuilt: its facts and feature ids are written together.
+        // A rebuild writes a row's facts and feature ids together; an erased person's row
+        // keeps its facts only, so the funnel counts it and attribution (no features) does not.
+        let complete = match features {
+            true => "facts IS NOT NULL AND feature_ids IS NOT NULL",
+            false => "facts IS NOT NULL",
+        };
         let sql = format!(
             "SELECT {line}, MAX(lead_id), COUNT(*) FROM (SELECT lead_id, facts, feature_ids \
-             FROM lead_facts WHERE lead_id > $1 AND facts IS NOT NULL AND feature_ids IS NOT NULL\
-             {filter} ORDER BY lead_id LIMIT ${next}) AS page"
+             FROM lead_facts WHERE lead_id > $1 AND {complete}{filter} ORDER BY lead_id \
+             LIMIT ${next}) AS page"
         );
         let mut query = sqlx::query(&sql).bind(after);
         for bound in [from_ms, to_ms].into_iter().flatten() {
@@ -316,6 +321,66 @@ impl Store {
 }
 
 impl Tx {
+    /// Deletes from the catalogue of report features the attribute values among `ids` (a
+    /// lead's stored feature ids, already deleted with its facts row) that no other lead's
+    /// facts show: an erased person's email or name. Returns how many were deleted.
+    pub async fn forget_own_features(&mut self, ids: &str) -> Result<u64> {
+        let ids: Vec<i64> = ids.split(' ').filter_map(|id| id.parse().ok()).collect();
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut values = Vec::new();
+        for chunk in ids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT id FROM report_features WHERE kind = 'a' AND id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&mut *self.tx).await? {
+                values.push(row.try_get::<i64, _>(0)?);
+            }
+        }
+        // One pass over the other leads' rows for all of them at once.
+        let mut shared = std::collections::HashSet::new();
+        for chunk in values.chunks(CHUNK) {
+            let tests = (1..=chunk.len())
+                .map(|i| format!("(' ' || feature_ids || ' ') LIKE ${i}"))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            let sql = format!(
+                "SELECT feature_ids FROM lead_facts WHERE feature_ids IS NOT NULL AND ({tests})"
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(format!("% {id} %"));
+            }
+            for row in query.fetch_all(&mut *self.tx).await? {
+                let text: String = row.try_get(0)?;
+                shared.extend(text.split(' ').filter_map(|id| id.parse::<i64>().ok()));
+            }
+        }
+        let own: Vec<i64> = values
+            .into_iter()
+            .filter(|id| !shared.contains(id))
+            .collect();
+        let mut deleted = 0;
+        for chunk in own.chunks(CHUNK) {
+            let sql = format!(
+                "DELETE FROM report_features WHERE id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            deleted += query.execute(&mut *self.tx).await?.rows_affected();
+        }
+        Ok(deleted)
+    }
+
     /// Marks these leads' facts for a rebuild (adding rows for leads new to them).
     pub async fn mark_facts(&mut self, leads: &[String]) -> Result<()> {
         let mut leads: Vec<&str> = leads.iter().map(String::as_str).collect();
@@ -412,6 +477,11 @@ fn encode_ids(ids: &[i64]) -> String {
 }
 
 impl Store {
+    /// Forgets the catalogue ids this process met (after an erasure deleted some).
+    pub fn forget_report_feature_ids(&self) {
+        *self.features.lock().expect("feature cache lock") = FeatureCache::default();
+    }
+
     /// Every feature of the catalogue of report features, with its id.
     pub async fn report_features(&self) -> Result<Vec<(i64, FeatureKey)>> {
         let rows = sqlx::query("SELECT id, kind, name, value FROM report_features ORDER BY id")
@@ -515,14 +585,10 @@ impl Store {
                  (VALUES {})",
                 rows_placeholders(self.backend, chunk.len(), 3)
             );
-            let mut query = sqlx::query(&sql);
-            for f in chunk {
-                query = query
-                    .bind(f.code())
-                    .bind(f.name.as_str())
-                    .bind(f.value.as_deref().unwrap_or_default());
-            }
-            for row in query.fetch_all(&mut *tx).await? {
+            for row in bind_keys(sqlx::query(&sql), chunk)
+                .fetch_all(&mut *tx)
+                .await?
+            {
                 let code: String = row.try_get(1)?;
                 if let Some(key) = FeatureKey::decode(&code, row.try_get(2)?, row.try_get(3)?) {
                     ids.insert(key, row.try_get(0)?);
@@ -558,14 +624,23 @@ async fn insert_features(
              ON CONFLICT (kind, name, value) DO NOTHING",
             rows_placeholders(backend, chunk.len(), 3)
         );
-        let mut query = sqlx::query(&sql);
-        for f in chunk {
-            query = query
-                .bind(f.code())
-                .bind(f.name.as_str())
-                .bind(f.value.as_deref().unwrap_or_default());
-        }
-        query.execute(&mut **tx).await?;
+        bind_keys(sqlx::query(&sql), chunk)
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
+}
+
+/// Binds each feature as the catalogue stores it: kind, name, value.
+fn bind_keys<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    features: &'q [&FeatureKey],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for f in features {
+        query = query
+            .bind(f.code())
+            .bind(f.name.as_str())
+            .bind(f.value.as_deref().unwrap_or_default());
+    }
+    query
 }

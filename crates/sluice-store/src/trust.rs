@@ -720,7 +720,8 @@ impl Tx {
         .rows_affected();
         // The report facts stay, re-keyed: a funnel still counts the lead.
         let facts = sqlx::query(
-            "SELECT facts, created_ms, model_version FROM lead_facts WHERE lead_id = $1",
+            "SELECT facts, created_ms, model_version, feature_ids FROM lead_facts \
+             WHERE lead_id = $1",
         )
         .bind(lead_id)
         .fetch_optional(&mut *self.tx)
@@ -730,6 +731,11 @@ impl Tx {
             .execute(&mut *self.tx)
             .await?;
         if let Some(row) = facts {
+            // Their features go with them; the attribute values only they showed leave the
+            // catalogue of report features.
+            if let Some(ids) = row.try_get::<Option<String>, _>(3)? {
+                self.forget_own_features(&ids).await?;
+            }
             let text: Option<String> = row.try_get(0)?;
             if let Some(mut value) =
                 text.and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
