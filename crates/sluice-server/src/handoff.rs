@@ -32,6 +32,23 @@ pub struct Roster {
     fallback: WorkingHours,
     /// (rep, when) of recent assignments, for capacity per day.
     given: Vec<(String, i64)>,
+    /// When each rep was last given a lead, however long ago (for the round robin).
+    last: HashMap<String, i64>,
+}
+
+impl Default for Roster {
+    /// No teams and no reps: every step runs on the default calendar.
+    fn default() -> Self {
+        Roster {
+            teams: BTreeMap::new(),
+            reps: Vec::new(),
+            team_calendars: HashMap::new(),
+            rep_calendars: HashMap::new(),
+            fallback: default_calendar(),
+            given: Vec::new(),
+            last: HashMap::new(),
+        }
+    }
 }
 
 impl Roster {
@@ -84,6 +101,12 @@ impl Roster {
         let given = store
             .assignment_times_since(now.millis() - 2 * 86_400_000)
             .await?;
+        let mut last = HashMap::new();
+        for rep in &reps {
+            if let Some(at) = store.last_assigned(&rep.id, now.millis()).await? {
+                last.insert(rep.id.clone(), at);
+            }
+        }
         Ok(Roster {
             teams,
             reps,
@@ -91,7 +114,16 @@ impl Roster {
             rep_calendars,
             fallback: default_calendar(),
             given,
+            last,
         })
+    }
+
+    /// The team of a rep.
+    pub fn team_of(&self, rep: &str) -> Option<&str> {
+        self.reps
+            .iter()
+            .find(|r| r.id == rep)
+            .map(|r| r.team_id.as_str())
     }
 
     /// The business calendar a step owned by this rep (or team) runs on: the rep's own hours,
@@ -122,7 +154,11 @@ impl Roster {
                     capacity: u32::try_from(r.capacity).unwrap_or(0),
                     assigned_today: mine.clone().filter(|(_, at)| *at >= day).count() as u32,
                     available: r.is_available(now.millis()),
-                    last_assigned: mine.map(|(_, at)| *at).max().map(Timestamp::from_millis),
+                    last_assigned: mine
+                        .map(|(_, at)| *at)
+                        .chain(self.last.get(&r.id).copied())
+                        .max()
+                        .map(Timestamp::from_millis),
                 }
             })
             .collect()

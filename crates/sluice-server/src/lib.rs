@@ -10,6 +10,7 @@ pub mod handoff;
 pub mod ingest;
 pub mod limits;
 pub mod live;
+pub mod replay;
 pub mod reports;
 pub mod state;
 pub mod stream;

@@ -431,7 +431,7 @@ fn refuse(job: Job) {
 }
 
 /// Moves a lead: `(to, actor, reason)`; `rep` is the rep making the move.
-async fn move_lead(
+pub(crate) async fn move_lead(
     store: &Store,
     live: &RwLock<Live>,
     lead: &str,
@@ -801,19 +801,24 @@ pub async fn store_batch(
     messages: Vec<Accepted>,
     source: &str,
 ) -> Result<Ack, StoreError> {
+    store_batch_at(store, live, messages, source, &Clock::system()).await
+}
+
+/// [`store_batch`], scored as of `clock`'s time (a history replayed in order).
+pub(crate) async fn store_batch_at(
+    store: &Store,
+    live: &RwLock<Live>,
+    messages: Vec<Accepted>,
+    source: &str,
+    clock: &Clock,
+) -> Result<Ack, StoreError> {
     let (done, _) = oneshot::channel();
     let mut submission = Submission {
         messages,
         source: source.to_string(),
         done,
     };
-    let acks = commit(
-        store,
-        live,
-        &Clock::system(),
-        std::slice::from_mut(&mut submission),
-    )
-    .await?;
+    let acks = commit(store, live, clock, std::slice::from_mut(&mut submission)).await?;
     Ok(acks[0])
 }
 

@@ -519,6 +519,18 @@ impl Store {
         })
     }
 
+    /// When a rep was last given a lead, at or before `until_ms` (for the round robin).
+    pub async fn last_assigned(&self, rep_id: &str, until_ms: i64) -> Result<Option<i64>> {
+        let row = sqlx::query(
+            "SELECT MAX(at_ms) AS at_ms FROM assignments WHERE rep_id = $1 AND at_ms <= $2",
+        )
+        .bind(rep_id)
+        .bind(until_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("at_ms")?)
+    }
+
     /// Per rep, the times they were given leads at or after `from_ms` (for capacity).
     pub async fn assignment_times_since(&self, from_ms: i64) -> Result<Vec<(String, i64)>> {
         let rows = sqlx::query(

@@ -122,6 +122,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0009_feature_catalogue.sql"),
         include_str!("../migrations/postgres/0009_feature_catalogue.sql"),
     ),
+    (
+        "0011_assignments_by_rep",
+        include_str!("../migrations/sqlite/0011_assignments_by_rep.sql"),
+        include_str!("../migrations/postgres/0011_assignments_by_rep.sql"),
+    ),
 ];
 
 /// Rows per multi-row `INSERT`, well under both engines' parameter limits.
@@ -144,6 +149,42 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 impl Store {
     /// Connects (creating a SQLite file if needed) and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Store> {
+        Self::connect_with(url, true).await
+    }
+
+    /// [`Store::connect`] for a bulk load into a new database (`sluice import company`): a
+    /// commit returns before it is on disk, so a crash may lose or damage what the load wrote
+    /// (the load is started again on a fresh database). [`Store::flush`] puts it on disk.
+    pub async fn connect_bulk(url: &str) -> Result<Store> {
+        Self::connect_with(url, false).await
+    }
+
+    /// Puts everything committed on disk (after [`Store::connect_bulk`]).
+    pub async fn flush(&self) -> Result<()> {
+        if self.backend == Backend::Sqlite {
+            let mut conn = self.pool.acquire().await?;
+            sqlx::query("PRAGMA synchronous = FULL")
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("PRAGMA wal_checkpoint(FULL)")
+                .execute(&mut *conn)
+                .await?;
+        } else {
+            // A durable commit flushes the log up to it, and so every commit before it.
+            let mut conn = self.pool.acquire().await?;
+            sqlx::query("SET synchronous_commit = on")
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("BEGIN").execute(&mut *conn).await?;
+            sqlx::query("SELECT txid_current()")
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("COMMIT").execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    async fn connect_with(url: &str, durable: bool) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let (backend, url) = if let Some(path) = url
             .strip_prefix("sqlite://")
@@ -169,17 +210,33 @@ impl Store {
             Backend::Sqlite => {
                 options
                     .max_connections(4)
-                    .after_connect(|conn, _| {
+                    .after_connect(move |conn, _| {
                         Box::pin(async move {
                             conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA secure_delete = ON; PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 4000; PRAGMA journal_size_limit = 67108864;")
                                 .await?;
+                            if !durable {
+                                conn.execute("PRAGMA synchronous = OFF").await?;
+                            }
                             Ok(())
                         })
                     })
                     .connect(&url)
                     .await?
             }
-            Backend::Postgres => options.max_connections(10).connect(&url).await?,
+            Backend::Postgres => {
+                options
+                    .max_connections(10)
+                    .after_connect(move |conn, _| {
+                        Box::pin(async move {
+                            if !durable {
+                                conn.execute("SET synchronous_commit = off").await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await?
+            }
         };
         let store = Store {
             pool,

@@ -40,6 +40,7 @@ mod emit;
 mod lead;
 mod outcome;
 mod sample;
+mod team;
 mod truth;
 mod vocab;
 mod world;
@@ -156,7 +157,8 @@ pub const PROGRESS_EVERY: u64 = 1000;
 /// Bytes buffered per output before handing them to the writer.
 const CHUNK: usize = 256 * 1024;
 
-/// Creates `dir` if needed and writes the five files into it.
+/// Creates `dir` if needed and writes the five files into it, and the sales team's two
+/// ([`SALES_TEAM_FILES`]).
 pub fn generate_to_dir(config: &Config, dir: &Path) -> Result<Summary, Error> {
     generate_to_dir_with_progress(config, dir, &mut |_| {})
 }
@@ -203,8 +205,29 @@ pub fn generate_to_dir_with_progress(
     for file in &mut files {
         file.flush().map_err(write_error)?;
     }
+    write_sales_team(config.leads, dir)?;
     Ok(summary)
 }
+
+/// Writes [`SALES_TEAM_FILES`] into `dir`.
+fn write_sales_team(leads: u64, dir: &Path) -> Result<(), Error> {
+    let [teams, reps] = SALES_TEAM_FILES.map(|name| dir.join(name));
+    let write = |path: &Path, f: &dyn Fn(&mut dyn Write) -> io::Result<()>| {
+        let error = |source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut out = BufWriter::new(File::create(path).map_err(error)?);
+        f(&mut out).and_then(|()| out.flush()).map_err(error)
+    };
+    write(&teams, &|out| team::write_teams(out))?;
+    write(&reps, &|out| team::write_reps(leads, out))
+}
+
+/// The sales organisation [`generate_to_dir`] writes beside the company (see `team.rs`):
+/// `teams.csv` (`id,name,time_zone,working_hours,manager`) and `reps.csv`
+/// (`id,name,email,team_id,capacity`).
+pub const SALES_TEAM_FILES: [&str; 2] = ["teams.csv", "reps.csv"];
 
 /// A writer whose errors say which output they came from.
 struct Tagged<W> {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
@@ -31,7 +31,8 @@ pub struct ImportArgs {
     /// What the file holds.
     #[arg(value_enum)]
     kind: Kind,
-    /// The file: CSV or JSON Lines (events: JSON Lines of Segment messages).
+    /// The file: CSV or JSON Lines (events: JSON Lines of Segment messages); for `company`, a
+    /// directory.
     file: PathBuf,
     /// Database: sqlite://PATH or postgres://USER@HOST/DB. Stop `sluice serve` on it first.
     #[arg(
@@ -59,6 +60,11 @@ pub struct ImportArgs {
     /// The source recorded with each stored event (what a write key's name is for HTTP).
     #[arg(long, default_value = "import")]
     source: String,
+    /// `company` only: who works the MQLs while the history is lived. `simulated`: a sales
+    /// team with its own habits touches, accepts or rejects, and qualifies them (for a generated
+    /// company); `none`: only routing and the SLA scheduler run.
+    #[arg(long, value_enum, default_value_t = Sales::Simulated)]
+    sales: Sales,
     /// Rename a CRM export's columns to Sluice's traits (leads only; by default, done when the
     /// header looks like a CRM export; `none` keeps every column as it is).
     #[arg(long, value_enum)]
@@ -74,6 +80,13 @@ pub enum Kind {
     Events,
     /// Outcomes: CSV or JSON Lines (`lead_id` or `email`, `type`, `amount`, `date`, `reason`).
     Outcomes,
+    /// Sales teams: CSV (`id`, `name`, `time_zone`, `working_hours`, `holidays`, `manager`).
+    Teams,
+    /// Reps: CSV (`id`, `name`, `email`, `team_id`, `capacity`).
+    Reps,
+    /// A whole company, a directory as `sluice generate` writes it (teams.csv, reps.csv,
+    /// leads.csv, events.jsonl, outcomes.csv), lived in time order into an empty database.
+    Company,
 }
 
 impl Kind {
@@ -82,8 +95,20 @@ impl Kind {
             Kind::Leads => "leads",
             Kind::Events => "events",
             Kind::Outcomes => "outcomes",
+            Kind::Teams => "teams",
+            Kind::Reps => "reps",
+            Kind::Company => "company",
         }
     }
+}
+
+/// Who works a company's MQLs while its history is lived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Sales {
+    /// A simulated sales team (seeded, so the same files give the same history).
+    Simulated,
+    /// Nobody: routing and the SLA scheduler only.
+    None,
 }
 
 /// The CRM whose lead export a file is.
@@ -177,6 +202,9 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     }
     std::fs::metadata(&args.file)
         .map_err(|e| UserError(format!("cannot open {}: {e}", args.file.display())))?;
+    if matches!(args.kind, Kind::Teams | Kind::Reps | Kind::Company) {
+        return run_organisation(&args);
+    }
     let options = Options {
         strict: args.strict,
         source: args.source.clone(),
@@ -195,6 +223,47 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     })?;
     print(&summary, args.format)
 }
+
+/// `teams`, `reps` and `company`: written to the database directly.
+fn run_organisation(args: &ImportArgs) -> anyhow::Result<()> {
+    use super::company;
+    if args.url.is_some() {
+        return Err(UserError(format!(
+            "--url: {} are imported into the database (--db); a running service takes teams and reps at /api/v1/teams and /api/v1/reps",
+            args.kind.as_str()
+        ))
+        .into());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let store = if args.kind == Kind::Company {
+            company::bulk(&args.db).await?
+        } else {
+            connect(&args.db).await?
+        };
+        match args.kind {
+            Kind::Teams => company::print_roster(
+                &company::import_teams(&store, &args.file, args.strict).await?,
+                args.format,
+            ),
+            Kind::Reps => company::print_roster(
+                &company::import_reps(&store, &args.file, args.strict).await?,
+                args.format,
+            ),
+            _ => {
+                let team = (args.sales == Sales::Simulated).then_some(COMPANY_SEED);
+                let summary =
+                    company::import_company(store, &args.file, None, team, &args.source).await?;
+                company::print_company(&summary, args.format)
+            }
+        }
+    })
+}
+
+/// The seed of a simulated sales team's habits: the same files give the same history.
+const COMPANY_SEED: u64 = 42;
 
 fn print(summary: &Summary, format: Format) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
@@ -228,145 +297,10 @@ pub(crate) async fn connect(db: &str) -> anyhow::Result<Store> {
         .map_err(|e| UserError(format!("cannot open the database {db}: {e}")).into())
 }
 
-/// The demo company's sales teams: sales development in New York, account executives in
-/// Berlin, so new MQLs are routed from the start.
-async fn seed_team(store: &Store) -> anyhow::Result<()> {
-    let at = now().millis();
-    let teams = [
-        (
-            "sdr",
-            "Sales development",
-            "America/New_York",
-            "sdr-lead@example.com",
-        ),
-        (
-            "ae",
-            "Account executives",
-            "Europe/Berlin",
-            "sales-director@example.com",
-        ),
-    ];
-    for (id, name, time_zone, manager) in teams {
-        store
-            .upsert_team(&sluice_store::TeamRow {
-                id: id.into(),
-                name: name.into(),
-                time_zone: time_zone.into(),
-                working_hours: vec!["Mon-Fri 09:00-17:00".into()],
-                holidays: Vec::new(),
-                manager: Some(manager.into()),
-                created_ms: at,
-                updated_ms: at,
-            })
-            .await?;
-    }
-    let reps = [
-        ("maya", "Maya Chen", "sdr", 25),
-        ("omar", "Omar Haddad", "sdr", 25),
-        ("lucia", "Lucía Romero", "sdr", 15),
-        ("jonas", "Jonas Weber", "ae", 10),
-    ];
-    for (id, name, team, capacity) in reps {
-        store
-            .upsert_rep(&sluice_store::RepRow {
-                id: id.into(),
-                name: name.into(),
-                email: format!("{id}@example.com"),
-                team_id: team.into(),
-                time_zone: None,
-                working_hours: None,
-                capacity,
-                available: true,
-                away_until_ms: None,
-                created_ms: at,
-                updated_ms: at,
-            })
-            .await?;
-    }
-    Ok(())
-}
-
-/// Seeds a synthetic company (1,000 leads and a year of their events and outcomes, ending now)
-/// into a database that holds no events yet; with `model` (its text and file name), stores it
-/// and puts it in force first, so the demo is scored by it. Prints one line to stderr.
-pub async fn seed_demo(db: &str, model: Option<(&str, &str)>) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let store = connect(db).await?;
-    if store.event_count().await? > 0 {
-        eprintln!("demo data already present");
-        return Ok(());
-    }
-    seed_team(&store).await?;
-    let model = model.map(|(text, name)| (text.to_string(), name.to_string()));
-    let target = Target::open(store, model.as_ref()).await?;
-    let dir = ScratchDir::create()?;
-    let config = sluice_synth::Config {
-        leads: 1000,
-        seed: 42,
-        end: now().to_datetime(),
-        days: 365,
-    };
-    let out = dir.0.clone();
-    let company = tokio::task::spawn_blocking(move || sluice_synth::generate_to_dir(&config, &out))
-        .await
-        .context("generating the demo company stopped")?
-        .context("cannot generate the demo company")?;
-    let options = Options {
-        strict: false,
-        source: "demo".into(),
-        map: Some(Crm::None),
-        progress: false,
-    };
-    let mut imported = Vec::new();
-    for (kind, file) in [
-        (Kind::Leads, "leads.csv"),
-        (Kind::Events, "events.jsonl"),
-        (Kind::Outcomes, "outcomes.csv"),
-    ] {
-        imported.push(target.import(kind, &dir.0.join(file), &options).await?);
-    }
-    let rejected: u64 = imported.iter().map(|s| s.rejected).sum();
-    let rejected = if rejected > 0 {
-        format!(", {rejected} rows rejected")
-    } else {
-        String::new()
-    };
-    eprintln!(
-        "demo company seeded: {} leads in {} accounts, {} events, {} outcomes{rejected} ({:.1} s)",
-        imported[0].imported,
-        company.accounts,
-        imported[1].imported,
-        imported[2].imported,
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
-}
-
-/// A directory of its own under the system's temporary directory, removed when dropped.
-struct ScratchDir(PathBuf);
-
-impl ScratchDir {
-    fn create() -> anyhow::Result<Self> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let path = std::env::temp_dir().join(format!("sluice-demo-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
-        Ok(ScratchDir(path))
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Where an import writes: the database, through the live scoring state (as the service's
 /// writer does), or a running service, over HTTP.
 #[derive(Clone)]
-enum Target {
+pub(crate) enum Target {
     Local {
         store: Store,
         live: Arc<RwLock<Live>>,
@@ -378,7 +312,7 @@ enum Target {
 
 /// A running `sluice serve`.
 #[derive(Clone)]
-struct Remote {
+pub(crate) struct Remote {
     url: String,
     write_key: Option<String>,
     admin_token: Option<String>,
@@ -470,7 +404,10 @@ impl Target {
 
     /// Puts the model in force (`model`, else the active stored one, else the built-in
     /// example) and rebuilds the live state from the event log, as the service does at start.
-    async fn open(store: Store, model: Option<&(String, String)>) -> anyhow::Result<Target> {
+    pub(crate) async fn open(
+        store: Store,
+        model: Option<&(String, String)>,
+    ) -> anyhow::Result<Target> {
         let (model, version) = sluice_server::choose_model(&store, model)
             .await
             .map_err(|e| UserError(e.to_string()))?;
@@ -536,6 +473,9 @@ impl Run {
             Kind::Outcomes => self
                 .outcomes(&mut rejections, &mut counts, &bar)
                 .map(|()| Vec::new()),
+            Kind::Teams | Kind::Reps | Kind::Company => {
+                unreachable!("imported by run_organisation")
+            }
         };
         bar.finish_and_clear();
         let renamed = match result {
@@ -943,7 +883,7 @@ fn lead_column(name: &str, crm: bool) -> String {
 /// email), the other columns are its traits, `timestamp` its creation time when the row has
 /// one (else now), and its `messageId` a hash of the row's content, so importing the same row
 /// again is a duplicate, and a changed row is new.
-fn identify(mut traits: Attributes) -> Result<Map<String, Value>, String> {
+pub(crate) fn identify(mut traits: Attributes) -> Result<Map<String, Value>, String> {
     let id = sluice_core::table::record_id(&mut traits).ok_or("no `id` or `email`")?;
     let created = created_at(&traits)?;
     let content = json!({"id": id, "traits": traits}).to_string();
@@ -1044,7 +984,7 @@ async fn crm_index(store: &Store) -> anyhow::Result<HashMap<String, String>> {
 }
 
 /// An outcomes file's row, checked: every problem is named by its field.
-fn outcome(
+pub(crate) fn outcome(
     row: &Attributes,
     resolve: &dyn Fn(&str) -> Option<String>,
     crm_ids: Option<&HashMap<String, String>>,

@@ -1,6 +1,7 @@
 //! One module per subcommand; each parses its arguments and calls the core.
 
 pub mod backtest;
+pub mod company;
 pub mod generate;
 pub mod handoff;
 pub mod import;

@@ -195,7 +195,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None => None,
     };
     if args.demo {
-        super::import::seed_demo(
+        super::company::seed_demo(
             &args.db,
             model
                 .as_ref()

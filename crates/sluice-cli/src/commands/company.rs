@@ -1,0 +1,540 @@
+//! `sluice import teams|reps|company`, and the demo company: the sales organisation from CSV,
+//! and a whole company's files (what `sluice generate` writes) lived in time order through
+//! `sluice_server::replay`, so MQLs, routing, SLAs and sales' work carry their own dates.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use serde::Serialize;
+use serde_json::Value;
+use sluice_core::{Attributes, business_time::WorkingHours};
+use sluice_server::ingest::{Times, prepare};
+use sluice_server::replay::Lived;
+use sluice_server::state::now;
+use sluice_server::writer::Accepted;
+use sluice_store::{OutcomeRow, RepRow, Store, TeamRow};
+
+use super::import::{Target, identify, outcome, outcome_column};
+use crate::input::{self, Rejected, Rejections};
+use crate::{Format, UserError};
+
+/// The demo company's size, and the seed of its data and of its sales team's habits.
+const DEMO_LEADS: u64 = 1000;
+const DEMO_SEED: u64 = 42;
+
+/// What importing a sales organisation file did.
+#[derive(Debug, Default, Serialize)]
+pub struct RosterSummary {
+    /// The file.
+    pub file: String,
+    /// `teams` or `reps`.
+    pub kind: &'static str,
+    /// Rows read, rejected ones included.
+    pub read: u64,
+    /// Rows saved (new or changed).
+    pub imported: u64,
+    /// Rows not saved, because they are not valid.
+    pub rejected: u64,
+    /// The first rejected rows.
+    pub rejected_rows: Vec<Rejected>,
+}
+
+/// What importing a company did.
+#[derive(Debug, Serialize)]
+pub struct CompanySummary {
+    /// The directory.
+    pub dir: String,
+    /// Teams and reps saved.
+    pub teams: u64,
+    /// Reps saved.
+    pub reps: u64,
+    /// Leads read (as `identify` messages).
+    pub leads: u64,
+    /// Messages (leads and events) replayed.
+    pub messages: u64,
+    /// Outcomes replayed.
+    pub outcomes: u64,
+    /// Whether a simulated sales team worked the MQLs.
+    pub simulated_sales: bool,
+    /// What the lived year holds.
+    pub lived: Lived,
+    /// Rows not imported, because they are not valid.
+    pub rejected: u64,
+    /// The first rejected rows.
+    pub rejected_rows: Vec<Rejected>,
+    /// Seconds it took.
+    pub seconds: f64,
+}
+
+/// `teams.csv`: `id,name,time_zone,working_hours,holidays,manager`; `working_hours` and
+/// `holidays` may hold several entries separated by `;`.
+pub async fn import_teams(
+    store: &Store,
+    path: &Path,
+    strict: bool,
+) -> anyhow::Result<RosterSummary> {
+    let mut rejections = Rejections::new(strict);
+    let mut rows = Vec::new();
+    let keep = |name: &str| name.to_string();
+    input::read_rows(
+        path,
+        &mut rejections,
+        &keep,
+        |rejections, row| match team_row(&row.columns) {
+            Ok(team) => {
+                rows.push(team);
+                Ok(())
+            }
+            Err(error) => rejections.reject(path, row.line, error),
+        },
+    )?;
+    for team in &rows {
+        store.upsert_team(team).await?;
+    }
+    Ok(RosterSummary {
+        file: path.display().to_string(),
+        kind: "teams",
+        read: rows.len() as u64 + rejections.count,
+        imported: rows.len() as u64,
+        rejected: rejections.count,
+        rejected_rows: rejections.rows,
+    })
+}
+
+/// `reps.csv`: `id,name,email,team_id,capacity` (and optionally `time_zone`,
+/// `working_hours`, `available`); a rep's team must exist.
+pub async fn import_reps(
+    store: &Store,
+    path: &Path,
+    strict: bool,
+) -> anyhow::Result<RosterSummary> {
+    let mut rejections = Rejections::new(strict);
+    let mut rows = Vec::new();
+    let keep = |name: &str| name.to_string();
+    input::read_rows(
+        path,
+        &mut rejections,
+        &keep,
+        |rejections, row| match rep_row(&row.columns) {
+            Ok(rep) => {
+                rows.push((row.line, rep));
+                Ok(())
+            }
+            Err(error) => rejections.reject(path, row.line, error),
+        },
+    )?;
+    let read = rows.len() as u64 + rejections.count;
+    let mut imported = 0;
+    for (line, rep) in rows {
+        let Some(team) = store.team(&rep.team_id).await? else {
+            let error = format!(
+                "team_id: no team `{}` (import teams.csv first, or `sluice team add`)",
+                rep.team_id
+            );
+            rejections.reject(path, line, error)?;
+            continue;
+        };
+        if rep.time_zone.is_some() || rep.working_hours.is_some() {
+            let tz = rep.time_zone.as_deref().unwrap_or(&team.time_zone);
+            let hours = rep.working_hours.as_ref().unwrap_or(&team.working_hours);
+            if let Err(error) = calendar(tz, hours, &team.holidays) {
+                rejections.reject(path, line, error)?;
+                continue;
+            }
+        }
+        store.upsert_rep(&rep).await?;
+        imported += 1;
+    }
+    Ok(RosterSummary {
+        file: path.display().to_string(),
+        kind: "reps",
+        read,
+        imported,
+        rejected: rejections.count,
+        rejected_rows: rejections.rows,
+    })
+}
+
+/// Imports a company directory into `store` and lives it up to now: `teams.csv` and
+/// `reps.csv` when present, then `leads.csv`, `events.jsonl` and `outcomes.csv` (when
+/// present) in time order; with `sales_team` (a seed), a simulated team works the MQLs.
+pub async fn import_company(
+    store: Store,
+    dir: &Path,
+    model: Option<&(String, String)>,
+    sales_team: Option<u64>,
+    source: &str,
+) -> anyhow::Result<CompanySummary> {
+    let started = Instant::now();
+    if !dir.is_dir() {
+        return Err(UserError(format!(
+            "{}: a company is a directory (leads.csv, events.jsonl, and optionally outcomes.csv, teams.csv, reps.csv)",
+            dir.display()
+        ))
+        .into());
+    }
+    if store.event_count().await? > 0 {
+        return Err(UserError(
+            "the database already holds events: a company is lived into an empty database (import files one by one to add to one)".into(),
+        )
+        .into());
+    }
+    let mut rejected = Vec::new();
+    let mut rejected_count = 0;
+    let (mut teams, mut reps) = (0, 0);
+    for (name, count) in [("teams.csv", &mut teams), ("reps.csv", &mut reps)] {
+        let path = dir.join(name);
+        if !path.exists() {
+            continue;
+        }
+        let summary = if name == "teams.csv" {
+            import_teams(&store, &path, false).await?
+        } else {
+            import_reps(&store, &path, false).await?
+        };
+        *count = summary.imported;
+        rejected_count += summary.rejected;
+        rejected.extend(summary.rejected_rows);
+    }
+    let Target::Local { store, live, .. } = Target::open(store, model).await? else {
+        unreachable!("a database target")
+    };
+    let dir_owned = dir.to_path_buf();
+    let read = tokio::task::spawn_blocking(move || read_company(&dir_owned))
+        .await
+        .context("reading the company stopped")??;
+    let end = now();
+    let (leads, messages, outcomes) = (read.leads, read.messages.len(), read.outcomes.len());
+    rejected_count += read.rejections.count;
+    rejected.extend(read.rejections.rows);
+    let lived = sluice_server::replay::live_through(
+        &store,
+        &live,
+        read.messages,
+        read.outcomes,
+        end,
+        sales_team,
+        source,
+    )
+    .await
+    .context("cannot replay the company's history")?;
+    let model = live.read().expect("live state lock").model().clone();
+    sluice_server::facts::refresh(&store, &model).await?;
+    store.flush().await?;
+    rejected.truncate(1000);
+    Ok(CompanySummary {
+        dir: dir.display().to_string(),
+        teams,
+        reps,
+        leads,
+        messages: messages as u64,
+        outcomes: outcomes as u64,
+        simulated_sales: sales_team.is_some(),
+        lived,
+        rejected: rejected_count,
+        rejected_rows: rejected,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The database, opened for a bulk load (see [`Store::connect_bulk`]).
+pub async fn bulk(db: &str) -> anyhow::Result<Store> {
+    Store::connect_bulk(db)
+        .await
+        .map_err(|e| UserError(format!("cannot open the database {db}: {e}")).into())
+}
+
+/// Prints a company import's summary.
+pub fn print_company(summary: &CompanySummary, format: Format) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Table => {
+            let l = &summary.lived;
+            writeln!(
+                out,
+                "{}: {} teams, {} reps, {} leads, {} messages, {} outcomes lived in time order ({:.1} s)",
+                summary.dir,
+                summary.teams,
+                summary.reps,
+                summary.leads,
+                summary.messages,
+                summary.outcomes,
+                summary.seconds
+            )?;
+            writeln!(
+                out,
+                "  hand-off: {} assignments, {} first touches, {} accepted, {} rejected, {} qualified, {} SLA breaches, {} reassigned{}",
+                l.assignments,
+                l.touches,
+                l.accepted,
+                l.rejected,
+                l.qualified,
+                l.breaches,
+                l.reassigned,
+                if summary.simulated_sales {
+                    " (a simulated sales team)"
+                } else {
+                    ""
+                }
+            )?;
+            if summary.rejected > 0 {
+                writeln!(out, "  rejected {} rows:", summary.rejected)?;
+                for row in summary.rejected_rows.iter().take(10) {
+                    writeln!(out, "  {}:{}: {}", row.file, row.line, row.error)?;
+                }
+            }
+        }
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(summary)?)?,
+        Format::Jsonl => writeln!(out, "{}", serde_json::to_string(summary)?)?,
+    }
+    Ok(())
+}
+
+/// Prints a teams or reps import's summary.
+pub fn print_roster(summary: &RosterSummary, format: Format) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Table => {
+            writeln!(
+                out,
+                "{}: read {}, saved {}, rejected {}",
+                summary.file, summary.read, summary.imported, summary.rejected
+            )?;
+            for row in summary.rejected_rows.iter().take(10) {
+                writeln!(out, "  {}:{}: {}", row.file, row.line, row.error)?;
+            }
+        }
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(summary)?)?,
+        Format::Jsonl => writeln!(out, "{}", serde_json::to_string(summary)?)?,
+    }
+    Ok(())
+}
+
+/// Seeds the demo company (1,000 leads and a year, ending now, generated by `sluice_synth`)
+/// into a database that holds no events yet, as `sluice generate` and `sluice import company`
+/// would; with `model` (its text and file name), stores it and puts it in force first, so the
+/// demo is scored by it. Prints one line to stderr.
+pub async fn seed_demo(db: &str, model: Option<(&str, &str)>) -> anyhow::Result<()> {
+    let store = bulk(db).await?;
+    if store.event_count().await? > 0 {
+        eprintln!("demo data already present");
+        return Ok(());
+    }
+    let dir = ScratchDir::create()?;
+    let config = sluice_synth::Config {
+        leads: DEMO_LEADS,
+        seed: DEMO_SEED,
+        end: now().to_datetime(),
+        days: 365,
+    };
+    let out = dir.0.clone();
+    tokio::task::spawn_blocking(move || sluice_synth::generate_to_dir(&config, &out))
+        .await
+        .context("generating the demo company stopped")?
+        .context("cannot generate the demo company")?;
+    let model = model.map(|(text, name)| (text.to_string(), name.to_string()));
+    let summary = import_company(store, &dir.0, model.as_ref(), Some(DEMO_SEED), "demo").await?;
+    let l = &summary.lived;
+    eprintln!(
+        "demo company seeded: {} leads, {} messages, {} outcomes; a year of hand-off: {} assignments, {} first touches, {} accepted, {} rejected, {} SLA breaches ({:.1} s)",
+        summary.leads,
+        summary.messages,
+        summary.outcomes,
+        l.assignments,
+        l.touches,
+        l.accepted,
+        l.rejected,
+        l.breaches,
+        summary.seconds
+    );
+    Ok(())
+}
+
+/// A company's files, read as `sluice import` reads them.
+struct Read {
+    leads: u64,
+    messages: Vec<Accepted>,
+    outcomes: Vec<OutcomeRow>,
+    rejections: Rejections,
+}
+
+/// Reads a company's leads (as `identify` messages), events and outcomes; rejected rows are
+/// named by file and line.
+fn read_company(dir: &Path) -> anyhow::Result<Read> {
+    let mut rejections = Rejections::new(false);
+    let mut messages = Vec::new();
+    let keep = |name: &str| name.to_string();
+    let leads = dir.join("leads.csv");
+    let events = dir.join("events.jsonl");
+    for required in [&leads, &events] {
+        if !required.exists() {
+            return Err(UserError(format!("{}: no such file", required.display())).into());
+        }
+    }
+    input::read_rows(&leads, &mut rejections, &keep, |rejections, row| {
+        let message = identify(row.columns)
+            .and_then(|m| prepare(m, now(), Times::Trust).map_err(|invalid| invalid.message));
+        match message {
+            Ok(accepted) => {
+                messages.push(accepted);
+                Ok(())
+            }
+            Err(error) => rejections.reject(&leads, row.line, error),
+        }
+    })?;
+    let lead_count = messages.len() as u64;
+    input::require_events_file(&events)?;
+    input::for_each_line_at(&events, |line, _, text| {
+        let Ok(text) = text else {
+            return rejections.reject(&events, line, input::NOT_UTF8);
+        };
+        let message = match serde_json::from_str(text) {
+            Ok(Value::Object(message)) => message,
+            Ok(_) => return rejections.reject(&events, line, "expected a JSON object"),
+            Err(e) => return rejections.reject(&events, line, format!("invalid JSON: {e}")),
+        };
+        let bound = Times::Refuse(sluice_core::event::DEFAULT_FUTURE_SKEW);
+        match prepare(message, now(), bound) {
+            Ok(accepted) => {
+                messages.push(accepted);
+                Ok(())
+            }
+            Err(invalid) => rejections.reject(&events, line, invalid.message),
+        }
+    })?;
+    let mut outcomes = Vec::new();
+    let path = dir.join("outcomes.csv");
+    if path.exists() {
+        // Leads are named by id in a company's files.
+        let resolve = |id: &str| Some(id.to_string());
+        input::read_rows(
+            &path,
+            &mut rejections,
+            &outcome_column,
+            |rejections, row| match outcome(&row.columns, &resolve, None) {
+                Ok(outcome) => {
+                    outcomes.push(outcome);
+                    Ok(())
+                }
+                Err(error) => rejections.reject(&path, row.line, error),
+            },
+        )?;
+    }
+    Ok(Read {
+        leads: lead_count,
+        messages,
+        outcomes,
+        rejections,
+    })
+}
+
+/// A row of `teams.csv`, checked.
+fn team_row(row: &Attributes) -> Result<TeamRow, String> {
+    let id = text(row, "id").ok_or("id: missing")?;
+    let time_zone = text(row, "time_zone").unwrap_or_else(|| "UTC".into());
+    let working_hours =
+        list(row, "working_hours").unwrap_or_else(|| vec!["Mon-Fri 09:00-17:00".into()]);
+    let holidays = list(row, "holidays").unwrap_or_default();
+    calendar(&time_zone, &working_hours, &holidays)?;
+    let at = now().millis();
+    Ok(TeamRow {
+        name: text(row, "name").unwrap_or_else(|| id.clone()),
+        id,
+        time_zone,
+        working_hours,
+        holidays,
+        manager: text(row, "manager"),
+        created_ms: at,
+        updated_ms: at,
+    })
+}
+
+/// A row of `reps.csv`, checked (its team is checked when it is saved).
+fn rep_row(row: &Attributes) -> Result<RepRow, String> {
+    let id = text(row, "id").ok_or("id: missing")?;
+    let email = text(row, "email").ok_or("email: missing")?;
+    if !email.contains('@') {
+        return Err(format!("email: `{email}` is not an email address"));
+    }
+    let team_id = text(row, "team_id")
+        .or_else(|| text(row, "team"))
+        .ok_or("team_id: missing")?;
+    let capacity = match row.get("capacity") {
+        None => 25,
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .filter(|c| *c >= 0)
+            .ok_or_else(|| format!("capacity: `{n}` must be a whole number, 0 or more"))?,
+        Some(other) => return Err(format!("capacity: `{other}` must be a whole number")),
+    };
+    let available = match row.get("available") {
+        None => true,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => return Err(format!("available: `{other}` must be true or false")),
+    };
+    let at = now().millis();
+    Ok(RepRow {
+        name: text(row, "name").unwrap_or_else(|| id.clone()),
+        id,
+        email,
+        team_id,
+        time_zone: text(row, "time_zone"),
+        working_hours: list(row, "working_hours"),
+        capacity,
+        available,
+        away_until_ms: None,
+        created_ms: at,
+        updated_ms: at,
+    })
+}
+
+fn text(row: &Attributes, field: &str) -> Option<String> {
+    match row.get(field)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A `;`-separated cell.
+fn list(row: &Attributes, field: &str) -> Option<Vec<String>> {
+    let cell = text(row, field)?;
+    Some(
+        cell.split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+fn calendar(time_zone: &str, hours: &[String], holidays: &[String]) -> Result<(), String> {
+    let hours: Vec<&str> = hours.iter().map(String::as_str).collect();
+    let holidays: Vec<&str> = holidays.iter().map(String::as_str).collect();
+    WorkingHours::parse(time_zone, &hours, &holidays)
+        .map(|_| ())
+        .map_err(|e| format!("time_zone / working_hours / holidays: {e}"))
+}
+
+/// A directory of its own under the system's temporary directory, removed when dropped.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn create() -> anyhow::Result<Self> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let path = std::env::temp_dir().join(format!("sluice-demo-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(ScratchDir(path))
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
