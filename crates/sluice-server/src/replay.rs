@@ -29,7 +29,7 @@ use crate::state::Clock;
 use crate::writer::{Accepted, MoveFailure, move_lead, store_batch_at, store_outcomes};
 
 /// Messages committed together: those within this span of the first (the replay's step).
-const STEP_MS: i64 = 12 * HOUR_MS;
+const STEP_MS: i64 = 8 * HOUR_MS;
 /// How often the SLA scheduler runs in the replay (the service runs it every 30 s: a breach
 /// is recorded up to this late, with its due time exact).
 const TICK_MS: i64 = 3 * HOUR_MS;
@@ -255,7 +255,14 @@ impl Team {
             if roll > 0.96 {
                 continue;
             }
-            let hours = if roll < habit * 0.96 {
+            // A lead about to become an opportunity is one the rep is already talking to.
+            let hot = self
+                .opportunities
+                .get(&a.lead_id)
+                .is_some_and(|&o| o > a.at_ms && o - a.at_ms < 7 * DAY_MS);
+            let hours = if hot {
+                0.1 + 1.5 * self.draw(&key, 3)
+            } else if roll < habit * 0.96 {
                 0.1 + 3.6 * self.draw(&key, 3)
             } else {
                 4.5 + 12.0 * self.draw(&key, 3)
@@ -306,7 +313,10 @@ impl Team {
                 self.lived.touches += 1;
                 if stage == Stage::Mql {
                     let key = format!("{lead}@{assigned}");
-                    let hours = if self.draw(&key, 5) < 0.85 {
+                    let hot = opportunity.is_some_and(|o| o > at.millis());
+                    let hours = if hot {
+                        0.1 + 0.9 * self.draw(&key, 6)
+                    } else if self.draw(&key, 5) < 0.85 {
                         0.25 + 3.75 * self.draw(&key, 6)
                     } else {
                         9.0 + 16.0 * self.draw(&key, 6)
