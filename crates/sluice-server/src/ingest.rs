@@ -179,8 +179,8 @@ pub fn body_object(bytes: &[u8]) -> Result<Map<String, Value>, Rejection> {
 /// A request body's messages, each checked and readied for storage as [`prepare`] does:
 /// the body itself for `/v1/{kind}` (its `type` must be `kind`, or is set to it), else the
 /// messages of its `batch` array, each given the batch's `context` entries and `sentAt` that
-/// it lacks. One invalid message refuses them all. `body` is the request's object (a
-/// `writeKey` in it is dropped); `received` is when it arrived; `times` bounds event times.
+/// it lacks. One invalid message refuses them all. `body` is the request's object;
+/// `received` is when it arrived; `times` bounds event times.
 /// With the messages, the times that were clamped (for the caller to count once it accepts).
 pub fn messages(
     mut body: Map<String, Value>,
@@ -209,7 +209,6 @@ pub fn messages(
                     body.insert("type".into(), value);
                 }
             }
-            body.remove("writeKey");
             vec![(body, added)]
         }
         None => {
@@ -419,7 +418,9 @@ pub enum Times {
 
 /// Checks one Segment message and readies it for storage: size, fields, time (as Segment
 /// computes it from `timestamp`, `sentAt` and the receive time, bounded by `times`), and a
-/// `messageId` (a new one when the sender gave none, as Segment does).
+/// `messageId` (a new one when the sender gave none, as Segment does). A write key in it
+/// (`sluice_core::event::CREDENTIAL_FIELDS`) is removed: every stored message comes through
+/// here, so none holds one.
 pub fn prepare(
     value: Map<String, Value>,
     received: Timestamp,
@@ -455,6 +456,8 @@ fn prepare_added(
 ) -> Result<(Accepted, Option<TimeOutOfRange>), Invalid> {
     let limited = added.is_some();
     let mut added = added.unwrap_or(0);
+    // Never stored: what the limit measures is the message without it, at most what was sent.
+    sluice_core::event::remove_credentials(&mut value);
     let invalid = |message: String| Invalid {
         too_large: false,
         message,

@@ -530,6 +530,55 @@ async fn identities_merge_follow_chains_and_reach_accounts() {
 }
 
 #[tokio::test]
+async fn write_keys_sent_in_messages_are_never_stored_or_shown() {
+    on_every_backend(|app| async move {
+        let now = today();
+        let url = |p: &str| format!("{}{p}", app.base);
+        // analytics.js batching: `text/plain`, the key at the top of the body and in every
+        // message; here also in a message's `context`, spelled as other clients spell it.
+        let batch = json!({"writeKey": "wk_test", "sentAt": now, "batch": [
+            {"type": "identify", "userId": "kim", "messageId": "k1", "timestamp": now,
+             "writeKey": "wk_test", "traits": {"email": "kim@acme.io"}},
+            {"type": "track", "userId": "kim", "messageId": "k2", "timestamp": now,
+             "writeKey": "wk_test", "event": "Demo Requested",
+             "properties": {"write_key": "the sender's own property"}},
+            {"type": "page", "userId": "kim", "messageId": "k3", "timestamp": now,
+             "context": {"write_key": "wk_test", "page": {"path": "/pricing"}}},
+        ]});
+        let r = app.http.post(url("/v1/b")).header("content-type", "text/plain")
+            .body(batch.to_string()).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+        // One call at a time, as analytics.js sends without batching.
+        let track = json!({"writeKey": "wk_test", "userId": "kim", "event": "Pricing Viewed",
+                           "messageId": "k4", "timestamp": now, "context": {"writeKey": "wk_test"}});
+        let r = app.http.post(url("/v1/t")).header("content-type", "text/plain")
+            .body(track.to_string()).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+
+        for path in ["/api/v1/leads/kim/events", "/api/v1/leads/kim/export"] {
+            let r = app.http.get(url(path)).bearer_auth("admin-token").send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{path}");
+            let text = r.text().await.unwrap();
+            assert!(!text.contains("wk_test"), "{path} shows a write key: {text}");
+        }
+        let (_, events) = app.get("/api/v1/leads/kim/events").await;
+        let messages: Vec<&Value> = events["events"].as_array().unwrap().iter().map(|e| &e["message"]).collect();
+        assert_eq!(messages.len(), 4, "{events}");
+        for m in &messages {
+            for field in sluice_core::event::CREDENTIAL_FIELDS {
+                assert!(m.get(field).is_none() && m["context"].get(field).is_none(), "{m}");
+            }
+        }
+        // The sender's own properties are theirs: kept as sent.
+        let k2 = messages.iter().find(|m| m["messageId"] == "k2").unwrap();
+        assert_eq!(k2["properties"]["write_key"], "the sender's own property");
+        let k3 = messages.iter().find(|m| m["messageId"] == "k3").unwrap();
+        assert_eq!(k3["context"]["page"]["path"], "/pricing");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn more_bad_input_is_answered_in_json() {
     let app = App::sqlite().await;
     let url = |p: &str| format!("{}{p}", app.base);

@@ -122,6 +122,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0009_feature_catalogue.sql"),
         include_str!("../migrations/postgres/0009_feature_catalogue.sql"),
     ),
+    (
+        "0010_no_credentials_in_events",
+        include_str!("../migrations/sqlite/0010_no_credentials_in_events.sql"),
+        include_str!("../migrations/postgres/0010_no_credentials_in_events.sql"),
+    ),
 ];
 
 /// Rows per multi-row `INSERT`, well under both engines' parameter limits.
