@@ -343,6 +343,18 @@ struct MessagePage {
     message: String,
 }
 
+#[derive(Template)]
+#[template(path = "dashboard/not_found.html")]
+struct NotFoundPage<'a> {
+    path: &'a str,
+}
+
+/// The page for a path the dashboard does not have: `404`, with links to its pages. It shows
+/// no data, so it needs no session.
+pub fn not_found(path: &str) -> Response {
+    page(StatusCode::NOT_FOUND, &NotFoundPage { path })
+}
+
 /// Why a page cannot be shown.
 enum Failure {
     NotFound(String),
