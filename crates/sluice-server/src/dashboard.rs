@@ -33,9 +33,15 @@ pub const SESSION_COOKIE: &str = "sluice_session";
 #[path = "dashboard_reports.rs"]
 mod reports;
 
-/// The dashboard's routes: `/login`, `/logout`, `/`, `/leads/{id}` and `/reports`.
+#[path = "dashboard_icon.rs"]
+mod icon;
+
+/// The dashboard's routes: `/login`, `/logout`, `/`, `/leads/{id}` and `/reports`, and its
+/// icon (`/favicon.svg`, and `/favicon.ico` for what asks for that).
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/favicon.svg", get(icon::svg))
+        .route("/favicon.ico", get(icon::ico))
         .route("/login", get(login_form).post(login))
         .route("/login/link/{secret}", get(login_link))
         .route("/logout", axum::routing::post(logout))

@@ -313,6 +313,36 @@ async fn markup_in_a_lead_id_is_escaped() {
 }
 
 #[tokio::test]
+async fn every_page_has_an_icon() {
+    let app = App::spawn().await;
+    let form = app.get("/login", None).await.text().await.expect("body");
+    assert!(
+        form.contains(r#"<link rel="icon" href="/favicon.svg" type="image/svg+xml">"#)
+            && form.contains(r#"<link rel="icon" href="/favicon.ico""#),
+        "{form}"
+    );
+    // Without a session: a browser asks for it before anyone signs in.
+    let svg = app.get("/favicon.svg", None).await;
+    assert_eq!(svg.status(), StatusCode::OK);
+    assert_eq!(svg.headers()["content-type"], "image/svg+xml");
+    let svg = svg.text().await.expect("body");
+    assert!(svg.starts_with("<svg ") && svg.ends_with("</svg>"), "{svg}");
+    let ico = app.get("/favicon.ico", None).await;
+    assert_eq!(ico.status(), StatusCode::OK);
+    assert_eq!(ico.headers()["content-type"], "image/x-icon");
+    assert!(
+        ico.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age")
+    );
+    let ico = ico.bytes().await.expect("body");
+    // An icon directory of two images, 16 and 32 pixels.
+    assert_eq!(ico[..6], [0, 0, 1, 0, 2, 0]);
+    assert_eq!((ico[6], ico[22]), (16, 32));
+}
+
+#[tokio::test]
 async fn a_path_that_is_not_there_answers_a_page_with_the_way_back() {
     let app = App::spawn().await;
     let cookie = app.session().await;
