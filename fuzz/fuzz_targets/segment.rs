@@ -108,6 +108,13 @@ fuzz_target!(|data: &[u8]| -> Corpus {
             assert_eq!(stored.context, a.message.context);
             // What the stream worker does with a message the service published.
             let value: Map<String, Value> = serde_json::from_str(&a.raw).expect("stored JSON");
+            // No write key a client put in its message is stored.
+            for field in sluice_core::event::CREDENTIAL_FIELDS {
+                let context = value.get("context").and_then(Value::as_object);
+                assert!(
+                    !value.contains_key(field) && !context.is_some_and(|c| c.contains_key(field))
+                );
+            }
             let again = ingest::prepare_accepted(value, RECEIVED).unwrap_or_else(|invalid| {
                 panic!("the stream worker refuses a message the service accepted: {invalid:?}")
             });

@@ -318,6 +318,39 @@ fn event_times_far_in_the_future_or_before_2000_are_rejected_with_their_line() {
 }
 
 #[test]
+fn write_keys_in_an_events_file_are_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite(dir.path(), "sluice.db");
+    let file = dir.path().join("events.jsonl");
+    // Lines as a log of analytics.js's requests holds them: the key in every message.
+    let lines = [
+        json!({"type": "track", "userId": "ada", "event": "Demo Requested", "messageId": "a1",
+               "timestamp": "2026-03-01T10:00:00Z", "writeKey": "wk_logged",
+               "context": {"write_key": "wk_logged", "ip": "192.0.2.1"}}),
+        json!({"type": "identify", "userId": "ada", "messageId": "a2", "timestamp": "2026-03-01T10:00:00Z",
+               "write_key": "wk_logged", "traits": {"writeKey": "a trait of theirs"}}),
+    ];
+    let text: Vec<String> = lines.iter().map(Value::to_string).collect();
+    std::fs::write(&file, text.join("\n")).unwrap();
+    let summary = import(dir.path(), &db, "events", file.to_str().unwrap(), &[]);
+    assert_eq!(counts(&summary), [2, 2, 0, 0], "{summary}");
+    block_on(async {
+        let store = Store::connect(&db).await.unwrap();
+        let stored = store.events_after(0, 10).await.unwrap();
+        assert_eq!(stored.len(), 2);
+        for event in stored {
+            assert!(!event.message.contains("wk_logged"), "{}", event.message);
+            let message: Value = serde_json::from_str(&event.message).unwrap();
+            if event.message_id == "a1" {
+                assert_eq!(message["context"], json!({"ip": "192.0.2.1"}));
+            } else {
+                assert_eq!(message["traits"]["writeKey"], "a trait of theirs");
+            }
+        }
+    });
+}
+
+#[test]
 fn strict_stops_at_the_first_bad_row_and_stores_none_of_its_batch() {
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite(dir.path(), "sluice.db");

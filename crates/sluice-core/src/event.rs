@@ -150,6 +150,29 @@ pub const EARLIEST_EVENT_TIME: Timestamp = Timestamp::from_millis(946_684_800_00
 /// clock or time zone is off by hours is still believed, and a date years ahead is not.
 pub const DEFAULT_FUTURE_SKEW: Span = Span::days(1);
 
+/// The fields under which clients put a write key into a message: analytics.js
+/// (`@segment/analytics-next`) writes `writeKey` into every message it sends, a batch's
+/// included, and hand-written or snake-case clients use `write_key`. A key authenticates the
+/// request that carries it; it is not something the lead did, so [`remove_credentials`] takes
+/// these from a message, at its top level and in its `context` (a batch's `context` is copied
+/// into each of its messages), before it is stored or shown. `properties` and `traits` are
+/// the sender's own data and are kept as sent. Migration `0010_no_credentials_in_events`
+/// removes the same fields from messages stored before.
+pub const CREDENTIAL_FIELDS: [&str; 2] = ["writeKey", "write_key"];
+
+/// Removes the [`CREDENTIAL_FIELDS`] from a message's top level and its `context`; says
+/// whether there were any.
+pub fn remove_credentials(message: &mut Map<String, Value>) -> bool {
+    let mut removed = false;
+    for field in CREDENTIAL_FIELDS {
+        removed |= message.remove(field).is_some();
+        if let Some(Value::Object(context)) = message.get_mut("context") {
+            removed |= context.remove(field).is_some();
+        }
+    }
+    removed
+}
+
 /// Why an event time cannot be believed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeOutOfRange {
@@ -897,6 +920,30 @@ mod tests {
         let e = m.to_event(m.event_time(None).unwrap()).unwrap();
         assert_eq!(e.name, "Demo Requested");
         assert_eq!(e.properties["form_id"], "f");
+    }
+
+    #[test]
+    fn credentials_leave_a_message_and_its_context_but_not_its_data() {
+        let json = serde_json::json!({
+            "type": "track", "event": "E", "userId": "u", "writeKey": "wk_1", "write_key": "wk_2",
+            "context": {"writeKey": "wk_3", "write_key": "wk_4", "page": {"path": "/"}},
+            "properties": {"writeKey": "theirs"}, "traits": {"write_key": "theirs"},
+        });
+        let Value::Object(mut message) = json else {
+            unreachable!()
+        };
+        assert!(remove_credentials(&mut message));
+        assert_eq!(
+            Value::Object(message.clone()),
+            serde_json::json!({
+                "type": "track", "event": "E", "userId": "u", "context": {"page": {"path": "/"}},
+                "properties": {"writeKey": "theirs"}, "traits": {"write_key": "theirs"},
+            })
+        );
+        assert!(!remove_credentials(&mut message));
+        // A `context` that is not an object is left as it is.
+        let mut odd = Map::from_iter([("context".to_string(), Value::from("writeKey"))]);
+        assert!(!remove_credentials(&mut odd));
     }
 
     #[test]

@@ -33,9 +33,15 @@ pub const SESSION_COOKIE: &str = "sluice_session";
 #[path = "dashboard_reports.rs"]
 mod reports;
 
-/// The dashboard's routes: `/login`, `/logout`, `/`, `/leads/{id}` and `/reports`.
+#[path = "dashboard_icon.rs"]
+mod icon;
+
+/// The dashboard's routes: `/login`, `/logout`, `/`, `/leads/{id}` and `/reports`, and its
+/// icon (`/favicon.svg`, and `/favicon.ico` for what asks for that).
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/favicon.svg", get(icon::svg))
+        .route("/favicon.ico", get(icon::ico))
         .route("/login", get(login_form).post(login))
         .route("/login/link/{secret}", get(login_link))
         .route("/logout", axum::routing::post(logout))
@@ -341,6 +347,18 @@ fn page(status: StatusCode, template: &impl Template) -> Response {
 struct MessagePage {
     title: &'static str,
     message: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/not_found.html")]
+struct NotFoundPage<'a> {
+    path: &'a str,
+}
+
+/// The page for a path the dashboard does not have: `404`, with links to its pages. It shows
+/// no data, so it needs no session.
+pub fn not_found(path: &str) -> Response {
+    page(StatusCode::NOT_FOUND, &NotFoundPage { path })
 }
 
 /// Why a page cannot be shown.

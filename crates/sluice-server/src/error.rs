@@ -62,16 +62,7 @@ impl ApiError {
     /// A request the framework could not read (a path, query or body that does not parse, a
     /// wrong content type, a body too large): its status, and a code named after it.
     pub fn rejected(status: StatusCode, message: impl Into<String>) -> Self {
-        let code = match status {
-            StatusCode::PAYLOAD_TOO_LARGE => "too_large",
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-            StatusCode::UNPROCESSABLE_ENTITY => "invalid",
-            StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-            StatusCode::NOT_FOUND => "not_found",
-            s if s.is_server_error() => "internal",
-            _ => "bad_request",
-        };
-        Self::new(status, code, message)
+        Self::new(status, code_of(status), message)
     }
 
     /// Any status.
@@ -89,6 +80,23 @@ impl ApiError {
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
         self.details = Some(details);
         self
+    }
+}
+
+/// The code of an error answer that only has its status (a request the framework could not
+/// read): named after the status.
+pub fn code_of(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::REQUEST_TIMEOUT => "timeout",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
     }
 }
 

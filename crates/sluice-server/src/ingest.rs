@@ -11,8 +11,9 @@ use std::io;
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine as _;
@@ -52,7 +53,84 @@ pub fn routes() -> Router<AppState> {
             .route(&format!("/v1/{long}"), post(handler))
             .route(&format!("/v1/{short}"), post(handler));
     }
-    router
+    router.method_not_allowed_fallback(method_not_allowed)
+}
+
+/// The answer to a method an ingestion path does not have (axum adds the `Allow` header).
+async fn method_not_allowed(method: Method, uri: Uri) -> Rejection {
+    let message = format!("{method} is not an operation of {}", uri.path());
+    Rejection::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        message,
+    )
+}
+
+/// The answer to a path under `/v1/` that ingestion does not have.
+pub(crate) fn no_such_path(path: &str) -> Rejection {
+    let message = format!(
+        "no ingestion endpoint at {path}: Segment calls go to /v1/identify, /v1/track, \
+         /v1/page, /v1/screen, /v1/group, /v1/alias and /v1/batch"
+    );
+    Rejection::new(StatusCode::NOT_FOUND, "not_found", message)
+}
+
+/// The `Content-Encoding`s ingestion decodes: gzip, as Segment does and the SDKs that compress
+/// send, and deflate (zlib), read by the same library at no further cost (`identity` is taken
+/// too). Brotli and the rest are refused: no Segment SDK sends them, and each would be one more
+/// decoder to build and to trust with untrusted input. The decompression layer reads these
+/// (tower-http's `decompression-*` features), as they are spelled here.
+pub const ENCODINGS: [&str; 2] = ["gzip", "deflate"];
+
+/// Ahead of the decompression layer: a body in an encoding not in [`ENCODINGS`], or in
+/// several, is refused in Segment's shape, `415` with the encodings read here in
+/// `Accept-Encoding` (as RFC 9110 asks); a name in other letters, or `x-gzip` (RFC 9110's
+/// alias), is read as the encoding it names.
+pub async fn encodings(mut request: Request, next: Next) -> Response {
+    let mut given = request.headers().get_all(header::CONTENT_ENCODING).iter();
+    let (first, more) = (given.next(), given.next().is_some());
+    let Some(first) = first else {
+        return next.run(request).await;
+    };
+    let name = first.to_str().unwrap_or("?").trim().to_ascii_lowercase();
+    let known = match name.as_str() {
+        "x-gzip" => Some("gzip"),
+        name => ENCODINGS
+            .into_iter()
+            .chain(["identity"])
+            .find(|e| *e == name),
+    };
+    if let Some(encoding) = known.filter(|_| !more) {
+        request.headers_mut().insert(
+            header::CONTENT_ENCODING,
+            header::HeaderValue::from_static(encoding),
+        );
+        return next.run(request).await;
+    }
+    let given: Vec<String> = request
+        .headers()
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    let read: Vec<String> = ENCODINGS.iter().map(|e| format!("{e}-encoded")).collect();
+    let message = format!(
+        "a body with `Content-Encoding: {}` cannot be read here: send it {}, or not encoded",
+        given.join(", "),
+        read.join(", ")
+    );
+    let mut response = Rejection::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_encoding",
+        message,
+    )
+    .into_response();
+    if let Ok(accepted) = header::HeaderValue::from_str(&ENCODINGS.join(", ")) {
+        response
+            .headers_mut()
+            .insert(header::ACCEPT_ENCODING, accepted);
+    }
+    response
 }
 
 /// The settings analytics.js loads before it sends anything (from Segment's CDN by default; from
@@ -95,7 +173,8 @@ async fn settings(
     .into_response()
 }
 
-/// A Segment-style error answer: a status, a code and a message.
+/// A Segment-style error answer: a status, a code and a message. The code goes with the
+/// answer as a [`Refused`] extension, for the count of refusals.
 #[derive(Debug)]
 pub struct Rejection {
     status: StatusCode,
@@ -108,7 +187,8 @@ pub struct Rejection {
 const STORAGE_RETRY_AFTER: u64 = 5;
 
 impl Rejection {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// Any status, with its code and what is wrong.
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Rejection {
             status,
             code,
@@ -117,18 +197,23 @@ impl Rejection {
         }
     }
 
+    /// Asking the sender to retry after `seconds`.
+    pub(crate) fn retry_after(self, seconds: Option<u64>) -> Self {
+        Rejection {
+            retry_after: seconds,
+            ..self
+        }
+    }
+
     /// `503`: storage (or the stream) did not answer; retry.
     fn unavailable(message: impl Into<String>) -> Self {
-        Rejection {
-            retry_after: Some(STORAGE_RETRY_AFTER),
-            ..Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
-        }
+        Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+            .retry_after(Some(STORAGE_RETRY_AFTER))
     }
 }
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
-        metrics::counter!("sluice_events_rejected_total", "reason" => self.code).increment(1);
         let body = json!({"success": false, "code": self.code, "message": self.message});
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
@@ -136,8 +221,44 @@ impl IntoResponse for Rejection {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, seconds.into());
         }
+        response.extensions_mut().insert(Refused(self.code));
         response
     }
+}
+
+/// The code of a refusal on an ingestion route, carried by its answer.
+#[derive(Debug, Clone, Copy)]
+pub struct Refused(pub &'static str);
+
+/// Every refusal on an ingestion route, whoever made it (a handler, a layer, the guard's
+/// limits), answered in Segment's shape and counted once in
+/// `sluice_events_rejected_total{reason}`, by its code. An error answer without a code (from
+/// a layer of the framework) is answered again in that shape, with a code named after its
+/// status.
+pub(crate) fn counted(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let response = match response.extensions().get::<Refused>() {
+        Some(_) => response,
+        None => {
+            let reason = status.canonical_reason().unwrap_or("refused");
+            let (parts, _) = response.into_parts();
+            let mut again =
+                Rejection::new(status, crate::error::code_of(status), reason).into_response();
+            for name in [header::ALLOW, header::RETRY_AFTER, header::ACCEPT_ENCODING] {
+                if let Some(value) = parts.headers.get(&name) {
+                    again.headers_mut().insert(name, value.clone());
+                }
+            }
+            again
+        }
+    };
+    if let Some(Refused(code)) = response.extensions().get::<Refused>() {
+        metrics::counter!("sluice_events_rejected_total", "reason" => *code).increment(1);
+    }
+    response
 }
 
 async fn single(
@@ -179,8 +300,8 @@ pub fn body_object(bytes: &[u8]) -> Result<Map<String, Value>, Rejection> {
 /// A request body's messages, each checked and readied for storage as [`prepare`] does:
 /// the body itself for `/v1/{kind}` (its `type` must be `kind`, or is set to it), else the
 /// messages of its `batch` array, each given the batch's `context` entries and `sentAt` that
-/// it lacks. One invalid message refuses them all. `body` is the request's object (a
-/// `writeKey` in it is dropped); `received` is when it arrived; `times` bounds event times.
+/// it lacks. One invalid message refuses them all. `body` is the request's object;
+/// `received` is when it arrived; `times` bounds event times.
 /// With the messages, the times that were clamped (for the caller to count once it accepts).
 pub fn messages(
     mut body: Map<String, Value>,
@@ -209,7 +330,6 @@ pub fn messages(
                     body.insert("type".into(), value);
                 }
             }
-            body.remove("writeKey");
             vec![(body, added)]
         }
         None => {
@@ -287,7 +407,8 @@ async fn accept(
             let message = format!("{what} may be at most {} KB", limit / 1024);
             Rejection::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message).into_response()
         } else {
-            // A body that cannot be read, such as corrupt gzip.
+            // A body that cannot be read, such as corrupt gzip. (One cut off by the body
+            // time-out is answered `408` by the guard instead.)
             let message = format!("cannot read the body: {e}");
             Rejection::new(StatusCode::BAD_REQUEST, "invalid_body", message).into_response()
         }
@@ -313,11 +434,11 @@ async fn accept(
     {
         let seconds = limited.seconds();
         let message = format!("too many requests with this write key; retry in {seconds} s");
-        return Err(Rejection {
-            retry_after: Some(seconds),
-            ..Rejection::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
-        }
-        .into_response());
+        return Err(
+            Rejection::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+                .retry_after(Some(seconds))
+                .into_response(),
+        );
     }
 
     let times = Times::Clamp(state.limits.settings.future_skew);
@@ -419,7 +540,9 @@ pub enum Times {
 
 /// Checks one Segment message and readies it for storage: size, fields, time (as Segment
 /// computes it from `timestamp`, `sentAt` and the receive time, bounded by `times`), and a
-/// `messageId` (a new one when the sender gave none, as Segment does).
+/// `messageId` (a new one when the sender gave none, as Segment does). A write key in it
+/// (`sluice_core::event::CREDENTIAL_FIELDS`) is removed: every stored message comes through
+/// here, so none holds one.
 pub fn prepare(
     value: Map<String, Value>,
     received: Timestamp,
@@ -455,6 +578,8 @@ fn prepare_added(
 ) -> Result<(Accepted, Option<TimeOutOfRange>), Invalid> {
     let limited = added.is_some();
     let mut added = added.unwrap_or(0);
+    // Never stored: what the limit measures is the message without it, at most what was sent.
+    sluice_core::event::remove_credentials(&mut value);
     let invalid = |message: String| Invalid {
         too_large: false,
         message,

@@ -386,8 +386,11 @@ pub async fn choose_model(
 
 /// Every route: ingestion, the management API, health, metrics, the dashboard.
 pub fn router(state: AppState) -> Router {
+    // The encodings are checked before the decompression layer, which answers any other
+    // with an empty `415`.
     let ingestion = ingest::routes()
         .layer(RequestDecompressionLayer::new())
+        .layer(axum::middleware::from_fn(ingest::encodings))
         .layer(CorsLayer::permissive());
     Router::new()
         .merge(ingestion)
@@ -399,11 +402,25 @@ pub fn router(state: AppState) -> Router {
             "/metrics",
             get(|State(state): State<AppState>| async move { state.metrics.render() }),
         )
+        .fallback(no_such_path)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limits::guard,
         ))
         .with_state(state)
+}
+
+/// A path the service does not have, answered at its door: Segment's error under `/v1/`, the
+/// API's under `/api/`, else the dashboard's page with links to its pages.
+async fn no_such_path(uri: axum::http::Uri) -> axum::response::Response {
+    let path = uri.path();
+    if path.starts_with("/v1/") {
+        ingest::no_such_path(path).into_response()
+    } else if path == "/api" || path.starts_with("/api/") {
+        api::no_such_path(uri).await.into_response()
+    } else {
+        dashboard::not_found(path)
+    }
 }
 
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {

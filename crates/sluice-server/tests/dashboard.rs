@@ -311,3 +311,71 @@ async fn markup_in_a_lead_id_is_escaped() {
         "attributes are escaped too"
     );
 }
+
+#[tokio::test]
+async fn every_page_has_an_icon() {
+    let app = App::spawn().await;
+    let form = app.get("/login", None).await.text().await.expect("body");
+    assert!(
+        form.contains(r#"<link rel="icon" href="/favicon.svg" type="image/svg+xml">"#)
+            && form.contains(r#"<link rel="icon" href="/favicon.ico""#),
+        "{form}"
+    );
+    // Without a session: a browser asks for it before anyone signs in.
+    let svg = app.get("/favicon.svg", None).await;
+    assert_eq!(svg.status(), StatusCode::OK);
+    assert_eq!(svg.headers()["content-type"], "image/svg+xml");
+    let svg = svg.text().await.expect("body");
+    assert!(svg.starts_with("<svg ") && svg.ends_with("</svg>"), "{svg}");
+    let ico = app.get("/favicon.ico", None).await;
+    assert_eq!(ico.status(), StatusCode::OK);
+    assert_eq!(ico.headers()["content-type"], "image/x-icon");
+    assert!(
+        ico.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age")
+    );
+    let ico = ico.bytes().await.expect("body");
+    // An icon directory of two images, 16 and 32 pixels.
+    assert_eq!(ico[..6], [0, 0, 1, 0, 2, 0]);
+    assert_eq!((ico[6], ico[22]), (16, 32));
+}
+
+#[tokio::test]
+async fn a_path_that_is_not_there_answers_a_page_with_the_way_back() {
+    let app = App::spawn().await;
+    let cookie = app.session().await;
+    for (path, cookie) in [("/leeds", Some(cookie.as_str())), ("/no/such/page", None)] {
+        let response = app.get(path, cookie).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "GET {path}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "GET {path}"
+        );
+        let body = response.text().await.expect("body");
+        assert!(body.contains("Page not found"), "{body}");
+        assert!(body.contains(&format!("<code>{path}</code>")), "{body}");
+        for link in ["/", "/reports", "/login", "/docs"] {
+            assert!(
+                body.contains(&format!(r#"href="{link}""#)),
+                "{link} in {body}"
+            );
+        }
+        assert!(body.contains(r#"class="brand""#), "in the dashboard's look");
+    }
+    // The path is shown escaped.
+    let response = app.get("/a&b'c", None).await;
+    let body = response.text().await.expect("body");
+    assert!(body.contains("<code>/a&#38;b&#39;c</code>"), "{body}");
+    // Not a page for the API: its JSON error, under any path of `/api/`.
+    for path in ["/api/v2/leads", "/api/v1/no-such-thing", "/api"] {
+        let response = app.get(path, None).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "GET {path}");
+        let body: Value = response.json().await.expect("JSON");
+        assert_eq!(body["error"]["code"], "not_found", "GET {path}: {body}");
+    }
+}

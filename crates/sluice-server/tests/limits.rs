@@ -334,6 +334,7 @@ async fn a_body_sent_a_byte_at_a_time_is_answered_408_and_closed() {
         ..Settings::default()
     })
     .await;
+    let before = app.metrics().await;
     let mut stream = TcpStream::connect(app.running.addr).await.unwrap();
     let head = format!(
         "POST /v1/track HTTP/1.1\r\nHost: sluice\r\nContent-Type: application/json\r\n\
@@ -347,6 +348,18 @@ async fn a_body_sent_a_byte_at_a_time_is_answered_408_and_closed() {
     assert!(said.starts_with("HTTP/1.1 408"), "{said}");
     assert!(said.contains(r#""code":"timeout""#), "{said}");
     assert_eq!(app.running.state.store.event_count().await.unwrap(), 0);
+    // Counted once, as what it was: not also as the unreadable body the handler saw.
+    let after = app.metrics().await;
+    for (reason, times) in [("timeout", 1), ("invalid_body", 0)] {
+        let series = format!(r#"sluice_events_rejected_total{{reason="{reason}"}}"#);
+        let count = |metrics: &str| -> u64 {
+            metrics
+                .lines()
+                .find_map(|line| line.strip_prefix(&series)?.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        assert_eq!(count(&after) - count(&before), times, "{series} in {after}");
+    }
 }
 
 #[tokio::test]

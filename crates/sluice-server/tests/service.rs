@@ -530,6 +530,189 @@ async fn identities_merge_follow_chains_and_reach_accounts() {
 }
 
 #[tokio::test]
+async fn write_keys_sent_in_messages_are_never_stored_or_shown() {
+    on_every_backend(|app| async move {
+        let now = today();
+        let url = |p: &str| format!("{}{p}", app.base);
+        // analytics.js batching: `text/plain`, the key at the top of the body and in every
+        // message; here also in a message's `context`, spelled as other clients spell it.
+        let batch = json!({"writeKey": "wk_test", "sentAt": now, "batch": [
+            {"type": "identify", "userId": "kim", "messageId": "k1", "timestamp": now,
+             "writeKey": "wk_test", "traits": {"email": "kim@acme.io"}},
+            {"type": "track", "userId": "kim", "messageId": "k2", "timestamp": now,
+             "writeKey": "wk_test", "event": "Demo Requested",
+             "properties": {"write_key": "the sender's own property"}},
+            {"type": "page", "userId": "kim", "messageId": "k3", "timestamp": now,
+             "context": {"write_key": "wk_test", "page": {"path": "/pricing"}}},
+        ]});
+        let r = app.http.post(url("/v1/b")).header("content-type", "text/plain")
+            .body(batch.to_string()).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+        // One call at a time, as analytics.js sends without batching.
+        let track = json!({"writeKey": "wk_test", "userId": "kim", "event": "Pricing Viewed",
+                           "messageId": "k4", "timestamp": now, "context": {"writeKey": "wk_test"}});
+        let r = app.http.post(url("/v1/t")).header("content-type", "text/plain")
+            .body(track.to_string()).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+
+        for path in ["/api/v1/leads/kim/events", "/api/v1/leads/kim/export"] {
+            let r = app.http.get(url(path)).bearer_auth("admin-token").send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{path}");
+            let text = r.text().await.unwrap();
+            assert!(!text.contains("wk_test"), "{path} shows a write key: {text}");
+        }
+        let (_, events) = app.get("/api/v1/leads/kim/events").await;
+        let messages: Vec<&Value> = events["events"].as_array().unwrap().iter().map(|e| &e["message"]).collect();
+        assert_eq!(messages.len(), 4, "{events}");
+        for m in &messages {
+            for field in sluice_core::event::CREDENTIAL_FIELDS {
+                assert!(m.get(field).is_none() && m["context"].get(field).is_none(), "{m}");
+            }
+        }
+        // The sender's own properties are theirs: kept as sent.
+        let k2 = messages.iter().find(|m| m["messageId"] == "k2").unwrap();
+        assert_eq!(k2["properties"]["write_key"], "the sender's own property");
+        let k3 = messages.iter().find(|m| m["messageId"] == "k3").unwrap();
+        assert_eq!(k3["context"]["page"]["path"], "/pricing");
+    })
+    .await;
+}
+
+/// The value of a counter of `/metrics`, 0 when it has not counted yet.
+fn counter(metrics: &str, series: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn every_refusal_of_ingestion_is_segment_json_and_counted_by_reason() {
+    let app = App::sqlite().await;
+    let url = |p: &str| format!("{}{p}", app.base);
+    let rejected = |reason: &str| format!(r#"sluice_events_rejected_total{{reason="{reason}"}}"#);
+    let metrics = || async {
+        app.http
+            .get(url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let before = metrics().await;
+    let batch = |id: &str| json!({"batch": [track(id, "u", "E", &today())]}).to_string();
+    let send = |path: &'static str, encoding: Option<&'static str>, body: Vec<u8>| {
+        let mut request = app.http.post(url(path)).basic_auth("wk_test", Some(""));
+        if let Some(encoding) = encoding {
+            request = request.header("content-encoding", encoding);
+        }
+        request.body(body).send()
+    };
+    let refusal = |response: reqwest::Response| async move {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body: Value = response.json().await.expect("a JSON body");
+        assert_eq!(body["success"], false, "{body}");
+        (status, headers, body)
+    };
+
+    // Encodings not read here: 415, naming the encoding and what is read.
+    for encoding in ["br", "zstd", "gzip, br"] {
+        let r = send("/v1/batch", Some(encoding), batch("x").into_bytes())
+            .await
+            .unwrap();
+        let (status, headers, body) = refusal(r).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{encoding}");
+        assert_eq!(body["code"], "unsupported_encoding");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("`Content-Encoding: {encoding}`"))
+                && message.contains("gzip"),
+            "{message}"
+        );
+        assert_eq!(headers["accept-encoding"], "gzip, deflate");
+    }
+    // Read: gzip under any spelling, deflate (zlib), identity.
+    let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    zlib.write_all(batch("deflated").as_bytes()).unwrap();
+    let r = send("/v1/batch", Some("deflate"), zlib.finish().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    for (i, encoding) in ["GZIP", "x-gzip"].into_iter().enumerate() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(batch(&format!("gz{i}")).as_bytes()).unwrap();
+        let r = send("/v1/batch", Some(encoding), gz.finish().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{encoding}");
+    }
+    let r = send("/v1/batch", Some("identity"), batch("plain").into_bytes())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(app.event_count().await, 4);
+
+    // A method or a path ingestion does not have.
+    let r = app.http.get(url("/v1/track")).send().await.unwrap();
+    let (status, headers, body) = refusal(r).await;
+    assert_eq!(
+        (status, &body["code"]),
+        (StatusCode::METHOD_NOT_ALLOWED, &json!("method_not_allowed"))
+    );
+    assert!(
+        headers["allow"].to_str().unwrap().contains("POST"),
+        "{headers:?}"
+    );
+    let r = send("/v1/trak", None, batch("y").into_bytes())
+        .await
+        .unwrap();
+    let (status, _, body) = refusal(r).await;
+    assert_eq!(
+        (status, &body["code"]),
+        (StatusCode::NOT_FOUND, &json!("not_found"))
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("/v1/track"),
+        "{body}"
+    );
+    // A body over the limit, after decompression.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(
+        json!({"batch": [], "pad": "z".repeat(600 * 1024)})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    let r = send("/v1/batch", Some("gzip"), gz.finish().unwrap())
+        .await
+        .unwrap();
+    let (status, _, body) = refusal(r).await;
+    assert_eq!(
+        (status, &body["code"]),
+        (StatusCode::PAYLOAD_TOO_LARGE, &json!("too_large"))
+    );
+
+    // Each counted once, by its code.
+    let after = metrics().await;
+    for (reason, times) in [
+        ("unsupported_encoding", 3),
+        ("method_not_allowed", 1),
+        ("not_found", 1),
+    ] {
+        let series = rejected(reason);
+        assert_eq!(
+            counter(&after, &series) - counter(&before, &series),
+            times,
+            "{series} in {after}"
+        );
+    }
+    assert!(counter(&after, &rejected("too_large")) > counter(&before, &rejected("too_large")));
+}
+
+#[tokio::test]
 async fn more_bad_input_is_answered_in_json() {
     let app = App::sqlite().await;
     let url = |p: &str| format!("{}{p}", app.base);

@@ -123,6 +123,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         include_str!("../migrations/postgres/0009_feature_catalogue.sql"),
     ),
     (
+        "0010_no_credentials_in_events",
+        include_str!("../migrations/sqlite/0010_no_credentials_in_events.sql"),
+        include_str!("../migrations/postgres/0010_no_credentials_in_events.sql"),
+    ),
+    (
         "0011_assignments_by_rep",
         include_str!("../migrations/sqlite/0011_assignments_by_rep.sql"),
         include_str!("../migrations/postgres/0011_assignments_by_rep.sql"),

@@ -402,6 +402,99 @@ async fn story(url: &str) {
     );
 }
 
+/// Migration `0010_no_credentials_in_events` takes the write keys clients put into messages
+/// out of the ones stored before ingestion did, and leaves every other value as it was.
+async fn stored_credentials_are_removed(url: &str) {
+    let store = Store::connect(url).await.unwrap();
+    let mut messages = vec![
+        // As analytics.js sends it, with numbers whose text must survive.
+        json!({"type": "track", "messageId": "c0", "writeKey": "wk_secret", "event": "E",
+               "properties": {"n": 1.5e-7, "big": 12345678901234567890u64, "writeKey": "theirs"}}),
+        // A `context` that is not an object, and one without a credential.
+        json!({"type": "track", "messageId": "c1", "write_key": "wk_secret", "context": ["writeKey"]}),
+        json!({"type": "track", "messageId": "c2", "event": "writeKey", "context": {"ip": "1.2.3.4"}}),
+        // A NUL in a string, which jsonb cannot hold: it must not fail the upgrade.
+        json!({"type": "track", "messageId": "c3", "writeKey": "wk_nul", "properties": {"note": "a\u{0}b"}}),
+    ];
+    // Every field ingestion removes, at the top and in `context`: the SQL names the same ones.
+    for (i, field) in sluice_core::event::CREDENTIAL_FIELDS.iter().enumerate() {
+        messages.push(
+            json!({"type": "identify", "messageId": format!("f{i}"), *field: "wk_secret",
+                             "context": {*field: "wk_secret", "library": {"name": "x"}},
+                             "traits": {*field: "theirs"}}),
+        );
+    }
+    let rows: Vec<NewEvent> = messages
+        .iter()
+        .map(|m| NewEvent {
+            message: m.to_string(),
+            ..event(m["messageId"].as_str().unwrap(), Some("u1"), None, 1)
+        })
+        .collect();
+    let mut tx = store.begin().await.unwrap();
+    tx.append(&rows).await.unwrap();
+    tx.commit().await.unwrap();
+    let untouched = store.events_after(0, 100).await.unwrap()[2].message.clone();
+    // Stored before the migration: it runs again at the next start.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    sqlx::query("DELETE FROM sluice_migrations WHERE version = '0010_no_credentials_in_events'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let store = Store::connect(url).await.unwrap();
+    let stored = store.events_after(0, 100).await.unwrap();
+    assert_eq!(stored.len(), messages.len());
+    for event in &stored {
+        assert!(!event.message.contains("wk_secret"), "{}", event.message);
+    }
+    let read = |i: usize| serde_json::from_str::<serde_json::Value>(&stored[i].message).unwrap();
+    assert_eq!(
+        read(0),
+        json!({"type": "track", "messageId": "c0", "event": "E",
+               "properties": {"n": 1.5e-7, "big": 12345678901234567890u64, "writeKey": "theirs"}})
+    );
+    assert_eq!(
+        read(1),
+        json!({"type": "track", "messageId": "c1", "context": ["writeKey"]})
+    );
+    assert_eq!(
+        stored[2].message, untouched,
+        "a row without a credential is not rewritten"
+    );
+    // SQLite reads it; PostgreSQL leaves that one row as it was.
+    let kept = store.backend() == Backend::Postgres;
+    assert_eq!(
+        stored[3].message.contains("wk_nul"),
+        kept,
+        "{}",
+        stored[3].message
+    );
+    assert_eq!(read(3)["properties"]["note"], "a\u{0}b");
+    for (i, field) in sluice_core::event::CREDENTIAL_FIELDS.iter().enumerate() {
+        assert_eq!(
+            read(4 + i),
+            json!({"type": "identify", "messageId": format!("f{i}"),
+                   "context": {"library": {"name": "x"}}, "traits": {*field: "theirs"}})
+        );
+    }
+}
+
+#[tokio::test]
+async fn sqlite_stored_credentials_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("sluice.db").display());
+    stored_credentials_are_removed(&url).await;
+}
+
+#[tokio::test]
+async fn postgres_stored_credentials_are_removed() {
+    if let Some(db) = PgDatabase::create().await {
+        stored_credentials_are_removed(&db.url).await;
+    }
+}
+
 #[tokio::test]
 async fn sqlite_story() {
     let dir = tempfile::tempdir().unwrap();

@@ -158,7 +158,7 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 }
 
 /// The answer to a path the API does not have.
-async fn no_such_path(uri: Uri) -> ApiError {
+pub(crate) async fn no_such_path(uri: Uri) -> ApiError {
     ApiError::not_found(format!(
         "no operation at {} (see /openapi.json)",
         uri.path()

@@ -31,7 +31,6 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
-use serde_json::json;
 use sluice_core::Span;
 use sqlx::{AnyConnection, Connection as _};
 use tokio::sync::{Semaphore, watch};
@@ -246,14 +245,26 @@ pub struct AuthFailure;
 
 /// The middleware around every route but health, readiness and metrics: the failed
 /// authentication throttle, the bound on concurrent requests, the body and request timeouts.
+/// On ingestion routes, it counts every refusal once, whoever made it
+/// ([`crate::ingest::counted`]).
 pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
     if matches!(path, "/healthz" | "/readyz" | "/metrics") {
         return next.run(request).await;
     }
+    let door = Door::of(&request);
+    let response = limit(&state, door, request, next).await;
+    match door {
+        Door::Segment => crate::ingest::counted(response),
+        Door::Api | Door::Page => response,
+    }
+}
+
+/// [`guard`]'s limits, answering in the shape of the request's door.
+async fn limit(state: &AppState, door: Door, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
     let limits = &state.limits;
     let settings = &limits.settings;
-    let door = Door::of(&request);
     let client = client_address(&request, settings.trust_proxy);
     if let Some(wait) = client.and_then(|ip| limits.failures.empty_for(&ip)) {
         metrics::counter!("sluice_rate_limited_total", "limit" => "auth_failures").increment(1);
@@ -365,11 +376,7 @@ impl Door {
         retry_after: Option<u64>,
     ) -> Response {
         let mut response = match self {
-            Door::Segment => (
-                status,
-                axum::Json(json!({"success": false, "code": code, "message": message})),
-            )
-                .into_response(),
+            Door::Segment => crate::ingest::Rejection::new(status, code, message).into_response(),
             Door::Api => ApiError::new(status, code, message).into_response(),
             Door::Page => {
                 let page = format!(
