@@ -289,11 +289,19 @@ impl Team {
         act: Act,
         at: Timestamp,
     ) -> Result<(), ReplayError> {
+        let opportunity = self.opportunities.get(lead).copied();
         let (stage, owner) = match live.read().expect("live state lock").stage_and_owner(lead) {
             Some((stage, owner)) => (stage, owner.map(str::to_string)),
-            None => return Ok(()),
+            None => {
+                // A lead created days before its opportunity: its BANT comes just before it.
+                if act == Act::Bant
+                    && let Some(o) = opportunity.filter(|&o| o - HOUR_MS > at.millis())
+                {
+                    self.plan(o - HOUR_MS, lead, Act::Bant);
+                }
+                return Ok(());
+            }
         };
-        let opportunity = self.opportunities.get(lead).copied();
         match act {
             Act::Touch { rep, assigned } => {
                 // Reassigned meanwhile, or no longer sales' to work.
