@@ -29,6 +29,8 @@
 //!   `opportunity`, `won`, `lost`; grouped by lead; `date` is an RFC 3339 timestamp. An
 //!   opportunity is dated after every behaviour the outcome model used; `won`/`lost` follow
 //!   10 to 120 days later when that is before `end`, else the opportunity stays open.
+//! - `teams.csv`, `reps.csv`: the sales organisation that works the leads (see `team.rs`): two
+//!   teams and, for up to 1,000 leads, three sales development reps and one account executive.
 //! - `truth.json`: the planted model (see `truth.rs`): base log-odds, one entry per feature
 //!   with its role (`driver`, `noise`, `trap`), log-odds and note, and the realised counts.
 //!

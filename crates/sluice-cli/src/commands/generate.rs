@@ -18,7 +18,8 @@ pub struct GenerateArgs {
     /// Random seed: the same seed gives the same files, byte for byte.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Directory to write accounts.csv, leads.csv, events.jsonl, outcomes.csv and truth.json to.
+    /// Directory to write accounts.csv, leads.csv, events.jsonl, outcomes.csv, teams.csv, reps.csv
+    /// and truth.json to (`sluice import company DIR` lives it).
     #[arg(long)]
     out: PathBuf,
     /// End of the generated period (exclusive), RFC 3339 or a date.
