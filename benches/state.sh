@@ -88,7 +88,7 @@ company() {
         say "generating $1 leads into $dir"
         rm -rf "$dir"
         local t=$(now_ns)
-        "$SLUICE" generate --leads "$1" --out "$dir" >&2
+        "$SLUICE" generate --leads "$1" --end 2026-10-01 --out "$dir" >&2
         say "generated in $(ms_since "$t") ms"
         touch "$dir/.complete"
     fi

@@ -56,6 +56,8 @@ fn company(dir: &Path, leads: u32) -> PathBuf {
         &leads.to_string(),
         "--seed",
         "42",
+        "--end",
+        "2026-10-01",
         "--out",
         out.to_str().unwrap(),
     ]);

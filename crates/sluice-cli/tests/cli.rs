@@ -174,6 +174,8 @@ fn generate_is_deterministic_and_score_reads_it() {
             "200",
             "--seed",
             "7",
+            "--end",
+            "2026-10-01",
             "--out",
             out.to_str().unwrap(),
         ]);

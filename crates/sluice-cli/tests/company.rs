@@ -296,3 +296,36 @@ fn teams_and_reps_files_are_checked_row_by_row() {
     ]);
     assert!(e.contains("/api/v1/teams"), "{e}");
 }
+
+#[test]
+fn a_generated_company_ends_now_unless_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("now");
+    let before = sluice_core::Timestamp::from_millis(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64,
+    );
+    ok(&["generate", "--leads", "30", "--out", out.to_str().unwrap()]);
+    let events = std::fs::read_to_string(out.join("events.jsonl")).unwrap();
+    let latest = events
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            sluice_core::Timestamp::parse(v["timestamp"].as_str().unwrap())
+                .unwrap()
+                .millis()
+        })
+        .max()
+        .unwrap();
+    let after = before.millis() + 60_000;
+    assert!(latest < after, "an event after now");
+    assert!(
+        latest > before.millis() - 30 * 86_400_000,
+        "the last event is more than a month old"
+    );
+    for file in ["teams.csv", "reps.csv"] {
+        assert!(out.join(file).exists(), "{file}");
+    }
+}

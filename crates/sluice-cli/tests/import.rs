@@ -83,7 +83,15 @@ fn company_story(db: &str) {
     let out = dir.path().join("company");
     ok(
         dir.path(),
-        &["generate", "--leads", "200", "--out", out.to_str().unwrap()],
+        &[
+            "generate",
+            "--leads",
+            "200",
+            "--end",
+            "2026-10-01",
+            "--out",
+            out.to_str().unwrap(),
+        ],
     );
     let files = [
         ("leads", out.join("leads.csv")),

@@ -62,6 +62,8 @@ impl Company {
             &leads.to_string(),
             "--seed",
             &seed.to_string(),
+            "--end",
+            "2026-10-01",
             "--out",
             path.to_str().unwrap(),
         ]);

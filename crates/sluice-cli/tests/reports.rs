@@ -121,6 +121,8 @@ fn reports_on_a_generated_company_match_its_files_and_its_truth() {
             "1000",
             "--seed",
             "42",
+            "--end",
+            "2026-10-01",
             "--out",
             company.to_str().unwrap(),
         ],

@@ -22,8 +22,10 @@ pub struct GenerateArgs {
     /// and truth.json to (`sluice import company DIR` lives it).
     #[arg(long)]
     out: PathBuf,
-    /// End of the generated period (exclusive), RFC 3339 or a date.
-    #[arg(long, default_value = "2026-10-01")]
+    /// End of the generated period (exclusive), RFC 3339 or a date; `now` (the default) ends it
+    /// at the current time, so the company is alive today. Give a date for files that are the
+    /// same byte for byte on every run.
+    #[arg(long, default_value = "now")]
     end: String,
     /// Length of the generated period, in days.
     #[arg(long, default_value_t = 365)]
@@ -40,7 +42,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     if args.days == 0 {
         return Err(UserError("--days must be at least 1".into()).into());
     }
-    let end = Timestamp::parse(&args.end).map_err(|e| UserError(format!("--end: {e}")))?;
+    let end = match args.end.trim() {
+        "now" => sluice_server::state::now(),
+        text => Timestamp::parse(text).map_err(|e| UserError(format!("--end: {e}")))?,
+    };
     let config = sluice_synth::Config {
         leads: args.leads,
         seed: args.seed,
