@@ -134,3 +134,103 @@ fn teams_reps_and_the_sla_report() {
     assert!(e.contains("--from"), "{e}");
     assert!(ok(db, &["report", "sla"]).starts_with("SLA report"));
 }
+
+/// Every command that saves something prints it for scripts with `--format json`.
+#[test]
+fn saving_commands_print_json_for_scripts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("sluice.db").display());
+    let db = db.as_str();
+    let team: Value = serde_json::from_str(&ok(
+        db,
+        &[
+            "team",
+            "add",
+            "sdr",
+            "--time-zone",
+            "Europe/Berlin",
+            "--format",
+            "json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(team["id"], "sdr", "{team}");
+    assert_eq!(team["time_zone"], "Europe/Berlin", "{team}");
+    let rep: Value = serde_json::from_str(&ok(
+        db,
+        &[
+            "rep",
+            "add",
+            "ana",
+            "--name",
+            "Ana",
+            "--email",
+            "ana@example.com",
+            "--team",
+            "sdr",
+            "--format",
+            "json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(rep["team_id"], "sdr", "{rep}");
+    let line = ok(
+        db,
+        &[
+            "rep",
+            "set",
+            "ana",
+            "--away-until",
+            "2099-01-01",
+            "--format",
+            "jsonl",
+        ],
+    );
+    assert_eq!(line.lines().count(), 1, "{line}");
+    let rep: Value = serde_json::from_str(&line).unwrap();
+    assert!(rep["away_until_ms"].is_number(), "{rep}");
+    let rep: Value = serde_json::from_str(&ok(
+        db,
+        &[
+            "rep",
+            "set",
+            "ana",
+            "--away-until",
+            "none",
+            "--format",
+            "json",
+        ],
+    ))
+    .unwrap();
+    assert!(rep["away_until_ms"].is_null(), "{rep}");
+    // Without --format, a line for people.
+    assert_eq!(ok(db, &["team", "add", "ae"]).trim(), "team `ae` saved");
+
+    let added: Value = serde_json::from_str(&ok(
+        db,
+        &[
+            "user",
+            "add",
+            "ana@example.com",
+            "--role",
+            "rep",
+            "--format",
+            "json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(added["user"]["role"], "rep", "{added}");
+    assert!(
+        added["token"].as_str().is_some_and(|t| t.len() > 20),
+        "{added}"
+    );
+    let link: Value = serde_json::from_str(&ok(
+        db,
+        &["user", "link", "ana@example.com", "--format", "json"],
+    ))
+    .unwrap();
+    assert!(
+        link["link"].as_str().unwrap().contains("/login/link/"),
+        "{link}"
+    );
+}

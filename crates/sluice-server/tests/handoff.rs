@@ -479,3 +479,59 @@ async fn replicas_act_on_a_breach_once() {
         "{events}"
     );
 }
+
+/// `PATCH /api/v1/reps/{id}`: `null` (and `""`, and the CLI's `none`) clears what a rep can be
+/// without (their own time zone and hours, an absence); what they cannot be without is refused
+/// with the field named; absent fields stay as they are.
+#[tokio::test]
+async fn patching_a_rep_with_null_clears_what_can_be_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("sluice.db").display());
+    let app = App::start(url).await;
+    app.setup_teams().await;
+    let patch = |body: Value| app.call(reqwest::Method::PATCH, "/api/v1/reps/ana", Some(body));
+
+    let (status, rep) = patch(json!({
+        "time_zone": "Europe/Berlin",
+        "working_hours": ["Mon-Fri 08:00-16:00"],
+        "away_until": "2099-01-01"
+    }))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{rep}");
+    assert_eq!(rep["time_zone"], "Europe/Berlin");
+    assert!(rep["away_until_ms"].is_number(), "{rep}");
+
+    let (status, rep) = patch(json!({"away_until": null, "time_zone": null})).await;
+    assert_eq!(status, StatusCode::OK, "{rep}");
+    assert!(rep["away_until_ms"].is_null(), "{rep}");
+    assert!(rep["time_zone"].is_null(), "{rep}");
+    // Untouched by that patch.
+    assert_eq!(
+        rep["working_hours"],
+        json!(["Mon-Fri 08:00-16:00"]),
+        "{rep}"
+    );
+    assert_eq!(rep["capacity"], 10, "{rep}");
+
+    let (status, rep) = patch(json!({"away_until": "2099-01-01"})).await;
+    assert_eq!(status, StatusCode::OK, "{rep}");
+    let (status, rep) = patch(json!({"away_until": "none", "working_hours": null})).await;
+    assert_eq!(status, StatusCode::OK, "{rep}");
+    assert!(rep["away_until_ms"].is_null(), "{rep}");
+    assert!(rep["working_hours"].is_null(), "{rep}");
+
+    for field in ["name", "email", "team", "capacity", "available"] {
+        let (status, answer) = patch(json!({ field: null })).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{field}: {answer}"
+        );
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with(field), "{message}");
+    }
+    let rep = app.get("/api/v1/reps/ana").await;
+    assert_eq!(rep["name"], "ana", "{rep}");
+    assert_eq!(rep["available"], true, "{rep}");
+    drop(app.running);
+}

@@ -60,6 +60,9 @@ pub struct TeamArgs {
     /// Who is told about SLA breaches (email).
     #[arg(long)]
     manager: Option<String>,
+    /// How to print the saved team.
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
     #[command(flatten)]
     db: Db,
 }
@@ -104,6 +107,9 @@ pub struct RepArgs {
     /// Their own working hours, if not the team's (repeatable).
     #[arg(long = "hours")]
     hours: Vec<String>,
+    /// How to print the saved rep.
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
     #[command(flatten)]
     db: Db,
 }
@@ -125,6 +131,9 @@ pub struct RepSet {
     /// Move them to this team.
     #[arg(long)]
     team: Option<String>,
+    /// How to print the saved rep.
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
     #[command(flatten)]
     db: Db,
 }
@@ -191,6 +200,17 @@ async fn check_rep(store: &Store, rep: &RepRow) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints what was saved: a line for people, the row for scripts.
+fn saved(kind: &str, id: &str, row: &impl serde::Serialize, format: Format) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Table => writeln!(out, "{kind} `{id}` saved")?,
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(row)?)?,
+        Format::Jsonl => writeln!(out, "{}", serde_json::to_string(row)?)?,
+    }
+    Ok(())
+}
+
 /// Runs `sluice team`.
 pub fn team(command: TeamCommand) -> anyhow::Result<()> {
     runtime()?.block_on(async {
@@ -211,7 +231,7 @@ pub fn team(command: TeamCommand) -> anyhow::Result<()> {
                     updated_ms: at,
                 };
                 store.upsert_team(&team).await?;
-                println!("team `{}` saved", team.id);
+                saved("team", &team.id, &team, args.format)?;
             }
             TeamCommand::List { db, format } => {
                 let teams = connect(&db.db).await?.teams().await?;
@@ -263,7 +283,7 @@ pub fn rep(command: RepCommand) -> anyhow::Result<()> {
                 };
                 check_rep(&store, &rep).await?;
                 store.upsert_rep(&rep).await?;
-                println!("rep `{}` saved", rep.id);
+                saved("rep", &rep.id, &rep, args.format)?;
             }
             RepCommand::Set(args) => {
                 let store = connect(&args.db.db).await?;
@@ -289,7 +309,7 @@ pub fn rep(command: RepCommand) -> anyhow::Result<()> {
                 rep.updated_ms = now().millis();
                 check_rep(&store, &rep).await?;
                 store.upsert_rep(&rep).await?;
-                println!("rep `{}` saved", rep.id);
+                saved("rep", &rep.id, &rep, args.format)?;
             }
             RepCommand::List { db, format } => {
                 let reps = connect(&db.db).await?.reps().await?;

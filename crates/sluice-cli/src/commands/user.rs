@@ -42,6 +42,9 @@ pub enum UserCommand {
         /// The dashboard's address.
         #[arg(long, default_value = "http://127.0.0.1:7878")]
         url: String,
+        /// How to print the link (`json`: with the person and its validity).
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
         #[command(flatten)]
         db: Db,
     },
@@ -71,6 +74,9 @@ pub struct AddArgs {
     /// Read a dashboard password from standard input (one line).
     #[arg(long)]
     password_stdin: bool,
+    /// How to print the token (`json`: with the person added).
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
     #[command(flatten)]
     db: Db,
 }
@@ -156,9 +162,13 @@ pub fn run(command: UserCommand) -> anyhow::Result<()> {
                     Some(json!({"role": user.role, "rep": user.rep, "team": user.team})),
                 )
                 .await;
-                eprintln!("added {} ({}) as {}", user.email, user.id, user.role);
-                eprintln!("their personal API token (shown once):");
-                println!("{token}");
+                if args.format == Format::Table {
+                    eprintln!("added {} ({}) as {}", user.email, user.id, user.role);
+                    eprintln!("their personal API token (shown once):");
+                    println!("{token}");
+                } else {
+                    println!("{}", json!({"user": user, "token": token}));
+                }
             }
             UserCommand::List { db, format } => {
                 let store = connect(&db.db).await?;
@@ -201,17 +211,30 @@ pub fn run(command: UserCommand) -> anyhow::Result<()> {
                     user.email, user.id
                 );
             }
-            UserCommand::Link { email, url, db } => {
+            UserCommand::Link {
+                email,
+                url,
+                format,
+                db,
+            } => {
                 let store = connect(&db.db).await?;
                 let user = find(&store, &email).await?;
                 let secret = trust::sign_in_link(&store, &user.id, now()).await?;
                 audit(&store, "session.link", &user.id, None).await;
-                eprintln!(
-                    "a one-time sign-in link for {} (valid {} minutes):",
-                    user.email,
-                    trust::LINK_TTL.as_secs() / 60
-                );
-                println!("{}/login/link/{secret}", url.trim_end_matches('/'));
+                let link = format!("{}/login/link/{secret}", url.trim_end_matches('/'));
+                let minutes = trust::LINK_TTL.as_secs() / 60;
+                if format == Format::Table {
+                    eprintln!(
+                        "a one-time sign-in link for {} (valid {minutes} minutes):",
+                        user.email
+                    );
+                    println!("{link}");
+                } else {
+                    println!(
+                        "{}",
+                        json!({"email": user.email, "link": link, "valid_minutes": minutes})
+                    );
+                }
             }
             UserCommand::Password { email, db } => {
                 let password = read_password()?;

@@ -199,26 +199,37 @@ pub struct RepRequest {
 #[serde(deny_unknown_fields)]
 pub struct RepPatch {
     /// Display name.
-    #[schema(pattern = "\\S")]
-    name: Option<String>,
+    #[serde(default, deserialize_with = "super::patch_field")]
+    #[schema(value_type = Option<String>, nullable = false, pattern = "\\S")]
+    name: Option<Option<String>>,
     /// Email address.
-    #[schema(pattern = "@")]
-    email: Option<String>,
+    #[serde(default, deserialize_with = "super::patch_field")]
+    #[schema(value_type = Option<String>, nullable = false, pattern = "@")]
+    email: Option<Option<String>>,
     /// Their team's id.
-    #[schema(pattern = "\\S")]
-    team: Option<String>,
+    #[serde(default, deserialize_with = "super::patch_field")]
+    #[schema(value_type = Option<String>, nullable = false, pattern = "\\S")]
+    team: Option<Option<String>>,
     /// New leads per day.
-    #[schema(minimum = 0)]
-    capacity: Option<i64>,
-    /// Their own time zone (empty: the team's).
-    time_zone: Option<String>,
-    /// Their own working hours (empty list: the team's).
-    working_hours: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "super::patch_field")]
+    #[schema(value_type = Option<i64>, nullable = false, minimum = 0)]
+    capacity: Option<Option<i64>>,
+    /// Their own time zone (empty or null: the team's).
+    #[serde(default, deserialize_with = "super::patch_field")]
+    #[schema(value_type = Option<String>)]
+    time_zone: Option<Option<String>>,
+    /// Their own working hours (empty list or null: the team's).
+    #[serde(default, deserialize_with = "super::patch_field")]
+    #[schema(value_type = Option<Vec<String>>)]
+    working_hours: Option<Option<Vec<String>>>,
     /// Whether they take new leads.
-    available: Option<bool>,
-    /// Out of office until (RFC 3339 or YYYY-MM-DD; empty: back).
+    #[serde(default, deserialize_with = "super::patch_field")]
+    #[schema(value_type = Option<bool>, nullable = false)]
+    available: Option<Option<bool>>,
+    /// Out of office until (RFC 3339 or YYYY-MM-DD; empty, `none` or null: back).
+    #[serde(default, deserialize_with = "super::patch_field")]
     #[schema(value_type = Option<super::WhenOrEmpty>)]
-    away_until: Option<String>,
+    away_until: Option<Option<String>>,
 }
 
 async fn check_rep(state: &AppState, rep: &RepRow) -> Result<(), ApiError> {
@@ -283,7 +294,8 @@ pub async fn put_rep(
         away_until_ms: body
             .away_until
             .as_deref()
-            .filter(|t| !t.trim().is_empty())
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && *t != "none")
             .map(|t| timestamp("away_until", t).map(|t| t.millis()))
             .transpose()?,
         created_ms: existing.map_or(at, |r| r.created_ms),
@@ -339,32 +351,45 @@ pub async fn patch_rep(
         }
     }
     manages(&principal, Some(&rep.team_id))?;
-    if let Some(name) = body.name {
-        rep.name = required("name", &name)?;
+    // `null` clears what can be cleared; what a rep cannot be without says so.
+    let set = |field: &str, value: Option<Option<String>>| -> Result<Option<String>, ApiError> {
+        match value {
+            None => Ok(None),
+            Some(None) => Err(ApiError::unprocessable(format!(
+                "{field}: a rep cannot be without one (null clears only time_zone, working_hours and away_until)"
+            ))),
+            Some(Some(text)) => required(field, &text).map(Some),
+        }
+    };
+    if let Some(name) = set("name", body.name)? {
+        rep.name = name;
     }
-    if let Some(email) = body.email {
-        rep.email = required("email", &email)?.to_lowercase();
+    if let Some(email) = set("email", body.email)? {
+        rep.email = email.to_lowercase();
     }
-    if let Some(team) = body.team {
-        rep.team_id = required("team", &team)?;
+    if let Some(team) = set("team", body.team)? {
+        rep.team_id = team;
     }
-    if let Some(capacity) = body.capacity {
-        rep.capacity = capacity;
+    match body.capacity {
+        None => {}
+        Some(None) => set("capacity", Some(None)).map(|_| ())?,
+        Some(Some(capacity)) => rep.capacity = capacity,
+    }
+    match body.available {
+        None => {}
+        Some(None) => set("available", Some(None)).map(|_| ())?,
+        Some(Some(available)) => rep.available = available,
     }
     if let Some(tz) = body.time_zone {
-        rep.time_zone = Some(tz).filter(|t| !t.trim().is_empty());
+        rep.time_zone = tz.filter(|t| !t.trim().is_empty());
     }
     if let Some(hours) = body.working_hours {
-        rep.working_hours = Some(hours).filter(|h| !h.is_empty());
-    }
-    if let Some(available) = body.available {
-        rep.available = available;
+        rep.working_hours = hours.filter(|h| !h.is_empty());
     }
     if let Some(until) = body.away_until {
-        rep.away_until_ms = if until.trim().is_empty() {
-            None
-        } else {
-            Some(timestamp("away_until", &until)?.millis())
+        rep.away_until_ms = match until.as_deref().map(str::trim) {
+            None | Some("" | "none") => None,
+            Some(text) => Some(timestamp("away_until", text)?.millis()),
         };
     }
     rep.updated_ms = state.clock.now().millis();

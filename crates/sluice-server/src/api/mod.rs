@@ -183,7 +183,16 @@ impl utoipa::PartialSchema for When {
 
 impl utoipa::ToSchema for When {}
 
-/// [`When`], or empty for none.
+/// A PATCH body's field: absent (`None`), `null` (`Some(None)`: clear it) or a value.
+pub(crate) fn patch_field<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+/// [`When`], or empty (or `none`) for none.
 pub struct WhenOrEmpty;
 
 impl utoipa::PartialSchema for WhenOrEmpty {
@@ -195,6 +204,11 @@ impl utoipa::PartialSchema for WhenOrEmpty {
                 ObjectBuilder::new()
                     .schema_type(Type::String)
                     .max_length(Some(0)),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["none"])),
             )
             .description(Some(
                 "RFC 3339, e.g. `2026-11-02T09:30:00Z`, `YYYY-MM-DD`, or empty for none",
