@@ -270,7 +270,7 @@ fn bad_outcomes_are_rejected_with_line_and_field() {
             "4: `amount`: -5 is negative",
             "5: `reason` is required for `lost`",
             "7: `type`: `bogus` is not opportunity, won or lost",
-            "8: `date`: `yesterday` is not a time (use RFC 3339, YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS] in UTC)",
+            "8: `date`: `yesterday` is not a time (use RFC 3339, YYYY-MM-DD, YYYY-MM-DD HH:MM[:SS], M/D/YYYY or D.M.YYYY, in UTC)",
             "9: `amount` is required for `won`",
         ]
     );
@@ -428,4 +428,85 @@ fn user_errors_are_one_line() {
             "{args:?}: {stderr}"
         );
     }
+}
+
+/// A HubSpot deals export and a Salesforce opportunities report, as the CRMs write them: each
+/// deal becomes its opportunity and, once closed, its win or loss; deals that name no known
+/// contact are listed by line.
+#[test]
+fn crm_deal_exports_become_outcomes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite(dir.path(), "sluice.db");
+    let leads = dir.path().join("leads.jsonl");
+    std::fs::write(
+        &leads,
+        "{\"id\": \"l1\", \"email\": \"ada@acme.io\"}\n\
+         {\"id\": \"l2\", \"email\": \"bob@globex.com\", \"crm_id\": \"0035g00000XyZ\"}\n\
+         {\"id\": \"l3\", \"email\": \"cy@initech.com\"}\n",
+    )
+    .unwrap();
+    import(dir.path(), &db, "leads", leads.to_str().unwrap(), &[]);
+
+    let hubspot = dir.path().join("hubspot-deals.csv");
+    std::fs::write(
+        &hubspot,
+        "Record ID,Deal Name,Deal Stage,Amount,Create Date,Close Date,Associated Contact,Closed Lost Reason\n\
+         101,Acme platform,Closed Won,\"$24,000.00\",2026-02-01 10:00,2026-03-15 16:30,Ada Lovelace (ada@acme.io),\n\
+         102,Nobody's deal,Appointment Scheduled,1000,2026-02-02 10:00,,Zed (zed@nowhere.io),\n\
+         103,Broken,Closed Won,lots,2026-02-03 10:00,2026-03-01 10:00,Ada Lovelace (ada@acme.io),\n",
+    )
+    .unwrap();
+    let summary = import(dir.path(), &db, "outcomes", hubspot.to_str().unwrap(), &[]);
+    // Two outcomes of one deal stored; one deal unlinked, one unreadable.
+    assert_eq!(counts(&summary), [3, 2, 0, 2], "{summary}");
+    assert_eq!(
+        rejected(&summary),
+        [
+            "3: `email`: no lead with email `zed@nowhere.io`",
+            "4: `Amount`: \"lots\" is not a number"
+        ]
+    );
+
+    let salesforce = dir.path().join("opportunities.csv");
+    std::fs::write(
+        &salesforce,
+        "Opportunity Name,Stage,Amount,Created Date,Close Date,Contact ID,Email,Loss Reason\n\
+         Globex,Closed Lost,USD 9500,1/10/2026,2/20/2026,0035g00000XyZ,,Price\n\
+         Initech,Proposal/Price Quote,\"12,000\",3/2/2026,6/30/2026,,cy@initech.com,\n",
+    )
+    .unwrap();
+    // 1/10/2026 could be either: without --dates the row says so.
+    let refused = import(
+        dir.path(),
+        &db,
+        "outcomes",
+        salesforce.to_str().unwrap(),
+        &[],
+    );
+    assert_eq!(counts(&refused), [2, 0, 0, 2], "{refused}");
+    assert!(
+        rejected(&refused)[0].contains("could be read month first or day first"),
+        "{refused}"
+    );
+    let summary = import(
+        dir.path(),
+        &db,
+        "outcomes",
+        salesforce.to_str().unwrap(),
+        &["--dates", "mdy"],
+    );
+    assert_eq!(counts(&summary), [2, 3, 0, 0], "{summary}");
+
+    let store = block_on(Store::connect(&db)).unwrap();
+    let stage = |id: &str| block_on(store.lead(id)).unwrap().unwrap().stage;
+    assert_eq!(stage("l1"), Stage::Won);
+    assert_eq!(stage("l2"), Stage::Lost);
+    assert_eq!(stage("l3"), Stage::Opportunity);
+    let outcomes = block_on(store.outcomes_of("l2")).unwrap();
+    let lost = outcomes.iter().find(|o| o.kind == "lost").unwrap();
+    assert_eq!(lost.reason.as_deref(), Some("Price"));
+    assert_eq!(
+        Timestamp::from_millis(lost.at_ms).to_string(),
+        "2026-02-20T00:00:00.000Z"
+    );
 }

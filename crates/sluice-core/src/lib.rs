@@ -13,6 +13,7 @@ pub mod handoff;
 pub mod history;
 pub mod lifecycle;
 pub mod model;
+pub mod outcome;
 mod scan;
 pub mod table;
 pub mod time;

@@ -535,3 +535,49 @@ async fn patching_a_rep_with_null_clears_what_can_be_cleared() {
     assert_eq!(rep["available"], true, "{rep}");
     drop(app.running);
 }
+
+/// `POST /api/v1/outcomes` takes a CRM's deal as its export names the fields (a CRM's webhook
+/// or a sync sends them so): a won HubSpot deal is the lead's opportunity, then its win; a
+/// deal whose amount cannot be read is refused with its index and field.
+#[tokio::test]
+async fn crm_deals_are_outcomes_over_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("sluice.db").display());
+    let app = App::start(url).await;
+    app.identify_and_demo("ada", json!({"title": "CTO"})).await;
+
+    let deal = json!({
+        "Deal Name": "Acme platform",
+        "Deal Stage": "closedwon",
+        "Amount": "$24,000.00",
+        "Create Date": "2026-02-01 10:00",
+        "Close Date": "2026-03-15 16:30",
+        "Associated Contact": "Ada (ada@acme.io)",
+    });
+    let answer = app
+        .ok("/api/v1/outcomes", json!({"outcomes": [deal]}))
+        .await;
+    assert_eq!(answer["new"], 2, "{answer}");
+    let lead = app.get("/api/v1/leads/ada").await;
+    assert_eq!(lead["lead"]["stage"], "won", "{lead}");
+    let amounts: Vec<f64> = lead["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["amount"].as_f64().unwrap())
+        .collect();
+    assert_eq!(amounts, [24000.0, 24000.0], "{lead}");
+
+    let bad = json!({"Deal Stage": "closedwon", "Amount": "lots", "Associated Contact": "ada@acme.io",
+        "Create Date": "2026-02-01", "Close Date": "2026-03-01"});
+    let message = app
+        .refused(
+            "/api/v1/outcomes",
+            json!({"outcomes": [bad]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "outcomes[0].Amount",
+        )
+        .await;
+    assert!(message.contains("is not a number"), "{message}");
+    drop(app.running);
+}

@@ -9,6 +9,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use serde::Serialize;
 use serde_json::Value;
+use sluice_core::outcome::Shape;
 use sluice_core::{Attributes, business_time::WorkingHours};
 use sluice_server::ingest::{Times, prepare};
 use sluice_server::replay::Lived;
@@ -16,7 +17,7 @@ use sluice_server::state::now;
 use sluice_server::writer::Accepted;
 use sluice_store::{OutcomeRow, RepRow, Store, TeamRow};
 
-use super::import::{Target, identify, outcome, outcome_column};
+use super::import::{Target, identify, link, outcome_column, outcomes_shape, row_of};
 use crate::input::{self, Rejected, Rejections};
 use crate::{Format, UserError};
 
@@ -407,20 +408,25 @@ fn read_company(dir: &Path) -> anyhow::Result<Read> {
     let mut outcomes = Vec::new();
     let path = dir.join("outcomes.csv");
     if path.exists() {
-        // Leads are named by id in a company's files.
+        let shape = outcomes_shape(&path)?;
+        let rename = |name: &str| match shape {
+            Shape::Sluice => outcome_column(name),
+            _ => name.to_string(),
+        };
+        // Leads are named by id (or email) in a company's files.
         let resolve = |id: &str| Some(id.to_string());
-        input::read_rows(
-            &path,
-            &mut rejections,
-            &outcome_column,
-            |rejections, row| match outcome(&row.columns, &resolve, None) {
-                Ok(outcome) => {
-                    outcomes.push(outcome);
+        input::read_rows(&path, &mut rejections, &rename, |rejections, row| {
+            let read = sluice_core::outcome::read(&row.columns, shape, Default::default())
+                .map_err(|problems| problems.join("; "))
+                .and_then(|read| Ok((link(&read.lead, &resolve, None)?, read.outcomes)));
+            match read {
+                Ok((lead, read)) => {
+                    outcomes.extend(read.into_iter().map(|o| row_of(&lead, o)));
                     Ok(())
                 }
                 Err(error) => rejections.reject(&path, row.line, error),
-            },
-        )?;
+            }
+        })?;
     }
     Ok(Read {
         leads: lead_count,

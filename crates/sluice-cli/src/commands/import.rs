@@ -15,6 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sluice_core::event::DEFAULT_FUTURE_SKEW;
+use sluice_core::outcome::Shape;
 use sluice_core::{Attributes, Timestamp};
 use sluice_server::ingest::{Times, prepare};
 use sluice_server::live::Live;
@@ -60,6 +61,10 @@ pub struct ImportArgs {
     /// The source recorded with each stored event (what a write key's name is for HTTP).
     #[arg(long, default_value = "import")]
     source: String,
+    /// Outcomes: how dates written `a/b/yyyy` read (`mdy`: month first, as US exports write
+    /// them; `dmy`: day first). Without it, a date that could be either is refused.
+    #[arg(long, value_enum)]
+    dates: Option<Dates>,
     /// `company` only: who works the MQLs while the history is lived. `simulated`: a sales
     /// team with its own habits touches, accepts or rejects, and qualifies them (for a generated
     /// company); `none`: only routing and the SLA scheduler run.
@@ -98,6 +103,26 @@ impl Kind {
             Kind::Teams => "teams",
             Kind::Reps => "reps",
             Kind::Company => "company",
+        }
+    }
+}
+
+/// How `a/b/yyyy` dates read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Dates {
+    /// Month first: 3/5/2026 is 5 March.
+    Mdy,
+    /// Day first: 3/5/2026 is 3 May.
+    Dmy,
+}
+
+impl Dates {
+    fn order(dates: Option<Dates>) -> sluice_core::outcome::DateOrder {
+        use sluice_core::outcome::DateOrder;
+        match dates {
+            Some(Dates::Mdy) => DateOrder::MonthFirst,
+            Some(Dates::Dmy) => DateOrder::DayFirst,
+            None => DateOrder::Unambiguous,
         }
     }
 }
@@ -162,6 +187,8 @@ const SHOWN_REJECTED: usize = 10;
 #[derive(Debug, Clone)]
 struct Options {
     strict: bool,
+    /// How outcome dates `a/b/yyyy` read.
+    dates: sluice_core::outcome::DateOrder,
     source: String,
     map: Option<Crm>,
     progress: bool,
@@ -207,6 +234,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     }
     let options = Options {
         strict: args.strict,
+        dates: Dates::order(args.dates),
         source: args.source.clone(),
         map: args.map,
         progress: crate::interactive(),
@@ -502,6 +530,14 @@ impl Run {
         })
     }
 
+    /// How outcome rows are read.
+    fn reading(&self) -> sluice_core::outcome::Reading {
+        sluice_core::outcome::Reading {
+            now: None,
+            dates: self.options.dates,
+        }
+    }
+
     /// A bar over the file's bytes, when someone is watching.
     fn progress_bar(&self) -> ProgressBar {
         let size = std::fs::metadata(&self.path).map_or(0, |m| m.len());
@@ -611,7 +647,8 @@ impl Run {
         sink.finish()
     }
 
-    /// Each row is an opportunity, a win or a loss of a known lead.
+    /// Each row is an opportunity, a win or a loss of a known lead; or, from a CRM's deals
+    /// export, a deal: its opportunity and, once closed, its win or loss.
     fn outcomes(
         &self,
         rejections: &mut Rejections,
@@ -619,22 +656,16 @@ impl Run {
         bar: &ProgressBar,
     ) -> anyhow::Result<()> {
         let path = self.path.as_path();
-        let rename = outcome_column;
-        if let Some(header) = input::csv_header(path)? {
-            let names: Vec<String> = header.iter().map(|h| rename(h)).collect();
-            let has = |name: &str| names.iter().any(|n| n == name);
-            if !(has("lead_id") || has("email") || has("crm_id")) || !has("type") || !has("date") {
-                return Err(UserError(format!(
-                    "{}:1: an outcomes file needs `lead_id`, `email` or `crm_id`, `type` and `date` columns (columns: {})",
-                    path.display(),
-                    header.join(", ")
-                ))
-                .into());
-            }
-        }
+        let shape = outcomes_shape(path)?;
+        let rename = |name: &str| match shape {
+            Shape::Sluice => outcome_column(name),
+            Shape::Hubspot | Shape::Salesforce => name.to_string(),
+        };
         let (store, live) = match &self.target {
             Target::Local { store, live, .. } => (store, live),
-            Target::Remote(remote) => return self.outcomes_remote(remote, rejections, counts, bar),
+            Target::Remote(remote) => {
+                return self.outcomes_remote(remote, shape, rejections, counts, bar);
+            }
         };
         let mut pending: Vec<OutcomeRow> = Vec::with_capacity(BATCH);
         let save = |rows: &mut Vec<OutcomeRow>, counts: &mut Counts| -> anyhow::Result<()> {
@@ -654,7 +685,11 @@ impl Run {
         let mut crm_ids: Option<HashMap<String, String>> = None;
         input::read_rows(path, rejections, &rename, |rejections, row: Row| {
             bar.set_position(row.end);
-            if crm_ids.is_none() && row.columns.contains_key("crm_id") {
+            let read = match sluice_core::outcome::read(&row.columns, shape, self.reading()) {
+                Ok(read) => read,
+                Err(problems) => return rejections.reject(path, row.line, problems.join("; ")),
+            };
+            if crm_ids.is_none() && read.lead.crm_id.is_some() {
                 crm_ids = Some(self.handle.block_on(crm_index(store))?);
             }
             let resolve = |id: &str| {
@@ -663,11 +698,10 @@ impl Run {
                     .ok()
                     .flatten()
             };
-            let outcome = outcome(&row.columns, &resolve, crm_ids.as_ref());
-            match outcome {
-                Ok(outcome) => {
+            match link(&read.lead, &resolve, crm_ids.as_ref()) {
+                Ok(lead) => {
                     counts.good += 1;
-                    pending.push(outcome);
+                    pending.extend(read.outcomes.into_iter().map(|o| row_of(&lead, o)));
                     if pending.len() >= BATCH {
                         save(&mut pending, counts)?;
                     }
@@ -684,12 +718,16 @@ impl Run {
     fn outcomes_remote(
         &self,
         remote: &Remote,
+        shape: Shape,
         rejections: &mut Rejections,
         counts: &mut Counts,
         bar: &ProgressBar,
     ) -> anyhow::Result<()> {
         let path = self.path.as_path();
-        let rename = outcome_column;
+        let rename = |name: &str| match shape {
+            Shape::Sluice => outcome_column(name),
+            Shape::Hubspot | Shape::Salesforce => name.to_string(),
+        };
         let mut pending: Vec<(u64, Value)> = Vec::with_capacity(BATCH);
         let send = |rows: &mut Vec<(u64, Value)>,
                     counts: &mut Counts,
@@ -714,17 +752,23 @@ impl Run {
         };
         input::read_rows(path, rejections, &rename, |rejections, row: Row| {
             bar.set_position(row.end);
-            let mut problems = Vec::new();
-            if outcome_fields(&row.columns, &mut problems).is_none() || !problems.is_empty() {
-                return rejections.reject(path, row.line, problems.join("; "));
-            }
+            let read = match sluice_core::outcome::read(&row.columns, shape, self.reading()) {
+                Ok(read) => read,
+                Err(problems) => return rejections.reject(path, row.line, problems.join("; ")),
+            };
             counts.good += 1;
-            let fields: serde_json::Map<String, Value> = row
-                .columns
-                .into_iter()
-                .filter(|(k, _)| OUTCOME_COLUMNS.contains(&k.as_str()) || k == "crm_id")
-                .collect();
-            pending.push((row.line, Value::Object(fields)));
+            // Sent in Sluice's shape: the service reads what this file's shape meant.
+            for o in read.outcomes {
+                let lead = &read.lead;
+                pending.push((
+                    row.line,
+                    json!({
+                        "lead_id": lead.lead_id, "email": lead.email, "crm_id": lead.crm_id,
+                        "type": o.kind, "amount": o.amount, "date": o.at.to_string(),
+                        "reason": o.reason,
+                    }),
+                ));
+            }
             if pending.len() >= BATCH {
                 send(&mut pending, counts, rejections)?;
             }
@@ -983,53 +1027,72 @@ async fn crm_index(store: &Store) -> anyhow::Result<HashMap<String, String>> {
     Ok(index)
 }
 
-/// An outcomes file's row, checked: every problem is named by its field.
-pub(crate) fn outcome(
-    row: &Attributes,
+/// The shape of an outcomes file, by its header (a CRM's deals export is said on stderr);
+/// Sluice's own shape needs a lead column, `type` and `date`.
+pub(crate) fn outcomes_shape(path: &Path) -> anyhow::Result<Shape> {
+    let Some(header) = input::csv_header(path)? else {
+        return Ok(Shape::Sluice);
+    };
+    let shape = Shape::of(header.iter().map(String::as_str));
+    if shape != Shape::Sluice {
+        eprintln!(
+            "{}: a {}: each deal becomes its opportunity and, once closed, its win or loss",
+            path.display(),
+            shape.describe()
+        );
+        return Ok(shape);
+    }
+    let names: Vec<String> = header.iter().map(|h| outcome_column(h)).collect();
+    let has = |name: &str| names.iter().any(|n| n == name);
+    if !(has("lead_id") || has("email") || has("crm_id")) || !has("type") || !has("date") {
+        return Err(UserError(format!(
+            "{}:1: an outcomes file needs `lead_id`, `email` or `crm_id`, `type` and `date` columns, or is a HubSpot deals export or a Salesforce opportunities report (columns: {})",
+            path.display(),
+            header.join(", ")
+        ))
+        .into());
+    }
+    Ok(shape)
+}
+
+/// The lead a row names: by `lead_id` (or an id it stands for), else `email`, else `crm_id`
+/// (a lead attribute); a row that names no known lead says which of its ids it tried.
+pub(crate) fn link(
+    lead: &sluice_core::outcome::LeadRef,
     resolve: &dyn Fn(&str) -> Option<String>,
     crm_ids: Option<&HashMap<String, String>>,
-) -> Result<OutcomeRow, String> {
-    let text = |field: &str| match row.get(field) {
-        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
+) -> Result<String, String> {
+    let by_id = || lead.lead_id.as_deref().and_then(resolve);
+    let by_email = || lead.email.as_deref().and_then(resolve);
+    let by_crm = || {
+        lead.crm_id
+            .as_deref()
+            .and_then(|c| crm_ids?.get(c))
+            .cloned()
     };
-    let mut problems = Vec::new();
+    by_id().or_else(by_email).or_else(by_crm).ok_or_else(|| {
+        let mut tried = Vec::new();
+        if let Some(id) = &lead.lead_id {
+            tried.push(format!("`lead_id`: no lead `{id}`"));
+        }
+        if let Some(email) = &lead.email {
+            tried.push(format!("`email`: no lead with email `{email}`"));
+        }
+        if let Some(crm) = &lead.crm_id {
+            tried.push(format!("`crm_id`: no lead with crm_id `{crm}`"));
+        }
+        tried.join("; ")
+    })
+}
 
-    let lead_id = text("lead_id");
-    let email = text("email").map(|e| e.to_lowercase());
-    let crm_id = text("crm_id");
-    let by_id = lead_id.as_deref().and_then(resolve);
-    let by_email = || email.as_deref().and_then(resolve);
-    let by_crm = || crm_id.as_deref().and_then(|c| crm_ids?.get(c)).cloned();
-    let lead = match (by_id.or_else(by_email).or_else(by_crm), &lead_id, &email) {
-        (Some(lead), _, _) => Some(lead),
-        (None, Some(id), _) => {
-            problems.push(format!("`lead_id`: no lead `{id}`"));
-            None
-        }
-        (None, None, Some(email)) => {
-            problems.push(format!("`email`: no lead with email `{email}`"));
-            None
-        }
-        (None, None, None) => {
-            problems.push(match &crm_id {
-                Some(crm) => format!("`crm_id`: no lead with crm_id `{crm}`"),
-                None => "no `lead_id`, `email` or `crm_id`".to_string(),
-            });
-            None
-        }
-    };
-
-    match (lead, outcome_fields(row, &mut problems)) {
-        (Some(lead_id), Some(fields)) if problems.is_empty() => Ok(OutcomeRow {
-            lead_id,
-            kind: fields.kind,
-            amount: fields.amount,
-            at_ms: fields.at.millis(),
-            reason: fields.reason,
-        }),
-        _ => Err(problems.join("; ")),
+/// An outcome of `lead`, to store.
+pub(crate) fn row_of(lead: &str, o: sluice_core::outcome::Outcome) -> OutcomeRow {
+    OutcomeRow {
+        lead_id: lead.to_string(),
+        kind: o.kind,
+        amount: o.amount,
+        at_ms: o.at.millis(),
+        reason: o.reason,
     }
 }
 
@@ -1041,89 +1104,27 @@ pub(crate) struct OutcomeFields {
     pub amount: Option<f64>,
     /// When.
     pub at: Timestamp,
-    /// Why (required for lost).
-    pub reason: Option<String>,
 }
 
-/// Checks an outcomes row's `type`, `amount`, `date` and `reason` (shared by `sluice import
-/// outcomes` and `sluice backtest`); each problem is added to `problems`, named by its field.
+/// Checks a Sluice-shaped outcomes row's `type`, `amount`, `date` and `reason` (for `sluice
+/// backtest`, which finds the lead itself); each problem is added to `problems`.
 pub(crate) fn outcome_fields(
     row: &Attributes,
     problems: &mut Vec<String>,
 ) -> Option<OutcomeFields> {
-    let before = problems.len();
-    let text = |field: &str| match row.get(field) {
-        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    };
-    let kind = text("type").map(|t| t.to_lowercase());
-    let kind = match kind.as_deref() {
-        Some(k @ ("opportunity" | "won" | "lost")) => Some(k.to_string()),
-        Some(other) => {
-            problems.push(format!("`type`: `{other}` is not opportunity, won or lost"));
-            None
-        }
-        None => {
-            problems.push("`type` is missing (opportunity, won or lost)".to_string());
-            None
-        }
-    };
-
-    let amount = match row.get("amount") {
-        None => None,
-        Some(Value::String(s)) if s.trim().is_empty() => None,
-        Some(value) => {
-            let number = match value {
-                Value::Number(n) => n.as_f64(),
-                Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
-                _ => None,
-            };
-            match number {
-                Some(n) if n < 0.0 => {
-                    problems.push(format!("`amount`: {n} is negative"));
-                    None
-                }
-                Some(n) => Some(n),
-                None => {
-                    problems.push(format!("`amount`: {value} is not a number"));
-                    None
-                }
-            }
-        }
-    };
-    let amount_bad = problems[before..].iter().any(|p| p.starts_with("`amount`"));
-    if let (None, false, Some(k @ ("opportunity" | "won"))) = (amount, amount_bad, kind.as_deref())
-    {
-        problems.push(format!("`amount` is required for `{k}`"));
-    }
-
-    let at = match row.get("date") {
-        None | Some(Value::Null) => {
-            problems.push("`date` is missing".to_string());
-            None
-        }
-        Some(value) => match time(value) {
-            Ok(t) => Some(t),
-            Err(text) => {
-                problems.push(format!("`date`: {}", time_error(&text)));
-                None
-            }
-        },
-    };
-
-    let reason = text("reason");
-    if reason.is_none() && kind.as_deref() == Some("lost") {
-        problems.push("`reason` is required for `lost`".to_string());
-    }
-    match (kind, at) {
-        (Some(kind), Some(at)) if problems.len() == before => Some(OutcomeFields {
-            kind,
-            amount,
-            at,
-            reason,
+    let mut with_lead = row.clone();
+    // The lead is found by the caller.
+    with_lead.insert("lead_id".into(), Value::from("-"));
+    match sluice_core::outcome::read(&with_lead, Shape::Sluice, Default::default()) {
+        Ok(read) => read.outcomes.into_iter().next().map(|o| OutcomeFields {
+            kind: o.kind,
+            amount: o.amount,
+            at: o.at,
         }),
-        _ => None,
+        Err(found) => {
+            problems.extend(found);
+            None
+        }
     }
 }
 

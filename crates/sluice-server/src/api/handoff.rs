@@ -893,7 +893,10 @@ pub async fn add_activities(
 pub struct OutcomesRequest {
     /// Each: `lead_id`, `email` or `crm_id` (a lead attribute); `type` (`opportunity`, `won`,
     /// `lost`); `amount` (required for opportunity and won, not negative); `date`; `reason`
-    /// (required for lost).
+    /// (required for lost). Or a CRM's deal as its export names the fields (a HubSpot deal:
+    /// `Deal Stage`, `Amount`, `Create Date`, `Close Date`, `Associated Contact`; a Salesforce
+    /// opportunity: `Stage`, `Amount`, `Created Date`, `Close Date`, `Email`): its opportunity
+    /// and, once closed, its win or loss.
     #[schema(value_type = Vec<Object>)]
     outcomes: Vec<Map<String, Value>>,
 }
@@ -913,82 +916,52 @@ pub async fn add_outcomes(
     let mut unmatched = Vec::new();
     let mut problems = Vec::new();
     {
+        let reading = sluice_core::outcome::Reading {
+            now: Some(state.clock.now()),
+            dates: sluice_core::outcome::DateOrder::Unambiguous,
+        };
         for (i, o) in body.outcomes.iter().enumerate() {
-            let text = |k: &str| match o.get(k) {
-                Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
-                Some(Value::Number(n)) => Some(n.to_string()),
-                _ => None,
-            };
-            let field = |k: &str| format!("outcomes[{i}].{k}");
-            let lead = if let Some(id) = text("lead_id") {
-                crate::live::resolve(&state.store, &state.live, &id).await?
-            } else if let Some(email) = text("email") {
-                crate::live::resolve(&state.store, &state.live, &email).await?
-            } else if let Some(crm) = text("crm_id") {
-                state
-                    .store
-                    .leads_with_attribute("crm_id", &crm)
-                    .await?
-                    .into_iter()
-                    .next()
-            } else {
-                problems.push(format!(
-                    "{}: give `lead_id`, `email` or `crm_id`",
-                    field("lead_id")
-                ));
-                continue;
-            };
-            let kind = text("type").map(|t| t.to_lowercase());
-            if !matches!(kind.as_deref(), Some("opportunity" | "won" | "lost")) {
-                problems.push(format!(
-                    "{}: `{}` is not opportunity, won or lost",
-                    field("type"),
-                    kind.unwrap_or_default()
-                ));
-                continue;
-            }
-            let kind = kind.expect("checked");
-            let amount = match o.get("amount") {
-                None | Some(Value::Null) => None,
-                Some(Value::Number(n)) => n.as_f64(),
-                Some(other) => {
-                    problems.push(format!("{}: {other} is not a number", field("amount")));
+            let row: sluice_core::Attributes =
+                o.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let shape = sluice_core::outcome::Shape::of(o.keys().map(String::as_str));
+            let read = match sluice_core::outcome::read(&row, shape, reading) {
+                Ok(read) => read,
+                Err(found) => {
+                    for problem in found {
+                        let field = sluice_core::outcome::field_of(&problem).unwrap_or("lead_id");
+                        problems.push(format!("outcomes[{i}].{field}: {problem}"));
+                    }
                     continue;
                 }
             };
-            if let Some(a) = amount
-                && a < 0.0
+            let lead = &read.lead;
+            let mut found = None;
+            if let Some(id) = &lead.lead_id {
+                found = crate::live::resolve(&state.store, &state.live, id).await?;
+            }
+            if found.is_none()
+                && let Some(email) = &lead.email
             {
-                problems.push(format!("{}: {a} is negative", field("amount")));
-                continue;
+                found = crate::live::resolve(&state.store, &state.live, email).await?;
             }
-            if amount.is_none() && kind != "lost" {
-                problems.push(format!("{}: required for `{kind}`", field("amount")));
-                continue;
+            if found.is_none()
+                && let Some(crm) = &lead.crm_id
+            {
+                found = state
+                    .store
+                    .leads_with_attribute("crm_id", crm)
+                    .await?
+                    .into_iter()
+                    .next();
             }
-            let reason = text("reason");
-            if reason.is_none() && kind == "lost" {
-                problems.push(format!("{}: required for `lost`", field("reason")));
-                continue;
-            }
-            let at = match text("date") {
-                Some(d) => match timestamp(&field("date"), &d) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        problems.push(e.message);
-                        continue;
-                    }
-                },
-                None => state.clock.now(),
-            };
-            match lead {
-                Some(lead_id) => rows.push(OutcomeRow {
-                    lead_id,
-                    kind,
-                    amount,
-                    at_ms: at.millis(),
-                    reason,
-                }),
+            match found {
+                Some(lead_id) => rows.extend(read.outcomes.into_iter().map(|o| OutcomeRow {
+                    lead_id: lead_id.clone(),
+                    kind: o.kind,
+                    amount: o.amount,
+                    at_ms: o.at.millis(),
+                    reason: o.reason,
+                })),
                 None => unmatched.push(json!({"index": i, "outcome": o})),
             }
         }
