@@ -16,12 +16,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde_json::Value;
 use sluice_core::engine::{BantStatus, Explanation, Skip};
-use sluice_core::{LeadScore, Qualification, Stage, Timestamp};
 use sluice_core::event::Attributes;
 use sluice_core::handoff::{Compliance, SlaFigures, SlaReport};
-use sluice_store::{
-    AccountRow, LeadFilter, LeadRow, LeadSort, Store, StoreError, TransitionRow,
-};
+use sluice_core::{LeadScore, Qualification, Stage, Timestamp};
+use sluice_store::{AccountRow, LeadFilter, LeadRow, LeadSort, Store, StoreError, TransitionRow};
 
 use sluice_store::digest;
 
@@ -501,7 +499,8 @@ async fn account_names(
     store: &Store,
     ids: Vec<String>,
 ) -> Result<HashMap<String, String>, StoreError> {
-    let mut names: HashMap<String, String> = ids.iter().map(|id| (id.clone(), id.clone())).collect();
+    let mut names: HashMap<String, String> =
+        ids.iter().map(|id| (id.clone(), id.clone())).collect();
     let mut ids = ids;
     ids.sort();
     ids.dedup();
