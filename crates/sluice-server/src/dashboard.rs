@@ -1284,4 +1284,32 @@ mod tests {
         assert_eq!(signed(-15.0), "-15");
         assert_eq!(signed(5.0), "+5");
     }
+
+    #[test]
+    fn business_time_reads_as_a_duration() {
+        assert_eq!(duration(0.0), "0 min");
+        assert_eq!(duration(0.75), "45 min");
+        assert_eq!(duration(3.0), "3 h");
+        assert_eq!(duration(2.25), "2 h 15 min");
+        assert_eq!(duration(1.999), "2 h");
+    }
+
+    #[test]
+    fn people_are_named_by_their_traits() {
+        let traits = |v: Value| v.as_object().cloned().expect("an object");
+        let named = |v: Value| person_name(&traits(v));
+        assert_eq!(
+            named(serde_json::json!({"name": "Ada Lovelace", "first_name": "A"})).as_deref(),
+            Some("Ada Lovelace")
+        );
+        assert_eq!(
+            named(serde_json::json!({"first_name": "Daan", "last_name": "Murphy"})).as_deref(),
+            Some("Daan Murphy")
+        );
+        assert_eq!(
+            named(serde_json::json!({"firstName": "Grace", "lastName": " "})).as_deref(),
+            Some("Grace")
+        );
+        assert_eq!(named(serde_json::json!({"email": "x@example.com"})), None);
+    }
 }
