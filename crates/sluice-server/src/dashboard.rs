@@ -17,7 +17,7 @@ use axum::routing::get;
 use serde_json::Value;
 use sluice_core::engine::{BantStatus, Explanation, Skip};
 use sluice_core::event::Attributes;
-use sluice_core::handoff::{Compliance, SlaFigures, SlaReport};
+use sluice_core::handoff::{SlaFigures, SlaReport};
 use sluice_core::{LeadScore, Qualification, Stage, Timestamp};
 use sluice_store::{AccountRow, LeadFilter, LeadRow, LeadSort, Store, StoreError, TransitionRow};
 
@@ -494,22 +494,18 @@ struct Named {
     name: String,
 }
 
-/// The names of these accounts, by id; an account not stored yet is named by its id.
+/// The names of those of these accounts that have one, by id.
 async fn account_names(
     store: &Store,
-    ids: Vec<String>,
+    mut ids: Vec<String>,
 ) -> Result<HashMap<String, String>, StoreError> {
-    let mut names: HashMap<String, String> =
-        ids.iter().map(|id| (id.clone(), id.clone())).collect();
-    let mut ids = ids;
     ids.sort();
     ids.dedup();
-    for row in store.accounts_by_id(&ids).await? {
-        if let Some(name) = account_name(&row) {
-            names.insert(row.id, name);
-        }
-    }
-    Ok(names)
+    let accounts = store.accounts_by_id(&ids).await?;
+    Ok(accounts
+        .into_iter()
+        .filter_map(|row| account_name(&row).map(|name| (row.id, name)))
+        .collect())
 }
 
 /// Business time for people, to the minute: `45 min`, `3 h`, `2 h 15 min`.
@@ -686,18 +682,12 @@ impl HandoffLine {
                 .iter()
                 .map(|sla| {
                     let c = f.policies.get(&sla.id).cloned().unwrap_or_default();
-                    let Compliance {
-                        met,
-                        breached,
-                        open,
-                        compliance,
-                    } = c;
                     SlaCell {
                         sla: sla.id.clone(),
-                        met,
-                        breached,
-                        open,
-                        share: compliance.map(share),
+                        met: c.met,
+                        breached: c.breached,
+                        open: c.open,
+                        share: c.compliance.map(share),
                     }
                 })
                 .collect(),
@@ -714,9 +704,6 @@ fn handoff_table(
     teams: &HashMap<String, String>,
     reps: &HashMap<String, String>,
 ) -> (Vec<SlaColumn>, Vec<HandoffLine>) {
-    if report.total.mqls == 0 {
-        return (Vec::new(), Vec::new());
-    }
     let mut slas: Vec<SlaColumn> = policy
         .slas
         .iter()
