@@ -16,12 +16,15 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde_json::Value;
 use sluice_core::engine::{BantStatus, Explanation, Skip};
+use sluice_core::event::Attributes;
+use sluice_core::handoff::{SlaFigures, SlaReport};
 use sluice_core::{LeadScore, Qualification, Stage, Timestamp};
-use sluice_store::{AccountRow, LeadFilter, LeadRow, LeadSort, StoreError, TransitionRow};
+use sluice_store::{AccountRow, LeadFilter, LeadRow, LeadSort, Store, StoreError, TransitionRow};
 
 use sluice_store::digest;
 
 use crate::api::access::ClientAddress;
+use crate::reports::thousands;
 
 use crate::state::AppState;
 use crate::trust::{self, Principal, Role, admin_session_owner};
@@ -456,6 +459,70 @@ fn text(value: &Value) -> String {
     }
 }
 
+/// What a page shows where a figure has no value (no MQL yet, nothing decided yet).
+const MISSING: &str = "–";
+
+/// The first of these attributes that holds some text.
+fn attribute(attributes: &Attributes, keys: &[&str]) -> Option<String> {
+    keys.iter()
+        .filter_map(|key| attributes.get(*key))
+        .map(|v| text(v).trim().to_string())
+        .find(|t| !t.is_empty())
+}
+
+/// A person's name from their traits: `name`, else first and last name (Segment's reserved
+/// traits `firstName`, `lastName`, or as CSV columns `first_name`, `last_name`).
+fn person_name(attributes: &Attributes) -> Option<String> {
+    attribute(attributes, &["name"]).or_else(|| {
+        let first = attribute(attributes, &["first_name", "firstName"]);
+        let last = attribute(attributes, &["last_name", "lastName"]);
+        match (first, last) {
+            (Some(first), Some(last)) => Some(format!("{first} {last}")),
+            (first, last) => first.or(last),
+        }
+    })
+}
+
+/// An account's `name` trait, when it says more than its id.
+fn account_name(row: &AccountRow) -> Option<String> {
+    attribute(&row.attributes, &["name"]).filter(|n| *n != row.id)
+}
+
+/// Something with an id and a name for people (the id when it has none).
+struct Named {
+    id: String,
+    name: String,
+}
+
+/// The names of those of these accounts that have one, by id.
+async fn account_names(
+    store: &Store,
+    mut ids: Vec<String>,
+) -> Result<HashMap<String, String>, StoreError> {
+    ids.sort();
+    ids.dedup();
+    let accounts = store.accounts_by_id(&ids).await?;
+    Ok(accounts
+        .into_iter()
+        .filter_map(|row| account_name(&row).map(|name| (row.id, name)))
+        .collect())
+}
+
+/// Business time for people, to the minute: `45 min`, `3 h`, `2 h 15 min`.
+fn duration(hours: f64) -> String {
+    let minutes = (hours * 60.0).round() as i64;
+    match (minutes / 60, minutes % 60) {
+        (0, m) => format!("{m} min"),
+        (h, 0) => format!("{h} h"),
+        (h, m) => format!("{h} h {m} min"),
+    }
+}
+
+/// A share as a whole percentage, e.g. `64 %`.
+fn share(x: f64) -> String {
+    format!("{:.0} %", x * 100.0)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Overview
 // ---------------------------------------------------------------------------------------------
@@ -474,16 +541,22 @@ struct FunnelRow {
     /// The bar's style.
     bar: &'static str,
     count: i64,
+    /// `count` for people.
+    shown: String,
     /// Now at this stage or further along the main path.
-    reached: Option<i64>,
+    reached: Option<String>,
     /// Reached this stage ÷ reached the one before.
     conversion: Option<String>,
-    /// Bar width, in percent of all leads.
-    width: String,
+    /// Bar width, in percent of all leads; none for an empty stage.
+    width: Option<String>,
 }
 
+/// A lead in a list: who it is, its score and where it stands.
 struct LeadLine {
     id: String,
+    /// Its name, if its traits give one (else the list shows its id).
+    name: Option<String>,
+    /// Its job title.
     title: Option<String>,
     score: String,
     fit: String,
@@ -491,24 +564,24 @@ struct LeadLine {
     grade: String,
     stage: Stage,
     class: &'static str,
+    /// Its account's name (its id where it has none).
     account: Option<String>,
 }
 
-impl From<LeadRow> for LeadLine {
-    fn from(row: LeadRow) -> Self {
+impl LeadLine {
+    fn new(row: LeadRow, accounts: &HashMap<String, String>) -> Self {
         LeadLine {
-            title: row
-                .attributes
-                .get("title")
-                .map(text)
-                .filter(|t| !t.is_empty()),
+            name: person_name(&row.attributes),
+            title: attribute(&row.attributes, &["title"]),
             score: points(row.score),
             fit: points(row.fit),
             engagement: points(row.engagement),
             grade: row.grade,
             class: stage_class(row.stage),
             stage: row.stage,
-            account: row.account_id,
+            account: row
+                .account_id
+                .map(|id| accounts.get(&id).cloned().unwrap_or(id)),
             id: row.id,
         }
     }
@@ -526,11 +599,7 @@ struct AccountLine {
 impl From<AccountRow> for AccountLine {
     fn from(row: AccountRow) -> Self {
         AccountLine {
-            name: row
-                .attributes
-                .get("name")
-                .map(text)
-                .filter(|n| !n.is_empty() && *n != row.id),
+            name: account_name(&row),
             score: points(row.score),
             fit: points(row.fit),
             engagement: points(row.engagement),
@@ -544,44 +613,136 @@ impl From<AccountRow> for AccountLine {
 #[template(path = "dashboard/overview.html")]
 struct OverviewPage {
     model: Option<ModelLine>,
-    total: i64,
+    total: String,
     as_of: String,
     funnel: Vec<FunnelRow>,
     mqls: Vec<LeadLine>,
     recent: Vec<LeadLine>,
     accounts: Vec<AccountLine>,
     track_url: String,
+    /// The SLAs the hand-off table has a column for.
+    slas: Vec<SlaColumn>,
     handoff: Vec<HandoffLine>,
     breaches: usize,
+}
+
+/// An SLA of the hand-off table.
+struct SlaColumn {
+    id: String,
+    /// What it promises, from the model.
+    description: Option<String>,
 }
 
 /// One row of the hand-off card: everyone, a team or a rep, over the last 30 days.
 struct HandoffLine {
     name: String,
-    mqls: u64,
+    /// `team` or `rep`; none for everyone.
+    kind: Option<&'static str>,
+    mqls: String,
+    /// Share of MQLs touched, e.g. `64 %`.
     contact: String,
-    first_touch: String,
-    compliance: String,
+    /// The same as counts, e.g. `9 of 14 MQLs touched`.
+    touched: String,
+    /// Median business time from assignment to first touch; none before a first touch.
+    first_touch: Option<String>,
+    /// Its 90th percentile.
+    first_touch_p90: Option<String>,
+    /// One per column of `slas`.
+    compliance: Vec<SlaCell>,
+}
+
+/// How one group kept one SLA.
+struct SlaCell {
+    sla: String,
+    met: u64,
+    breached: u64,
+    open: u64,
+    /// met ÷ (met + breached), e.g. `92 %`; none while no step is decided.
+    share: Option<String>,
 }
 
 impl HandoffLine {
-    fn new(name: String, f: &sluice_core::handoff::SlaFigures) -> Self {
-        let pct = |x: Option<f64>| x.map_or("·".to_string(), |x| format!("{:.0} %", x * 100.0));
+    /// The line of one group, with the report's figures as they are (the API serves the
+    /// same `SlaReport`).
+    fn new(name: String, kind: Option<&'static str>, f: &SlaFigures, slas: &[SlaColumn]) -> Self {
         HandoffLine {
             name,
-            mqls: f.mqls,
-            contact: pct(f.contact_rate),
-            first_touch: f
-                .first_touch_median_hours
-                .map_or("·".to_string(), |h| format!("{h:.1} h")),
-            compliance: f
-                .policies
+            kind,
+            mqls: thousands(f.mqls),
+            contact: f.contact_rate.map_or(MISSING.to_string(), share),
+            touched: format!(
+                "{} of {} MQL{} touched",
+                thousands(f.touched),
+                thousands(f.mqls),
+                if f.mqls == 1 { "" } else { "s" }
+            ),
+            first_touch: f.first_touch_median_hours.map(duration),
+            first_touch_p90: f.first_touch_p90_hours.map(duration),
+            compliance: slas
                 .iter()
-                .map(|(id, c)| format!("{id} {}", pct(c.compliance)))
-                .collect::<Vec<_>>()
-                .join(" · "),
+                .map(|sla| {
+                    let c = f.policies.get(&sla.id).cloned().unwrap_or_default();
+                    SlaCell {
+                        sla: sla.id.clone(),
+                        met: c.met,
+                        breached: c.breached,
+                        open: c.open,
+                        share: c.compliance.map(share),
+                    }
+                })
+                .collect(),
         }
     }
+}
+
+/// The hand-off table: its SLA columns (in the model's order, then any SLA of an earlier model
+/// that still has steps in the period), and a line for everyone, each team and each rep, by
+/// their names.
+fn handoff_table(
+    report: &SlaReport,
+    policy: &sluice_core::handoff::Policy,
+    teams: &HashMap<String, String>,
+    reps: &HashMap<String, String>,
+) -> (Vec<SlaColumn>, Vec<HandoffLine>) {
+    let mut slas: Vec<SlaColumn> = policy
+        .slas
+        .iter()
+        .filter(|s| report.total.policies.contains_key(&s.id))
+        .map(|s| SlaColumn {
+            id: s.id.clone(),
+            description: s.description.clone(),
+        })
+        .collect();
+    for id in report.total.policies.keys() {
+        if !slas.iter().any(|s| s.id == *id) {
+            slas.push(SlaColumn {
+                id: id.clone(),
+                description: None,
+            });
+        }
+    }
+    let name = |names: &HashMap<String, String>, id: &str| {
+        names.get(id).cloned().unwrap_or_else(|| id.to_string())
+    };
+    let mut lines = vec![HandoffLine::new(
+        "All MQLs".into(),
+        None,
+        &report.total,
+        &slas,
+    )];
+    lines.extend(
+        report
+            .teams
+            .iter()
+            .map(|(t, f)| HandoffLine::new(name(teams, t), Some("team"), f, &slas)),
+    );
+    lines.extend(
+        report
+            .reps
+            .iter()
+            .map(|(r, f)| HandoffLine::new(name(reps, r), Some("rep"), f, &slas)),
+    );
+    (slas, lines)
 }
 
 /// The main path of the funnel, in order; `lost` closes it beside `won`.
@@ -600,15 +761,10 @@ fn funnel(counts: &HashMap<String, i64>) -> Vec<FunnelRow> {
     let count = |stage: Stage| counts.get(stage.as_str()).copied().unwrap_or(0);
     let total: i64 = Stage::ALL.iter().map(|&s| count(s)).sum();
     let lost = count(Stage::Lost);
-    let width = |n: i64| {
-        if total == 0 {
-            "0".to_string()
-        } else {
-            format!("{:.1}", n as f64 * 100.0 / total as f64)
-        }
-    };
+    let width = |n: i64| (n > 0).then(|| format!("{:.1}", n as f64 * 100.0 / total as f64));
     let percent =
         |n: i64, of: i64| (of > 0).then(|| format!("{:.1} %", n as f64 * 100.0 / of as f64));
+    let shown = |n: i64| thousands(n.max(0) as u64);
 
     let mut rows = Vec::new();
     let mut previous: Option<i64> = None;
@@ -625,7 +781,8 @@ fn funnel(counts: &HashMap<String, i64>) -> Vec<FunnelRow> {
             class: stage_class(stage),
             bar: if stage == Stage::Won { "won" } else { "" },
             count: count(stage),
-            reached: Some(reached),
+            shown: shown(count(stage)),
+            reached: Some(shown(reached)),
             conversion: previous.and_then(|p| percent(reached, p)),
             width: width(reached),
         });
@@ -641,6 +798,7 @@ fn funnel(counts: &HashMap<String, i64>) -> Vec<FunnelRow> {
             class: stage_class(stage),
             bar,
             count: count(stage),
+            shown: shown(count(stage)),
             reached: None,
             conversion: None,
             width: width(count(stage)),
@@ -680,8 +838,9 @@ async fn overview(
             let leads = state.store.lead_count().await?;
             let rescoring = (pending > 0).then(|| {
                 format!(
-                    "rescoring under it: {} of {leads} leads done ({:.0} %)",
-                    leads - pending,
+                    "rescoring under it: {} of {} leads done ({:.0} %)",
+                    thousands((leads - pending).max(0) as u64),
+                    thousands(leads.max(0) as u64),
                     100.0 * (leads - pending) as f64 / leads.max(1) as f64
                 )
             });
@@ -710,6 +869,14 @@ async fn overview(
         ..LeadFilter::default()
     };
     let recent = state.store.leads(&recent).await?.items;
+    let names = account_names(
+        &state.store,
+        mqls.iter()
+            .chain(&recent)
+            .filter_map(|l| l.account_id.clone())
+            .collect(),
+    )
+    .await?;
     let accounts = state.store.accounts(10, None).await?.items;
     let policy = state
         .live
@@ -721,31 +888,28 @@ async fn overview(
     let now_ts = state.clock.now();
     let from = Timestamp::from_millis(now_ts.millis() - 30 * 86_400_000);
     let report = crate::handoff::report(&state.store, &policy, from, now_ts, now_ts).await?;
-    let mut handoff = Vec::new();
-    if report.total.mqls > 0 {
-        handoff.push(HandoffLine::new("everyone".into(), &report.total));
-        handoff.extend(
-            report
-                .teams
-                .iter()
-                .map(|(t, f)| HandoffLine::new(format!("team {t}"), f)),
-        );
-        handoff.extend(
-            report
-                .reps
-                .iter()
-                .map(|(r, f)| HandoffLine::new(r.clone(), f)),
-        );
-    }
+    let (slas, handoff) = if report.total.mqls > 0 {
+        let teams = state.store.teams().await?;
+        let teams = teams.into_iter().map(|t| (t.id, t.name)).collect();
+        let reps = state.store.reps().await?;
+        let reps = reps.into_iter().map(|r| (r.id, r.name)).collect();
+        handoff_table(&report, &policy, &teams, &reps)
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let view = OverviewPage {
+        slas,
         handoff,
         breaches: report.breaches.len(),
         model,
-        total: counts.values().sum(),
+        total: thousands(counts.values().sum::<i64>().max(0) as u64),
         as_of: when(state.clock.now().millis()),
         funnel: funnel(&counts),
-        mqls: mqls.into_iter().map(LeadLine::from).collect(),
-        recent: recent.into_iter().map(LeadLine::from).collect(),
+        mqls: mqls.into_iter().map(|l| LeadLine::new(l, &names)).collect(),
+        recent: recent
+            .into_iter()
+            .map(|l| LeadLine::new(l, &names))
+            .collect(),
         accounts: accounts.into_iter().map(AccountLine::from).collect(),
         track_url: track_url(&headers),
     };
@@ -817,10 +981,14 @@ struct HistoryLine {
 #[template(path = "dashboard/lead.html")]
 struct LeadPage {
     id: String,
+    /// The lead's name, if its traits give one (the page is headed by its id otherwise).
+    name: Option<String>,
+    /// Its job title.
+    title: Option<String>,
     stage: Stage,
     class: &'static str,
-    account: Option<String>,
-    owner: Option<String>,
+    account: Option<Named>,
+    owner: Option<Named>,
     score: String,
     fit: String,
     engagement: String,
@@ -856,7 +1024,7 @@ async fn lead_page(
     let lead_id = view.resolve(&id).map_or_else(|| id.clone(), str::to_string);
     // Someone else's lead is, for a rep, no lead at all.
     if !session.0.sees_lead(&state.store, &lead_id).await? {
-        return Err(Failure::NotFound(format!("There is no lead `{id}`.")));
+        return Err(Failure::NotFound(format!("There is no lead “{id}”.")));
     }
     let scored = view.explain(&lead_id, at);
     let bant = view
@@ -866,16 +1034,39 @@ async fn lead_page(
         .store
         .lead(&lead_id)
         .await?
-        .ok_or_else(|| Failure::NotFound(format!("There is no lead `{id}`.")))?;
+        .ok_or_else(|| Failure::NotFound(format!("There is no lead “{id}”.")))?;
     let history = state.store.history(&lead_id).await?;
+    let account = match &row.account_id {
+        Some(id) => {
+            let names = account_names(&state.store, vec![id.clone()]).await?;
+            Some(Named {
+                name: names.get(id).cloned().unwrap_or_else(|| id.clone()),
+                id: id.clone(),
+            })
+        }
+        None => None,
+    };
+    let owner = match &row.owner {
+        Some(id) => Some(Named {
+            name: state
+                .store
+                .rep(id)
+                .await?
+                .map_or_else(|| id.clone(), |rep| rep.name),
+            id: id.clone(),
+        }),
+        None => None,
+    };
     Ok(page(
         StatusCode::OK,
-        &lead_view(row, scored, bant, history, at),
+        &lead_view(row, account, owner, scored, bant, history, at),
     ))
 }
 
 fn lead_view(
     row: LeadRow,
+    account: Option<Named>,
+    owner: Option<Named>,
     scored: Option<(LeadScore, Explanation)>,
     bant: Option<BantStatus>,
     history: Vec<TransitionRow>,
@@ -888,10 +1079,12 @@ fn lead_view(
         .collect();
     attributes.sort();
     let mut view = LeadPage {
+        name: person_name(&row.attributes),
+        title: attribute(&row.attributes, &["title"]),
         class: stage_class(row.stage),
         stage: row.stage,
-        account: row.account_id,
-        owner: row.owner,
+        account,
+        owner,
         score: points(row.score),
         fit: points(row.fit),
         engagement: points(row.engagement),
@@ -1077,5 +1270,33 @@ mod tests {
         assert_eq!(points(12.345), "12.3");
         assert_eq!(signed(-15.0), "-15");
         assert_eq!(signed(5.0), "+5");
+    }
+
+    #[test]
+    fn business_time_reads_as_a_duration() {
+        assert_eq!(duration(0.0), "0 min");
+        assert_eq!(duration(0.75), "45 min");
+        assert_eq!(duration(3.0), "3 h");
+        assert_eq!(duration(2.25), "2 h 15 min");
+        assert_eq!(duration(1.999), "2 h");
+    }
+
+    #[test]
+    fn people_are_named_by_their_traits() {
+        let traits = |v: Value| v.as_object().cloned().expect("an object");
+        let named = |v: Value| person_name(&traits(v));
+        assert_eq!(
+            named(serde_json::json!({"name": "Ada Lovelace", "first_name": "A"})).as_deref(),
+            Some("Ada Lovelace")
+        );
+        assert_eq!(
+            named(serde_json::json!({"first_name": "Daan", "last_name": "Murphy"})).as_deref(),
+            Some("Daan Murphy")
+        );
+        assert_eq!(
+            named(serde_json::json!({"firstName": "Grace", "lastName": " "})).as_deref(),
+            Some("Grace")
+        );
+        assert_eq!(named(serde_json::json!({"email": "x@example.com"})), None);
     }
 }

@@ -9,8 +9,8 @@ use sluice_core::analytics::{
     AttributionRow, AttributionSettings, Cohort, FeatureKind, Flag, FunnelRow,
 };
 
-use super::{Failure, Session, page, when};
-use crate::reports::{Period, both_reports, dollars};
+use super::{Failure, MISSING, Session, page, when};
+use crate::reports::{Period, both_reports, dollars, thousands};
 use crate::state::AppState;
 
 /// Attribution rows shown at each end of the ranking.
@@ -19,11 +19,11 @@ const SHOWN: usize = 10;
 /// One group of the funnel, for people.
 struct FunnelLine {
     name: String,
-    leads: u64,
-    mqls: u64,
-    sals: u64,
-    opportunities: u64,
-    won: u64,
+    leads: String,
+    mqls: String,
+    sals: String,
+    opportunities: String,
+    won: String,
     lead_to_mql: String,
     mql_to_opportunity: String,
     win_rate: String,
@@ -36,17 +36,17 @@ impl FunnelLine {
     fn new(name: String, row: &FunnelRow) -> FunnelLine {
         FunnelLine {
             name,
-            leads: row.reached.lead,
-            mqls: row.reached.mql,
-            sals: row.reached.sal,
-            opportunities: row.reached.opportunity,
-            won: row.reached.won,
+            leads: thousands(row.reached.lead),
+            mqls: thousands(row.reached.mql),
+            sals: thousands(row.reached.sal),
+            opportunities: thousands(row.reached.opportunity),
+            won: thousands(row.reached.won),
             lead_to_mql: percent(row.conversion.mql),
             mql_to_opportunity: percent(row.mql_to_opportunity),
             win_rate: percent(row.win_rate),
             pipeline: dollars(row.pipeline),
             bookings: dollars(row.bookings),
-            revenue_per_mql: row.revenue_per_mql.map_or("·".to_string(), dollars),
+            revenue_per_mql: row.revenue_per_mql.map_or(MISSING.to_string(), dollars),
         }
     }
 }
@@ -56,8 +56,8 @@ struct AttributionLine {
     kind: &'static str,
     feature: String,
     points: String,
-    leads: u64,
-    opportunities: u64,
+    leads: String,
+    opportunities: String,
     rate: String,
     lift: String,
     interval: String,
@@ -77,10 +77,10 @@ impl From<&AttributionRow> for AttributionLine {
             },
             feature: row.feature.clone(),
             points: row.points.map_or(String::new(), super::signed),
-            leads: row.leads,
-            opportunities: row.opportunities,
+            leads: thousands(row.leads),
+            opportunities: thousands(row.opportunities),
             rate: percent(Some(row.opportunity_rate)),
-            lift: lift.map_or("·".to_string(), |l| format!("{:.2}×", l.value)),
+            lift: lift.map_or(MISSING.to_string(), |l| format!("{:.2}×", l.value)),
             interval: lift.map_or(String::new(), |l| format!("{:.2}–{:.2}", l.low, l.high)),
             bookings_per_lead: dollars(row.bookings_per_lead),
             flag: row.flag.map(|f| match f {
@@ -98,15 +98,15 @@ struct ReportsPage {
     model_version: String,
     total: FunnelLine,
     sources: Vec<FunnelLine>,
-    leads: u64,
+    leads: String,
     base_rate: String,
-    min_leads: u64,
+    min_leads: String,
     strong_lift: String,
     many_points: String,
     top: Vec<AttributionLine>,
     bottom: Vec<AttributionLine>,
     flagged: Vec<AttributionLine>,
-    below_support: u64,
+    below_support: String,
 }
 
 /// `/reports`: the funnel by source and attribution, over every lead.
@@ -154,9 +154,9 @@ pub(super) async fn reports_page(
                 FunnelLine::new(name, row)
             })
             .collect(),
-        leads: attribution.leads,
+        leads: thousands(attribution.leads),
         base_rate: percent(attribution.opportunity_rate),
-        min_leads: settings.min_leads,
+        min_leads: thousands(settings.min_leads),
         strong_lift: format!("{:.1}", settings.strong_lift),
         many_points: super::points(settings.many_points),
         top,
@@ -166,11 +166,11 @@ pub(super) async fn reports_page(
             .filter(|r| r.flag.is_some())
             .map(Into::into)
             .collect(),
-        below_support: attribution.below_support,
+        below_support: thousands(attribution.below_support),
     };
     Ok(page(StatusCode::OK, &view))
 }
 
 fn percent(x: Option<f64>) -> String {
-    x.map_or("·".to_string(), |x| format!("{:.1} %", x * 100.0))
+    x.map_or(MISSING.to_string(), |x| format!("{:.1} %", x * 100.0))
 }

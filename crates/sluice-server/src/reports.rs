@@ -78,7 +78,13 @@ pub async fn both_reports(
 
 /// Whole dollars with thousands separators, for people: `$1,234,567`.
 pub fn dollars(amount: f64) -> String {
-    let digits = (amount.round().abs() as u64).to_string();
+    let sign = if amount <= -0.5 { "-" } else { "" };
+    format!("{sign}${}", thousands(amount.round().abs() as u64))
+}
+
+/// A count with thousands separators, for people: `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i).is_multiple_of(3) {
@@ -86,8 +92,7 @@ pub fn dollars(amount: f64) -> String {
         }
         out.push(c);
     }
-    let sign = if amount <= -0.5 { "-" } else { "" };
-    format!("{sign}${out}")
+    out
 }
 
 /// The catalogue of report features as a report numbers them: engagement rules first, then
@@ -232,5 +237,7 @@ mod tests {
         assert_eq!(dollars(1234.0), "$1,234");
         assert_eq!(dollars(1_234_567.0), "$1,234,567");
         assert_eq!(dollars(-2500.0), "-$2,500");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
     }
 }

@@ -107,6 +107,23 @@ impl App {
         request.send().await.expect("request sent")
     }
 
+    /// Calls the management API with the admin token and returns the JSON answer, after
+    /// checking it succeeded.
+    async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(ADMIN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("API call sent");
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert!(status.is_success(), "{path}: {status} {text}");
+        serde_json::from_str(&text).expect("JSON answer")
+    }
+
     /// A page's body, signed in, after checking it answered 200.
     async fn page(&self, path: &str) -> String {
         let cookie = self.session().await;
@@ -378,4 +395,204 @@ async fn a_path_that_is_not_there_answers_a_page_with_the_way_back() {
         let body: Value = response.json().await.expect("JSON");
         assert_eq!(body["error"]["code"], "not_found", "GET {path}: {body}");
     }
+}
+
+/// Every table of a page scrolls sideways in its own box (`<div class="scroll">`), except a
+/// table folded inside another's row (the events under an engagement rule).
+fn assert_tables_scroll(page: &str, html: &str) {
+    let mut tables = 0;
+    for (at, _) in html.match_indices("<table") {
+        tables += 1;
+        let before = html[..at].trim_end();
+        assert!(
+            before.ends_with(r#"<div class="scroll">"#) || before.ends_with("</summary>"),
+            "{page}: a table outside a scroll box: …{}",
+            &before[before.len().saturating_sub(120)..]
+        );
+    }
+    assert!(tables > 0, "{page} has tables");
+}
+
+/// No cell holds only a separator or a placeholder dot, and no figure is `NaN`.
+fn assert_no_glitches(page: &str, html: &str) {
+    for glitch in [">·<", "· ·", "NaN", "inf %", "event(s)", "`"] {
+        assert!(!html.contains(glitch), "{page} shows `{glitch}`: {html}");
+    }
+}
+
+#[tokio::test]
+async fn lists_show_names_and_titles_on_one_line_and_tables_scroll() {
+    let app = App::spawn().await;
+    let title = "Senior Vice President of Data Platform Engineering and Analytics, EMEA";
+    app.send(json!([
+        {"type": "identify", "userId": "grace@example.com", "traits": {
+            "email": "grace@example.com", "firstName": "Grace", "lastName": "Hopper",
+            "title": title, "seniority": "vp", "department": "engineering"}},
+        {"type": "group", "userId": "grace@example.com", "groupId": "acme", "traits": {
+            "name": "Acme Corp", "employees": 1200, "industry": "Software"}},
+        {"type": "track", "userId": "grace@example.com", "event": "Demo Requested"},
+    ]))
+    .await;
+    let overview = app.page("/").await;
+    // The lead is named by its traits, linked to its page, and cut to one line with the
+    // whole text on hover; so is its title, and its account is named, not numbered.
+    assert!(
+        overview.contains(
+            r#"<a class="clip" href="/leads/grace%40example.com" title="Grace Hopper">Grace Hopper</a>"#
+        ),
+        "{overview}"
+    );
+    assert!(
+        overview.contains(&format!(
+            r#"<span class="clip muted small" title="{title}">{title}</span>"#
+        )),
+        "{overview}"
+    );
+    assert!(
+        overview.contains(r#"<span class="clip" title="Acme Corp">Acme Corp</span>"#),
+        "{overview}"
+    );
+    // A lead without a name is shown by its id.
+    assert!(
+        overview.contains(
+            r#"<a class="clip id" href="/leads/ada%40example.com" title="ada@example.com">ada@example.com</a>"#
+        ),
+        "{overview}"
+    );
+    assert_tables_scroll("/", &overview);
+    assert_no_glitches("/", &overview);
+
+    let lead = app.page("/leads/grace%40example.com").await;
+    assert!(lead.contains("<h1>Grace Hopper</h1>"), "{lead}");
+    assert!(
+        lead.contains(r#"account <strong title="acme">Acme Corp</strong>"#),
+        "{lead}"
+    );
+    assert!(lead.contains("1 event</summary>"), "{lead}");
+    assert_tables_scroll("/leads/…", &lead);
+    assert_no_glitches("/leads/…", &lead);
+
+    let reports = app.page("/reports").await;
+    assert_tables_scroll("/reports", &reports);
+    assert_no_glitches("/reports", &reports);
+
+    let cookie = app.session().await;
+    let missing = app.get("/leads/nobody", Some(&cookie)).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let missing = missing.text().await.expect("body");
+    assert!(missing.contains("There is no lead “nobody”."), "{missing}");
+    assert_no_glitches("a missing lead", &missing);
+
+    let login = app.get("/login", None).await.text().await.expect("body");
+    assert!(
+        login.contains("input[type=email]"),
+        "the email field is styled like the others"
+    );
+}
+
+#[tokio::test]
+async fn the_hand_off_table_shows_each_sla_as_counts_and_a_share() {
+    let app = App::spawn().await;
+    // A team that works around the clock, so the SLA clocks run at once.
+    app.api(
+        reqwest::Method::POST,
+        "/api/v1/teams",
+        Some(
+            json!({"id": "sdr", "name": "Sales development", "time_zone": "UTC",
+            "working_hours": ["Mon-Sun 00:00-24:00"]}),
+        ),
+    )
+    .await;
+    app.api(
+        reqwest::Method::POST,
+        "/api/v1/reps",
+        Some(
+            json!({"id": "ana", "name": "Ana Lima", "email": "ana@example.com",
+            "team": "sdr", "capacity": 10}),
+        ),
+    )
+    .await;
+    // A new MQL is routed to Ana, who calls at once: the first touch is on time, the
+    // decision still open.
+    app.send(json!([
+        {"type": "identify", "userId": "grace@example.com", "traits": {
+            "email": "grace@example.com", "name": "Grace Hopper", "title": "VP Data",
+            "seniority": "vp", "department": "engineering"}},
+        {"type": "group", "userId": "grace@example.com", "groupId": "acme", "traits": {
+            "name": "Acme Corp", "employees": 1200, "industry": "Software"}},
+        {"type": "track", "userId": "grace@example.com", "event": "Demo Requested"},
+    ]))
+    .await;
+    app.api(
+        reqwest::Method::POST,
+        "/api/v1/leads/grace@example.com/activities",
+        Some(json!({"kind": "call"})),
+    )
+    .await;
+
+    let overview = app.page("/").await;
+    let start = overview
+        .find(r#"<table id="handoff">"#)
+        .expect("the hand-off table");
+    let end = start + overview[start..].find("</table>").expect("its end");
+    let table = &overview[start..end];
+    // Names, not ids.
+    assert!(table.contains("Sales development"), "{table}");
+    assert!(table.contains("Ana Lima"), "{table}");
+    assert!(
+        !table.contains(">ana<") && !table.contains(">sdr<"),
+        "{table}"
+    );
+    // One column per SLA of the model, each cell with its counts and its share.
+    assert!(table.contains("SLA <code>first-touch-4h</code>"), "{table}");
+    let cell = |sla: &str| {
+        let at = table
+            .find(&format!(r#"data-sla="{sla}""#))
+            .unwrap_or_else(|| panic!("a cell for {sla}: {table}"));
+        let cell = &table[at..];
+        cell[..cell.find("</td>").expect("cell end")].to_string()
+    };
+    let first_touch = cell("first-touch-4h");
+    assert!(
+        first_touch.contains("<strong>100 %</strong>")
+            && first_touch.contains("1 met · <span>0 breached</span> · 0 open"),
+        "{first_touch}"
+    );
+    let decide = cell("decide-1d");
+    assert!(
+        decide.contains(r#"title="no step decided yet">–</span>"#)
+            && decide.contains("0 met · <span>0 breached</span> · 1 open"),
+        "{decide}"
+    );
+    // Contact as a share, the first touch as a duration.
+    assert!(
+        table.contains(r#"<td class="num" title="1 of 1 MQL touched">100 %</td>"#),
+        "{table}"
+    );
+    assert!(
+        table.contains(" min</td>") || table.contains(" h</td>"),
+        "{table}"
+    );
+    assert!(
+        overview.contains("No SLA breach in the period."),
+        "{overview}"
+    );
+    assert_no_glitches("/", &overview);
+
+    // The same figures the API reports: the dashboard reads them from the same report.
+    let api = app
+        .api(reqwest::Method::GET, "/api/v1/reports/sla", None)
+        .await;
+    let total = &api["report"]["total"];
+    assert_eq!(total["mqls"], 1, "{api}");
+    assert_eq!(total["contact_rate"], 1.0, "{api}");
+    assert_eq!(total["policies"]["first-touch-4h"]["met"], 1, "{api}");
+    assert_eq!(total["policies"]["decide-1d"]["open"], 1, "{api}");
+
+    // The lead page names its owner.
+    let lead = app.page("/leads/grace%40example.com").await;
+    assert!(
+        lead.contains(r#"owner <strong title="ana">Ana Lima</strong>"#),
+        "{lead}"
+    );
 }
