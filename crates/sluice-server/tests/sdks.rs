@@ -1,7 +1,8 @@
-//! The official Segment analytics SDKs, unmodified, pointed at Sluice: the Python SDK
-//! (`segment-analytics-python`) and the Node SDK (`@segment/analytics-node`) each send a lead's
-//! journey (identify, group, page, track, alias) from a child process, and the lead is then
-//! checked through the management API.
+//! Analytics SDKs, unmodified, pointed at Sluice: Segment's Python SDK
+//! (`segment-analytics-python`) and Node SDK (`@segment/analytics-node`), and RudderStack's
+//! Python SDK (`rudder-sdk-python`, which sends an identify call's traits in `context.traits`),
+//! each send a lead's journey (identify, group, page, track, alias) from a child process, and
+//! the lead is then checked through the management API.
 //!
 //! The SDKs are installed by `.ci/run` (a venv in `.ci/venv`, `npm ci --prefix tests/sdks`).
 //! Without them these tests say why they skip, unless `SLUICE_TEST_SDKS=1` or `CI=true`
@@ -37,8 +38,9 @@ fn available(sdk: &str, probe: &mut Command) -> bool {
         skip_or_fail(
             &format!("the {sdk} test"),
             &format!("{sdk} is not installed (probe {probe:?} failed)"),
-            "run the SDK install steps of .ci/run (a venv with segment-analytics-python, \
-             `npm ci --prefix tests/sdks`), and set SLUICE_SDK_PYTHON to the venv's python",
+            "run the SDK install steps of .ci/run (a venv with segment-analytics-python and \
+             rudder-sdk-python, `npm ci --prefix tests/sdks`), and set SLUICE_SDK_PYTHON to \
+             the venv's python",
             Some("SLUICE_TEST_SDKS"),
         );
     }
@@ -195,10 +197,15 @@ impl Service {
 
 /// The Python interpreter, when it has the SDK.
 fn python_sdk() -> Option<String> {
+    python_with("segment-analytics-python", "segment.analytics")
+}
+
+/// The Python interpreter, when it has the SDK `package`, imported as `module`.
+fn python_with(package: &str, module: &str) -> Option<String> {
     let python = python();
     let mut probe = Command::new(&python);
-    probe.args(["-c", "import segment.analytics"]);
-    available("segment-analytics-python", &mut probe).then_some(python)
+    probe.args(["-c", &format!("import {module}")]);
+    available(package, &mut probe).then_some(python)
 }
 
 #[tokio::test]
@@ -265,4 +272,56 @@ async fn the_official_node_sdk_works_unmodified() {
             5,
         )
         .await;
+}
+
+/// RudderStack's Python SDK sends an identify call's traits only in `context.traits`, with
+/// `"anonymousId": null`, gzip-encoded: the traits must still become the lead's attributes
+/// (fit points, an MQL), and its `screen` call is stored like the rest.
+#[tokio::test]
+async fn rudderstacks_python_sdk_works_unmodified() {
+    let Some(python) = python_with("rudder-sdk-python", "rudderstack.analytics") else {
+        return;
+    };
+    let service = Service::start().await;
+    let mut command = Command::new(&python);
+    command.arg(sdk_dir().join("rudderstack_sdk.py"));
+    service.run("rudderstack SDK", command).await;
+    service
+        .check_lead(
+            "sdk-rudder",
+            "rudder@acme.io",
+            "acme-rudder",
+            "sdk-rudder-previous",
+            6,
+        )
+        .await;
+    let (_, events) = service.get("/api/v1/leads/sdk-rudder/events").await;
+    let messages: Vec<&Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["message"])
+        .collect();
+    let identify = messages
+        .iter()
+        .find(|m| m["type"] == "identify")
+        .unwrap_or_else(|| panic!("the identify call is stored: {events}"));
+    assert!(
+        identify.get("traits").is_none()
+            && identify["context"]["traits"]["email"] == "rudder@acme.io",
+        "the traits came in context.traits alone: {identify}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m["type"] == "screen" && m["name"] == "Pricing"),
+        "{events}"
+    );
+    let (_, lead) = service.get("/api/v1/leads/sdk-rudder").await;
+    assert!(
+        lead["now"]["explanation"]["fit"]
+            .as_array()
+            .is_some_and(|fit| fit.iter().any(|r| r["rule"] == "senior-decision-maker")),
+        "fit points from the traits: {lead}"
+    );
 }
