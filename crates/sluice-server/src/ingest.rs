@@ -139,10 +139,11 @@ pub async fn encodings(mut request: Request, next: Next) -> Response {
 
 /// The cross-origin rules of `/v1/`, for analytics.js on a site's own pages: a preflight is
 /// answered for any origin, and every answer, a refusal included, may be read by the page.
-/// analytics.js sends `Authorization: Basic` (and `X-Retry-Count` when it retries), which a
-/// preflight must name, as a wildcard does not cover `Authorization`: the headers the
-/// preflight asks for are allowed by name, as is its origin, with credentials (a site may
-/// send cookies; nothing under `/v1/` reads them: the write key is the only credential).
+/// analytics.js sends `Authorization: Basic` (and `X-Retry-Count` when it retries), which the
+/// answer to a preflight must name: the Fetch standard does not let a wildcard stand for
+/// `Authorization` (browsers that still do are withdrawing it). So the headers a preflight
+/// asks for are allowed by name, as is its origin, with credentials (a site may send cookies;
+/// nothing under `/v1/` reads them: the write key is the only credential).
 /// `Retry-After` is exposed, for analytics.js to wait as asked. Elsewhere (the API, the
 /// dashboard) no cross-origin reading is allowed.
 pub async fn cors(request: Request, next: Next) -> Response {
