@@ -88,12 +88,12 @@ pub(crate) fn message<'a>(json: &'a str, fields: &EventFields) -> Option<Message
     }
     let kind = kind?;
     let mut traits = traits.unwrap_or_default();
+    // Checked as `serde_json` checks it while skipped, so it reads back.
     if kind == MessageKind::Identify
         && let Some((start, end)) = context_traits
+        && let Value::Object(more) = serde_json::from_str(&json[start..end]).ok()?
     {
-        if let Value::Object(more) = serde_json::from_str(&json[start..end]).ok()? {
-            identify_traits(kind, &mut traits, Some(&more));
-        }
+        identify_traits(kind, &mut traits, Some(&more));
     }
     Some(MessageRef {
         kind,
