@@ -406,12 +406,12 @@ async fn analytics_js_works_unmodified_in_a_browser() {
         .arg(&url)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(profile.path().join("stderr.log")).unwrap())
         .process_group(0)
         .spawn()
         .expect("Chromium starts");
 
-    // Every call stored, or the page's error, or a minute.
+    // Every call stored, or the page's error, or the browser gone, or a minute.
     let deadline = Instant::now() + Duration::from_secs(60);
     let calls = 5;
     let outcome = loop {
@@ -423,7 +423,8 @@ async fn analytics_js_works_unmodified_in_a_browser() {
             .filter(|r| r.contains("\"error\""))
             .cloned()
             .collect();
-        if stored >= calls || !errors.is_empty() || Instant::now() > deadline {
+        let gone = browser.try_wait().unwrap();
+        if stored >= calls || !errors.is_empty() || gone.is_some() || Instant::now() > deadline {
             break (stored, errors);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -440,10 +441,14 @@ async fn analytics_js_works_unmodified_in_a_browser() {
 
     let (stored, errors) = outcome;
     let reports = reports.lock().unwrap().clone();
-    assert!(
-        errors.is_empty() && stored == calls,
-        "{stored} of {calls} calls stored; the page reported {reports:?}"
-    );
+    if !errors.is_empty() || stored != calls {
+        let log = std::fs::read_to_string(profile.path().join("stderr.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(20).collect();
+        panic!(
+            "{stored} of {calls} calls stored; the page reported {reports:?}; Chromium said:\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
     service
         .check_lead(
             "sdk-browser",
