@@ -65,50 +65,118 @@ pub struct Event {
 
 /// A Segment message as sent by analytics SDKs (`/v1/track`, a line of an events file...).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(from = "Sent")]
 pub struct Message {
     /// `identify`, `track`, `page`, `screen`, `group` or `alias`.
-    #[serde(rename = "type")]
     pub kind: MessageKind,
     /// Unique id the sender gives each message, used to drop retried duplicates.
-    #[serde(default, deserialize_with = "id")]
     pub message_id: Option<String>,
     /// The known lead id.
-    #[serde(default, deserialize_with = "id")]
     pub user_id: Option<String>,
     /// The pre-identification id (cookie / device).
-    #[serde(default, deserialize_with = "id")]
     pub anonymous_id: Option<String>,
     /// `track` event name.
-    #[serde(default)]
     pub event: Option<String>,
     /// `page` / `screen` name.
-    #[serde(default)]
     pub name: Option<String>,
     /// `group` account id.
-    #[serde(default, deserialize_with = "id")]
     pub group_id: Option<String>,
     /// `alias`: the earlier id.
-    #[serde(default, deserialize_with = "id")]
     pub previous_id: Option<String>,
     /// When it happened, according to the sender.
-    #[serde(default)]
     pub timestamp: Option<String>,
     /// Client time when the message was created (analytics.js sets it).
-    #[serde(default)]
     pub original_timestamp: Option<String>,
     /// Client time when the message was sent.
-    #[serde(default)]
     pub sent_at: Option<String>,
     /// `track`/`page` properties.
-    #[serde(default, deserialize_with = "object")]
     pub properties: Attributes,
-    /// `identify`/`group` traits.
-    #[serde(default, deserialize_with = "object")]
+    /// `identify`/`group` traits. An `identify` call's are also those of its `context.traits`
+    /// that `traits` does not set ([`identify_traits`]).
     pub traits: Attributes,
     /// Context (campaign, page, library...).
-    #[serde(default, deserialize_with = "object")]
     pub context: Attributes,
+}
+
+/// A [`Message`] as its sender wrote it, read field by field; [`Message`] is read through it
+/// ([`From<Sent>`]), so every `serde` reading of a message folds `context.traits` the same way.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Sent {
+    #[serde(rename = "type")]
+    kind: MessageKind,
+    #[serde(default, deserialize_with = "id")]
+    message_id: Option<String>,
+    #[serde(default, deserialize_with = "id")]
+    user_id: Option<String>,
+    #[serde(default, deserialize_with = "id")]
+    anonymous_id: Option<String>,
+    #[serde(default)]
+    event: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "id")]
+    group_id: Option<String>,
+    #[serde(default, deserialize_with = "id")]
+    previous_id: Option<String>,
+    #[serde(default)]
+    timestamp: Option<String>,
+    #[serde(default)]
+    original_timestamp: Option<String>,
+    #[serde(default)]
+    sent_at: Option<String>,
+    #[serde(default, deserialize_with = "object")]
+    properties: Attributes,
+    #[serde(default, deserialize_with = "object")]
+    traits: Attributes,
+    #[serde(default, deserialize_with = "object")]
+    context: Attributes,
+}
+
+impl From<Sent> for Message {
+    fn from(m: Sent) -> Message {
+        let mut traits = m.traits;
+        let context_traits = m.context.get("traits").and_then(Value::as_object);
+        identify_traits(m.kind, &mut traits, context_traits);
+        Message {
+            kind: m.kind,
+            message_id: m.message_id,
+            user_id: m.user_id,
+            anonymous_id: m.anonymous_id,
+            event: m.event,
+            name: m.name,
+            group_id: m.group_id,
+            previous_id: m.previous_id,
+            timestamp: m.timestamp,
+            original_timestamp: m.original_timestamp,
+            sent_at: m.sent_at,
+            properties: m.properties,
+            traits,
+            context: m.context,
+        }
+    }
+}
+
+/// Folds an `identify` call's `context.traits` into its `traits`, which win for a key set in
+/// both. Segment's spec lets the user's traits travel in `context.traits`, and some senders
+/// put an `identify` call's traits only there (RudderStack's SDKs, mobile SDKs). In other calls
+/// `context.traits` is the sender's copy of traits it was told earlier, which may be out of
+/// date: it stays in `context` (a model may read it as `event.context.traits`), and a `group`
+/// call's `traits` are its account's alone. A `context.traits` that is not an object is left
+/// as it is.
+pub fn identify_traits(
+    kind: MessageKind,
+    traits: &mut Attributes,
+    context_traits: Option<&Attributes>,
+) {
+    if kind != MessageKind::Identify {
+        return;
+    }
+    for (key, value) in context_traits.into_iter().flatten() {
+        if !traits.contains_key(key) {
+            traits.insert(key.clone(), value.clone());
+        }
+    }
 }
 
 /// What is wrong with a message.
@@ -736,13 +804,14 @@ impl<'de> Visitor<'de> for LeanMessage<'_> {
                 Field::SentAt => once(&mut sent_at, map.next_value::<Option<String>>()?, "sentAt")?,
                 Field::Properties => once(
                     &mut properties,
-                    map.next_value_seed(Filtered(&self.0.properties))?,
+                    map.next_value_seed(Filtered::keeping(&self.0.properties))?
+                        .0,
                     "properties",
                 )?,
                 Field::Traits => once(&mut traits, map.next_value::<Object>()?.0, "traits")?,
                 Field::Context => once(
                     &mut context,
-                    map.next_value_seed(Filtered(&self.0.context))?,
+                    map.next_value_seed(Filtered::keeping(&self.0.context).and_traits())?,
                     "context",
                 )?,
                 Field::Other => {
@@ -750,8 +819,12 @@ impl<'de> Visitor<'de> for LeanMessage<'_> {
                 }
             }
         }
+        let kind = kind.ok_or_else(|| de::Error::missing_field("type"))?;
+        let (context, context_traits) = context.unwrap_or_default();
+        let mut traits = traits.unwrap_or_default();
+        identify_traits(kind, &mut traits, context_traits.as_ref());
         Ok(Message {
-            kind: kind.ok_or_else(|| de::Error::missing_field("type"))?,
+            kind,
             message_id: message_id.flatten(),
             user_id: user_id.flatten(),
             anonymous_id: anonymous_id.flatten(),
@@ -763,48 +836,77 @@ impl<'de> Visitor<'de> for LeanMessage<'_> {
             original_timestamp: original_timestamp.flatten(),
             sent_at: sent_at.flatten(),
             properties: properties.unwrap_or_default(),
-            traits: traits.unwrap_or_default(),
-            context: context.unwrap_or_default(),
+            traits,
+            context,
         })
     }
 }
 
 /// An object field (`properties`, `context`) with only some of its keys kept; `null` is an
 /// empty object, as [`object`] reads it. Dropped values are still checked as JSON values.
-struct Filtered<'k>(&'k Keys);
+/// With `traits`, its `traits` entry is read too, kept or not (a `context`'s, for
+/// [`identify_traits`]), when it is an object (the last of a key given twice, as kept keys).
+struct Filtered<'k> {
+    keys: &'k Keys,
+    traits: bool,
+}
+
+impl<'k> Filtered<'k> {
+    fn keeping(keys: &'k Keys) -> Self {
+        Filtered {
+            keys,
+            traits: false,
+        }
+    }
+
+    fn and_traits(self) -> Self {
+        Filtered {
+            traits: true,
+            ..self
+        }
+    }
+}
 
 impl<'de> DeserializeSeed<'de> for Filtered<'_> {
-    type Value = Attributes;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Attributes, D::Error> {
+    type Value = (Attributes, Option<Attributes>);
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for Filtered<'_> {
-    type Value = Attributes;
+    type Value = (Attributes, Option<Attributes>);
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an object")
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<Attributes, E> {
-        Ok(Attributes::new())
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Default::default())
     }
 
-    fn visit_none<E: de::Error>(self) -> Result<Attributes, E> {
-        Ok(Attributes::new())
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Default::default())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Attributes, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut kept = Attributes::new();
+        let mut traits = None;
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-            if self.0.keeps(&key) {
+            let keeps = self.keys.keeps(&key);
+            if self.traits && key == "traits" {
+                let value = map.next_value::<Value>()?;
+                traits = value.as_object().cloned();
+                if keeps {
+                    kept.insert(key.into_owned(), value);
+                }
+            } else if keeps {
                 kept.insert(key.into_owned(), map.next_value::<Value>()?);
             } else {
                 map.next_value::<Checked>()?;
             }
         }
-        Ok(kept)
+        Ok((kept, traits))
     }
 }
 
@@ -920,6 +1022,62 @@ mod tests {
         let e = m.to_event(m.event_time(None).unwrap()).unwrap();
         assert_eq!(e.name, "Demo Requested");
         assert_eq!(e.properties["form_id"], "f");
+    }
+
+    /// RudderStack's SDKs send an `identify` call's traits in `context.traits` only; others
+    /// send both, and `traits` wins. Other calls' `context.traits` make no traits.
+    #[test]
+    fn identify_traits_come_from_traits_and_context_traits() {
+        let fields = EventFields {
+            properties: Keys::All,
+            context: Keys::Only(BTreeSet::from(["campaign".to_string()])),
+        };
+        let readings = |json: &str| {
+            let value: Value = serde_json::from_str(json).unwrap();
+            [
+                Message::parse(json).unwrap(),
+                Message::parse_with(json, &fields).unwrap(),
+                Message::parse_lean(json, &fields).unwrap(),
+                Message::deserialize(&value).unwrap(),
+            ]
+        };
+        let rudder = r#"{"type":"identify","userId":"u","anonymousId":null,"channel":"server",
+            "context":{"traits":{"email":"u@b.io","title":"CTO"},"library":{"name":"analytics-python"}},
+            "integrations":{"All":true},"timestamp":"2026-10-01T10:00:00+00:00"}"#;
+        for m in readings(rudder) {
+            assert_eq!(m.user_id.as_deref(), Some("u"));
+            assert_eq!(m.anonymous_id, None);
+            assert_eq!(
+                Value::Object(m.traits),
+                serde_json::json!({"email": "u@b.io", "title": "CTO"})
+            );
+        }
+        let both = r#"{"type":"identify","userId":"u","traits":{"title":"VP"},
+            "context":{"traits":{"title":"CTO","seniority":"vp"}}}"#;
+        for m in readings(both) {
+            assert_eq!(
+                Value::Object(m.traits),
+                serde_json::json!({"title": "VP", "seniority": "vp"})
+            );
+        }
+        let group = r#"{"type":"group","userId":"u","groupId":"g","traits":{"industry":"Software"},
+            "context":{"traits":{"title":"CTO"}}}"#;
+        let track =
+            r#"{"type":"track","userId":"u","event":"E","context":{"traits":{"title":"CTO"}}}"#;
+        for m in readings(group) {
+            assert_eq!(
+                Value::Object(m.traits),
+                serde_json::json!({"industry": "Software"})
+            );
+        }
+        for m in readings(track) {
+            assert!(m.traits.is_empty());
+        }
+        // `userId: null` is no user id: an anonymous call.
+        let anonymous = r#"{"type":"screen","userId":null,"anonymousId":"a","name":"Pricing"}"#;
+        for m in readings(anonymous) {
+            assert_eq!((m.user_id, m.anonymous_id.as_deref()), (None, Some("a")));
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use crate::event::{Attributes, EventFields, Keys, MessageKind, MessageRef};
+use crate::event::{Attributes, EventFields, Keys, MessageKind, MessageRef, identify_traits};
 
 /// Nesting this scanner follows (the message itself is level 1); `serde_json` refuses more
 /// than 128.
@@ -40,6 +40,8 @@ pub(crate) fn message<'a>(json: &'a str, fields: &EventFields) -> Option<Message
     let (mut event, mut name) = (None, None);
     let (mut timestamp, mut original_timestamp, mut sent_at) = (None, None, None);
     let (mut properties, mut traits, mut context) = (None, None, None);
+    // Where `context.traits` is, read once the message is known to be an `identify` call.
+    let mut context_traits = None;
     s.ws();
     if !s.eat(b'}') {
         loop {
@@ -62,8 +64,11 @@ pub(crate) fn message<'a>(json: &'a str, fields: &EventFields) -> Option<Message
                 "timestamp" => once(&mut timestamp, s.optional_string()?)?,
                 "originalTimestamp" => once(&mut original_timestamp, s.optional_string()?)?,
                 "sentAt" => once(&mut sent_at, s.optional_string()?)?,
-                "properties" => once(&mut properties, s.filtered(&fields.properties)?)?,
-                "context" => once(&mut context, s.filtered(&fields.context)?)?,
+                "properties" => once(&mut properties, s.filtered(&fields.properties, None)?)?,
+                "context" => once(
+                    &mut context,
+                    s.filtered(&fields.context, Some(&mut context_traits))?,
+                )?,
                 "traits" => once(&mut traits, s.object()?)?,
                 _ => s.skip(2)?,
             }
@@ -81,8 +86,17 @@ pub(crate) fn message<'a>(json: &'a str, fields: &EventFields) -> Option<Message
     if s.pos != s.bytes.len() {
         return None;
     }
+    let kind = kind?;
+    let mut traits = traits.unwrap_or_default();
+    // Checked as `serde_json` checks it while skipped, so it reads back.
+    if kind == MessageKind::Identify
+        && let Some((start, end)) = context_traits
+        && let Value::Object(more) = serde_json::from_str(&json[start..end]).ok()?
+    {
+        identify_traits(kind, &mut traits, Some(&more));
+    }
     Some(MessageRef {
-        kind: kind?,
+        kind,
         message_id: message_id.flatten(),
         user_id: user_id.flatten(),
         anonymous_id: anonymous_id.flatten(),
@@ -94,7 +108,7 @@ pub(crate) fn message<'a>(json: &'a str, fields: &EventFields) -> Option<Message
         original_timestamp: original_timestamp.flatten(),
         sent_at: sent_at.flatten(),
         properties: properties.unwrap_or_default(),
-        traits: traits.unwrap_or_default(),
+        traits,
         context: context.unwrap_or_default(),
     })
 }
@@ -192,8 +206,13 @@ impl<'a> Scanner<'a> {
     }
 
     /// An object with only the keys `keys` keeps (the last of a key given twice), or `null`
-    /// for an empty one.
-    fn filtered(&mut self, keys: &Keys) -> Option<Attributes> {
+    /// for an empty one. With `traits`, where its `traits` entry is (the last one), kept or
+    /// not.
+    fn filtered(
+        &mut self,
+        keys: &Keys,
+        mut traits: Option<&mut Option<(usize, usize)>>,
+    ) -> Option<Attributes> {
         let mut kept = Attributes::new();
         match self.peek()? {
             b'n' => return self.literal(b"null").map(|()| kept),
@@ -212,6 +231,8 @@ impl<'a> Scanner<'a> {
                 return None;
             }
             self.ws();
+            let start = self.pos;
+            let is_traits = key == "traits";
             if keys.keeps(&key) {
                 let value = match self.peek()? {
                     b'"' => Value::String(self.string()?.into_owned()),
@@ -220,6 +241,9 @@ impl<'a> Scanner<'a> {
                 kept.insert(key.into_owned(), value);
             } else {
                 self.skip(3)?;
+            }
+            if is_traits && let Some(slot) = traits.as_deref_mut() {
+                *slot = Some((start, self.pos));
             }
             self.ws();
             if self.eat(b',') {

@@ -149,6 +149,16 @@ fn tricky_messages_read_the_same() {
         // Nested properties, context traits, null and numeric ids, numbers as strings.
         r#"{"type":"track","event":"Whitepaper Downloaded","userId":42,"anonymousId":null,"properties":{"asset_id":{"id":[1,"2",{"x":null}]},"path":"/docs/"},"context":{"traits":{"email":"A@B.io"},"campaign":{"source":"partner","name":"p1"}},"timestamp":"2026-10-01T10:00:00.5+02:00"}"#,
         r#"{"type":"identify","userId":"","anonymousId":"a","traits":{"email":" A@B.io ","account_id":7},"context":{"traits":{"title":"CTO"}},"originalTimestamp":"2026-10-01T10:00:00","sentAt":"2026-10-01T10:00:05Z"}"#,
+        // An identify call's traits in `context.traits` (RudderStack, mobile SDKs): the
+        // readers agree on the traits they make, whatever the model keeps of `context`.
+        r#"{"type":"identify","userId":"u","anonymousId":null,"context":{"traits":{"email":"u@b.io","title":"CTO"},"library":{"name":"analytics-python"}},"integrations":{"All":true},"timestamp":"2026-10-01T10:00:00Z"}"#,
+        r#"{"context":{"traits":{"title":"CTO","seniority":"vp"}},"type":"identify","userId":"u","traits":{"title":"VP"},"timestamp":"2026-10-01T10:00:00Z"}"#,
+        r#"{"type":"identify","userId":"u","context":{"traits":{"title":"CTO"},"traits":{"title":"VP"}},"timestamp":"2026-10-01T10:00:00Z"}"#,
+        r#"{"type":"identify","userId":"u","context":{"traits":{"title":"CTO"},"traits":"x"},"timestamp":"2026-10-01T10:00:00Z"}"#,
+        r#"{"type":"identify","userId":"u","context":{"tr\u0061its":{"title":"CTO"}},"timestamp":"2026-10-01T10:00:00Z"}"#,
+        r#"{"type":"identify","userId":"u","context":{"traits":{"n":1e400}},"timestamp":"2026-10-01T10:00:00Z"}"#,
+        r#"{"type":"identify","userId":"u","context":{"traits":{"n":1.5e3,"deep":[[[{"a":null}]]]}},"timestamp":"2026-10-01T10:00:00Z"}"#,
+        r#"{"type":"group","userId":"u","groupId":"g","traits":{"industry":"Software"},"context":{"traits":{"title":"CTO"}},"timestamp":"2026-10-01T10:00:00Z"}"#,
         r#"{"type":"track","event":"","userId":"u","timestamp":"2026-10-01"}"#,
         r#"{"type":"track","event":"x","userId":"1.5e3","messageId":1.5e3,"timestamp":"soon"}"#,
         // Wrong types, in fields kept and dropped.

@@ -8,6 +8,8 @@
 //! check that same size before sending, and a message they accept must not fail its batch here.
 
 use std::io;
+use std::sync::LazyLock;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
@@ -22,6 +24,8 @@ use serde_json::{Map, Value, json};
 use sluice_core::event::TimeOutOfRange;
 use sluice_core::{Message, MessageKind, Span, Timestamp};
 use tokio::sync::oneshot;
+use tower::{Layer as _, ServiceExt as _};
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 use crate::state::AppState;
 use crate::writer::{Accepted, Job, Submission};
@@ -131,6 +135,34 @@ pub async fn encodings(mut request: Request, next: Next) -> Response {
             .insert(header::ACCEPT_ENCODING, accepted);
     }
     response
+}
+
+/// The cross-origin rules of `/v1/`, for analytics.js on a site's own pages: a preflight is
+/// answered for any origin, and every answer, a refusal included, may be read by the page.
+/// analytics.js sends `Authorization: Basic` (and `X-Retry-Count` when it retries), which the
+/// answer to a preflight must name: the Fetch standard does not let a wildcard stand for
+/// `Authorization` (browsers that still do are withdrawing it). So the headers a preflight
+/// asks for are allowed by name, as is its origin, with credentials (a site may send cookies;
+/// nothing under `/v1/` reads them: the write key is the only credential).
+/// `Retry-After` is exposed, for analytics.js to wait as asked. Elsewhere (the API, the
+/// dashboard) no cross-origin reading is allowed.
+pub async fn cors(request: Request, next: Next) -> Response {
+    static CORS: LazyLock<CorsLayer> = LazyLock::new(|| {
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::mirror_request())
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers(AllowHeaders::mirror_request())
+            .allow_credentials(true)
+            .expose_headers([header::RETRY_AFTER])
+            .max_age(Duration::from_secs(2 * 60 * 60))
+    });
+    if !request.uri().path().starts_with("/v1/") {
+        return next.run(request).await;
+    }
+    match CORS.clone().layer(next).oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
 }
 
 /// The settings analytics.js loads before it sends anything (from Segment's CDN by default; from

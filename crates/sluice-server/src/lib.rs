@@ -28,7 +28,6 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use sluice_core::Model;
 use sluice_store::{ModelRow, Store, StoreError};
-use tower_http::cors::CorsLayer;
 use tower_http::decompression::RequestDecompressionLayer;
 
 use crate::live::Live;
@@ -390,8 +389,7 @@ pub fn router(state: AppState) -> Router {
     // with an empty `415`.
     let ingestion = ingest::routes()
         .layer(RequestDecompressionLayer::new())
-        .layer(axum::middleware::from_fn(ingest::encodings))
-        .layer(CorsLayer::permissive());
+        .layer(axum::middleware::from_fn(ingest::encodings));
     Router::new()
         .merge(ingestion)
         .merge(api::routes(state.clone()))
@@ -407,6 +405,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             limits::guard,
         ))
+        // Outside the guard, so that a browser can read its refusals too (a `429`'s wait).
+        .layer(axum::middleware::from_fn(ingest::cors))
         .with_state(state)
 }
 

@@ -1,15 +1,21 @@
-//! The official Segment analytics SDKs, unmodified, pointed at Sluice: the Python SDK
-//! (`segment-analytics-python`) and the Node SDK (`@segment/analytics-node`) each send a lead's
-//! journey (identify, group, page, track, alias) from a child process, and the lead is then
-//! checked through the management API.
+//! Analytics SDKs, unmodified, pointed at Sluice: Segment's Python SDK
+//! (`segment-analytics-python`) and Node SDK (`@segment/analytics-node`), and RudderStack's
+//! Python SDK (`rudder-sdk-python`, which sends an identify call's traits in `context.traits`),
+//! each send a lead's journey (identify, group, page, track, alias) from a child process, and
+//! the lead is then checked through the management API. analytics.js
+//! (`@segment/analytics-next`) does the same in headless Chromium, from a page of another
+//! origin, with its settings loaded from Sluice.
 //!
 //! The SDKs are installed by `.ci/run` (a venv in `.ci/venv`, `npm ci --prefix tests/sdks`).
 //! Without them these tests say why they skip, unless `SLUICE_TEST_SDKS=1` or `CI=true`
 //! requires them.
-//! `SLUICE_SDK_PYTHON` names the Python interpreter that has the SDK (default `python3`).
+//! `SLUICE_SDK_PYTHON` names the Python interpreter that has the SDK (default `python3`),
+//! `SLUICE_CHROMIUM` the browser (default `chromium`).
 
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -37,8 +43,9 @@ fn available(sdk: &str, probe: &mut Command) -> bool {
         skip_or_fail(
             &format!("the {sdk} test"),
             &format!("{sdk} is not installed (probe {probe:?} failed)"),
-            "run the SDK install steps of .ci/run (a venv with segment-analytics-python, \
-             `npm ci --prefix tests/sdks`), and set SLUICE_SDK_PYTHON to the venv's python",
+            "run the SDK install steps of .ci/run (a venv with segment-analytics-python and \
+             rudder-sdk-python, `npm ci --prefix tests/sdks`, Debian's chromium), and set \
+             SLUICE_SDK_PYTHON to the venv's python",
             Some("SLUICE_TEST_SDKS"),
         );
     }
@@ -195,10 +202,15 @@ impl Service {
 
 /// The Python interpreter, when it has the SDK.
 fn python_sdk() -> Option<String> {
+    python_with("segment-analytics-python", "segment.analytics")
+}
+
+/// The Python interpreter, when it has the SDK `package`, imported as `module`.
+fn python_with(package: &str, module: &str) -> Option<String> {
     let python = python();
     let mut probe = Command::new(&python);
-    probe.args(["-c", "import segment.analytics"]);
-    available("segment-analytics-python", &mut probe).then_some(python)
+    probe.args(["-c", &format!("import {module}")]);
+    available(package, &mut probe).then_some(python)
 }
 
 #[tokio::test]
@@ -265,4 +277,195 @@ async fn the_official_node_sdk_works_unmodified() {
             5,
         )
         .await;
+}
+
+/// RudderStack's Python SDK sends an identify call's traits only in `context.traits`, with
+/// `"anonymousId": null`, gzip-encoded: the traits must still become the lead's attributes
+/// (fit points, an MQL), and its `screen` call is stored like the rest.
+#[tokio::test]
+async fn rudderstacks_python_sdk_works_unmodified() {
+    let Some(python) = python_with("rudder-sdk-python", "rudderstack.analytics") else {
+        return;
+    };
+    let service = Service::start().await;
+    let mut command = Command::new(&python);
+    command.arg(sdk_dir().join("rudderstack_sdk.py"));
+    service.run("rudderstack SDK", command).await;
+    service
+        .check_lead(
+            "sdk-rudder",
+            "rudder@acme.io",
+            "acme-rudder",
+            "sdk-rudder-previous",
+            6,
+        )
+        .await;
+    let (_, events) = service.get("/api/v1/leads/sdk-rudder/events").await;
+    let messages: Vec<&Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["message"])
+        .collect();
+    let identify = messages
+        .iter()
+        .find(|m| m["type"] == "identify")
+        .unwrap_or_else(|| panic!("the identify call is stored: {events}"));
+    assert!(
+        identify.get("traits").is_none()
+            && identify["context"]["traits"]["email"] == "rudder@acme.io",
+        "the traits came in context.traits alone: {identify}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m["type"] == "screen" && m["name"] == "Pricing"),
+        "{events}"
+    );
+    let (_, lead) = service.get("/api/v1/leads/sdk-rudder").await;
+    assert!(
+        lead["now"]["explanation"]["fit"]
+            .as_array()
+            .is_some_and(|fit| fit.iter().any(|r| r["rule"] == "senior-decision-maker")),
+        "fit points from the traits: {lead}"
+    );
+}
+
+/// The browser bundle of analytics.js, as `npm ci --prefix tests/sdks` installs it.
+fn analytics_js_bundle() -> PathBuf {
+    sdk_dir().join("node_modules/@segment/analytics-next/dist/umd/index.js")
+}
+
+/// A site of its own for the browser test: `/pricing` (`tests/sdks/browser_sdk.html`),
+/// `/analytics-next.js` (the library's bundle), and `/report`, where the page says what
+/// happened (kept in `reports`).
+async fn site(reports: Arc<Mutex<Vec<String>>>) -> String {
+    use axum::http::header::CONTENT_TYPE;
+    use axum::routing::{get, post};
+    let page = std::fs::read_to_string(sdk_dir().join("browser_sdk.html")).unwrap();
+    let bundle = std::fs::read(analytics_js_bundle()).unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/pricing",
+            get(move || async move { ([(CONTENT_TYPE, "text/html; charset=utf-8")], page) }),
+        )
+        .route(
+            "/analytics-next.js",
+            get(move || async move { ([(CONTENT_TYPE, "text/javascript")], bundle) }),
+        )
+        .route(
+            "/report",
+            post(move |body: String| async move {
+                reports.lock().unwrap().push(body);
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+/// analytics.js (`@segment/analytics-next`), unmodified, on a site's page in headless
+/// Chromium: it loads its settings from Sluice (`cdnURL`), which point it at Sluice's `/v1/`,
+/// and sends a lead's journey from the site's origin (a preflight with `Authorization`,
+/// `text/plain` bodies with the write key in them).
+#[tokio::test]
+async fn analytics_js_works_unmodified_in_a_browser() {
+    let chromium = std::env::var("SLUICE_CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    let mut probe = Command::new(&chromium);
+    probe.arg("--version");
+    if !available("Chromium", &mut probe) {
+        return;
+    }
+    let mut probe = Command::new("test");
+    probe.arg("-f").arg(analytics_js_bundle());
+    if !available("@segment/analytics-next", &mut probe) {
+        return;
+    }
+    let service = Service::start().await;
+    let reports = Arc::new(Mutex::new(Vec::new()));
+    let site = site(Arc::clone(&reports)).await;
+    let profile = tempfile::tempdir().unwrap();
+    let url = format!("{site}/pricing?sluice={}&key={WRITE_KEY}", service.base);
+    // Flags for a browser on a closed network, as a test needs it: no first-run pages, no
+    // background connections, a profile of its own. In a process group of its own, to be
+    // stopped with every process it starts.
+    let mut browser = Command::new(&chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(&url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(profile.path().join("stderr.log")).unwrap())
+        .process_group(0)
+        .spawn()
+        .expect("Chromium starts");
+
+    // Every call stored, or the page's error, or the browser gone, or a minute.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let calls = 5;
+    let outcome = loop {
+        let stored = service.running.state.store.event_count().await.unwrap();
+        let errors: Vec<String> = reports
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.contains("\"error\""))
+            .cloned()
+            .collect();
+        let gone = browser.try_wait().unwrap();
+        if stored >= calls || !errors.is_empty() || gone.is_some() || Instant::now() > deadline {
+            break (stored, errors);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let _ = Command::new("kill")
+        .args(["-TERM", &format!("-{}", browser.id())])
+        .status();
+    let stop = Instant::now() + Duration::from_secs(10);
+    while browser.try_wait().unwrap().is_none() && Instant::now() < stop {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = browser.kill();
+    let _ = browser.wait();
+
+    let (stored, errors) = outcome;
+    let reports = reports.lock().unwrap().clone();
+    if !errors.is_empty() || stored != calls {
+        let log = std::fs::read_to_string(profile.path().join("stderr.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(20).collect();
+        panic!(
+            "{stored} of {calls} calls stored; the page reported {reports:?}; Chromium said:\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
+    service
+        .check_lead(
+            "sdk-browser",
+            "browser@acme.io",
+            "acme-browser",
+            "sdk-browser-previous",
+            calls as usize,
+        )
+        .await;
+    let (_, events) = service.get("/api/v1/leads/sdk-browser/events").await;
+    let page = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["message"])
+        .find(|m| m["type"] == "page")
+        .unwrap_or_else(|| panic!("{events}"));
+    assert_eq!(page["properties"]["path"], "/pricing", "{page}");
+    assert_eq!(page["context"]["library"]["name"], "analytics.js", "{page}");
 }

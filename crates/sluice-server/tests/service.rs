@@ -489,6 +489,249 @@ async fn analytics_js_finds_its_settings_here() {
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
+/// The rule names of a lead's engagement explanation.
+fn engagement_rules(lead: &Value) -> Vec<String> {
+    lead["now"]["explanation"]["engagement"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no engagement explanation: {lead}"))
+        .iter()
+        .filter_map(|r| r["rule"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// What SDK families other than Segment's own send, read as Segment's spec says: RudderStack's
+/// `identify` traits only in `context.traits`, `"anonymousId": null`, `integrations`, gzip; a
+/// mobile SDK's `screen` views with its device context and `"userId": null`; an event time
+/// from the client's `originalTimestamp`, corrected for its clock by `sentAt`.
+#[tokio::test]
+async fn messages_of_every_sdk_family_are_read_as_segment_specifies() {
+    on_every_backend(|app| async move {
+        let now = sluice_server::state::now();
+        let at = |offset_s: i64| sluice_core::Timestamp::from_millis(now.millis() - 60_000 + offset_s * 1000).to_string();
+        // A model that scores mobile screens too, in force.
+        let model = format!(
+            "{}\n[[engagement.rules]]\nid = \"pricing-screen\"\nevent = \"screen\"\nwhen = \"event.properties.name == 'Pricing'\"\npoints = 15\n",
+            sluice_server::DEFAULT_MODEL.replace("2026.10.1", "2026.10.2")
+        );
+        let r = app.http.post(format!("{}/api/v1/model", app.base)).bearer_auth("admin-token").body(model).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+
+        // RudderStack's Python SDK: the traits of `identify` in `context.traits` only, null
+        // ids, `integrations` and `channel`, in a gzip-encoded batch.
+        let library = json!({"name": "analytics-python", "version": "2.1.9"});
+        let batch = json!({"sentAt": at(3), "batch": [
+            {"type": "identify", "userId": "rudy", "anonymousId": null, "messageId": "r1", "timestamp": at(0),
+             "channel": "server", "integrations": {"All": true},
+             "context": {"traits": {"email": "rudy@acme.io", "title": "VP Data Platform", "seniority": "vp", "department": "data"}, "library": library}},
+            {"type": "group", "userId": "rudy", "anonymousId": null, "groupId": "acme-r", "messageId": "r2", "timestamp": at(1),
+             "channel": "server", "integrations": {"All": true}, "traits": {"name": "Acme R", "industry": "Software", "employees": 900},
+             "context": {"traits": {"title": "a group call's context traits are not the lead's"}, "library": library}},
+            {"type": "track", "userId": "rudy", "anonymousId": null, "event": "Demo Requested", "properties": {"plan": "enterprise"},
+             "messageId": "r3", "timestamp": at(2), "channel": "server", "integrations": {"All": true}, "context": {"library": library}},
+        ]});
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(batch.to_string().as_bytes()).unwrap();
+        let r = app.http.post(format!("{}/v1/batch", app.base)).basic_auth("wk_test", Some(""))
+            .header("content-type", "application/json").header("content-encoding", "gzip")
+            .body(gz.finish().unwrap()).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+        let (status, lead) = app.get("/api/v1/leads/rudy").await;
+        assert_eq!(status, StatusCode::OK, "{lead}");
+        let attributes = &lead["lead"]["attributes"];
+        assert_eq!(attributes["email"], "rudy@acme.io", "{lead}");
+        assert_eq!(attributes["title"], "VP Data Platform", "{lead}");
+        assert_eq!(attributes["seniority"], "vp", "{lead}");
+        assert!(lead["now"]["explanation"]["fit"].as_array().is_some_and(|fit| !fit.is_empty()), "fit points from the traits: {lead}");
+        assert!(engagement_rules(&lead).contains(&"demo-request".to_string()), "{lead}");
+        assert_eq!(lead["lead"]["stage"], "mql", "{lead}");
+        assert_eq!(app.get("/api/v1/leads/rudy@acme.io").await.1["lead"]["id"], "rudy", "the email in context.traits names the lead");
+        let (_, account) = app.get("/api/v1/accounts/acme-r").await;
+        assert_eq!(account["account"]["attributes"], json!({"name": "Acme R", "industry": "Software", "employees": 900}), "{account}");
+
+        // Sent both ways, `traits` wins over `context.traits` key by key.
+        let identify = json!({"userId": "rudy", "messageId": "r4", "timestamp": at(4), "traits": {"title": "CTO"},
+                              "context": {"traits": {"title": "an older copy", "department": "engineering"}}});
+        assert_eq!(app.segment("/v1/identify", identify).await.0, StatusCode::OK);
+        let (_, lead) = app.get("/api/v1/leads/rudy").await;
+        assert_eq!(lead["lead"]["attributes"]["title"], "CTO", "{lead}");
+        assert_eq!(lead["lead"]["attributes"]["department"], "engineering", "{lead}");
+        // A track call's `context.traits` (mobile SDKs send their copy with every call) sets nothing.
+        let track = json!({"userId": "rudy", "messageId": "r5", "timestamp": at(5), "event": "Webinar Attended",
+                           "context": {"traits": {"title": "a cached copy"}}});
+        assert_eq!(app.segment("/v1/track", track).await.0, StatusCode::OK);
+        assert_eq!(app.get("/api/v1/leads/rudy").await.1["lead"]["attributes"]["title"], "CTO");
+
+        // A mobile SDK: a `screen` view before sign-in (`"userId": null`), with the device's
+        // context and `integrations`, scored by a screen rule once the visitor is identified.
+        let device = json!({"id": "B5372DB0-C21E-11E4-8DFC-AA07A5B093DB", "manufacturer": "Apple", "model": "iPhone15,2", "type": "ios"});
+        let context = json!({"device": device, "os": {"name": "iOS", "version": "17.4"},
+                             "app": {"name": "Acme", "version": "3.1.0", "build": "310"}, "screen": {"width": 390, "height": 844},
+                             "network": {"wifi": true}, "library": {"name": "analytics-swift", "version": "1.5.0"}});
+        let screen = json!({"type": "screen", "userId": null, "anonymousId": "device-1", "name": "Pricing", "messageId": "s1",
+                            "timestamp": at(6), "properties": {}, "context": context, "integrations": {"Mixpanel": false}});
+        assert_eq!(app.segment("/v1/screen", screen).await.0, StatusCode::OK);
+        let (status, _) = app.get("/api/v1/leads/device-1").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "an anonymous device is not a lead yet");
+        let identify = json!({"type": "identify", "userId": "mia", "anonymousId": "device-1", "messageId": "s2", "timestamp": at(7),
+                              "context": {"traits": {"email": "mia@acme.io"}, "device": device}});
+        assert_eq!(app.segment("/v1/s", json!({"userId": "mia", "name": "Home", "messageId": "s3", "timestamp": at(8)})).await.0, StatusCode::OK);
+        assert_eq!(app.segment("/v1/identify", identify).await.0, StatusCode::OK);
+        let (_, lead) = app.get("/api/v1/leads/mia").await;
+        assert_eq!(lead["lead"]["attributes"]["email"], "mia@acme.io", "{lead}");
+        let rules = engagement_rules(&lead);
+        assert_eq!(rules, ["pricing-screen"], "the Pricing screen scores, the Home screen does not: {lead}");
+        let (_, events) = app.get("/api/v1/leads/mia/events").await;
+        let stored = events["events"].as_array().unwrap().iter().map(|e| &e["message"]).find(|m| m["messageId"] == "s1").unwrap();
+        assert_eq!(stored["context"]["device"], device, "{stored}");
+        assert_eq!(stored["context"]["os"]["name"], "iOS", "{stored}");
+        assert_eq!(stored["integrations"], json!({"Mixpanel": false}), "{stored}");
+
+        // No `timestamp`: the client's `originalTimestamp`, corrected by how far its clock
+        // (`sentAt`) is from the receive time. This client's clock is two hours slow, and it
+        // sent the call 30 s after it was made.
+        let slow = |ms: i64| sluice_core::Timestamp::from_millis(sluice_server::state::now().millis() - 2 * 3_600_000 + ms).to_string();
+        let before = sluice_server::state::now();
+        let batch = json!({"sentAt": slow(0), "batch": [
+            {"type": "track", "userId": "mia", "event": "Trial Started", "messageId": "k1", "originalTimestamp": slow(-30_000), "properties": {"plan": "team"}},
+        ]});
+        assert_eq!(app.segment("/v1/batch", batch).await.0, StatusCode::OK);
+        let after = sluice_server::state::now();
+        let (_, lead) = app.get("/api/v1/leads/mia").await;
+        let trial = lead["now"]["explanation"]["engagement"].as_array().unwrap().iter()
+            .find(|r| r["rule"] == "trial-started").unwrap_or_else(|| panic!("{lead}"));
+        let when = sluice_core::Timestamp::parse(trial["events"][0]["at"].as_str().unwrap()).unwrap().millis();
+        assert!(
+            before.millis() - 30_000 - 1_000 <= when && when <= after.millis() - 30_000 + 1_000,
+            "30 s before it was received, not two hours: {when} in {}..{}", before.millis(), after.millis()
+        );
+    })
+    .await;
+}
+
+/// analytics.js in a page of another site: its preflight (with `Authorization`, which a
+/// wildcard does not allow), `text/plain` bodies, `navigator.sendBeacon`'s bodies with the
+/// key inside, answers (refusals too) the page may read; and no cross-origin reading elsewhere.
+#[tokio::test]
+async fn browsers_on_any_site_may_send_and_read_the_answers() {
+    let app = App::sqlite().await;
+    let url = |p: &str| format!("{}{p}", app.base);
+    let site = "https://www.example.com";
+    let header = |r: &reqwest::Response, name: &str| {
+        r.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_ascii_lowercase())
+    };
+    for (path, method) in [
+        ("/v1/t", "POST"),
+        ("/v1/b", "POST"),
+        ("/v1/identify", "POST"),
+        ("/v1/projects/wk_test/settings", "GET"),
+    ] {
+        let r = app
+            .http
+            .request(reqwest::Method::OPTIONS, url(path))
+            .header("origin", site)
+            .header("access-control-request-method", method)
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type,x-retry-count",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        assert_eq!(
+            header(&r, "access-control-allow-origin").as_deref(),
+            Some(site),
+            "{path}"
+        );
+        let allowed = header(&r, "access-control-allow-headers").unwrap_or_default();
+        for name in ["authorization", "content-type", "x-retry-count"] {
+            assert!(allowed.contains(name), "{path}: {name} not in {allowed:?}");
+        }
+        assert!(
+            header(&r, "access-control-allow-methods")
+                .unwrap_or_default()
+                .contains(&method.to_ascii_lowercase()),
+            "{path}"
+        );
+        assert_eq!(
+            header(&r, "access-control-allow-credentials").as_deref(),
+            Some("true"),
+            "{path}"
+        );
+    }
+    let now = today();
+    // analytics.js: `text/plain`, the key as Basic auth and in the body.
+    let r = app.http.post(url("/v1/t")).header("origin", site).header("content-type", "text/plain").basic_auth("wk_test", Some(""))
+        .body(json!({"writeKey": "wk_test", "userId": "bee", "event": "Demo Requested", "messageId": "b1", "timestamp": now}).to_string())
+        .send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        header(&r, "access-control-allow-origin").as_deref(),
+        Some(site)
+    );
+    assert!(
+        header(&r, "access-control-expose-headers")
+            .unwrap_or_default()
+            .contains("retry-after")
+    );
+    // `navigator.sendBeacon` (a page closing): no headers of its own, the key in the body.
+    let r = app.http.post(url("/v1/p")).header("origin", site).header("content-type", "text/plain;charset=UTF-8")
+        .body(json!({"writeKey": "wk_test", "userId": "bee", "messageId": "b2", "timestamp": now, "properties": {"path": "/pricing"}}).to_string())
+        .send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(app.event_count().await, 2);
+    // A refusal is readable too, from the handler or from the guard around it.
+    let r = app
+        .http
+        .post(url("/v1/t"))
+        .header("origin", site)
+        .header("content-type", "text/plain")
+        .body(json!({"writeKey": "wk_nope", "userId": "bee", "event": "E"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        header(&r, "access-control-allow-origin").as_deref(),
+        Some(site)
+    );
+    let r = app
+        .http
+        .get(url("/v1/nowhere"))
+        .header("origin", site)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        header(&r, "access-control-allow-origin").as_deref(),
+        Some(site)
+    );
+    // The API and the dashboard are not readable from another site.
+    let r = app
+        .http
+        .request(reqwest::Method::OPTIONS, url("/api/v1/leads"))
+        .header("origin", site)
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&r, "access-control-allow-origin"), None);
+    let r = app
+        .http
+        .get(url("/api/v1/leads"))
+        .header("origin", site)
+        .bearer_auth("admin-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(header(&r, "access-control-allow-origin"), None);
+}
+
 #[tokio::test]
 async fn identities_merge_follow_chains_and_reach_accounts() {
     on_every_backend(|app| async move {
