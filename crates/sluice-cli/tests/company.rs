@@ -298,6 +298,97 @@ fn teams_and_reps_files_are_checked_row_by_row() {
 }
 
 #[test]
+fn crm_users_exports_become_reps_in_their_teams() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("s.db").display());
+    ok(&[
+        "team",
+        "add",
+        "sdr",
+        "--name",
+        "Sales Development",
+        "--db",
+        &db,
+    ]);
+    // HubSpot's users export, as it comes.
+    let hubspot = dir.path().join("hubspot-users.csv");
+    std::fs::write(
+        &hubspot,
+        "User ID,First Name,Last Name,Email,Last login,Teams,Role,Deactivated\n\
+         4411,Omar,Haddad,Omar@Example.com,2026-11-30,EMEA Sales; Partners,Sales rep,false\n\
+         4412,Maya,Chen,maya@example.com,2026-12-01,Sales Development,Sales rep,false\n\
+         4413,Jonas,Berg,jonas@example.com,2026-10-02,EMEA Sales,Sales rep,true\n\
+         4414,No,Team,noteam@example.com,2026-10-02,,,false\n",
+    )
+    .unwrap();
+    let out = ok(&["import", "reps", hubspot.to_str().unwrap(), "--db", &db]);
+    assert!(out.contains("read 4, saved 3, rejected 1"), "{out}");
+    assert!(out.contains("made teams emea-sales with"), "{out}");
+    assert!(
+        out.contains("hubspot-users.csv:5: team_id: missing"),
+        "{out}"
+    );
+    // A Salesforce users report: role as the team, time zones in its own words.
+    let salesforce = dir.path().join("sf-users.csv");
+    std::fs::write(
+        &salesforce,
+        "Full Name,Email,Role,Active,Time Zone\n\
+         Lucia Ortiz,lucia@example.com,SDR,1,(GMT-05:00) Eastern Standard Time (America/New_York)\n\
+         Kim Park,kim@example.com,AE West,1,(GMT+01:00) Nowhere Time (Mars/Base)\n",
+    )
+    .unwrap();
+    let out = ok(&["import", "reps", salesforce.to_str().unwrap(), "--db", &db]);
+    assert!(out.contains("read 2, saved 1, rejected 1"), "{out}");
+    assert!(out.contains("sf-users.csv:3: time_zone"), "{out}");
+
+    let listed: Value =
+        serde_json::from_str(&ok(&["rep", "list", "--db", &db, "--format", "json"])).unwrap();
+    let reps: HashMap<&str, &Value> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap(), r))
+        .collect();
+    let omar = reps["omar@example.com"];
+    assert_eq!(
+        (omar["name"].as_str(), omar["team_id"].as_str()),
+        (Some("Omar Haddad"), Some("emea-sales")),
+        "{omar}"
+    );
+    assert_eq!(reps["maya@example.com"]["team_id"], "sdr", "{listed}");
+    assert_eq!(reps["jonas@example.com"]["available"], false, "{listed}");
+    let lucia = reps["lucia@example.com"];
+    assert_eq!(
+        (lucia["team_id"].as_str(), lucia["time_zone"].as_str()),
+        (Some("sdr"), Some("America/New_York")),
+        "{lucia}"
+    );
+    assert!(!reps.contains_key("kim@example.com"), "{listed}");
+    let teams: Value =
+        serde_json::from_str(&ok(&["team", "list", "--db", &db, "--format", "json"])).unwrap();
+    let made = teams
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "emea-sales")
+        .expect("the team named in the export");
+    assert_eq!(
+        (made["name"].as_str(), made["time_zone"].as_str()),
+        (Some("EMEA Sales"), Some("UTC")),
+        "{made}"
+    );
+    // A rejected row makes no team.
+    assert!(
+        teams
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["id"] != "ae-west"),
+        "{teams}"
+    );
+}
+
+#[test]
 fn a_generated_company_ends_now_unless_told() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("now");

@@ -12,6 +12,7 @@ pub mod limits;
 pub mod live;
 pub mod replay;
 pub mod reports;
+pub mod roster_file;
 pub mod state;
 pub mod stream;
 pub mod trust;

@@ -10,12 +10,12 @@ use anyhow::Context as _;
 use serde::Serialize;
 use serde_json::Value;
 use sluice_core::outcome::Shape;
-use sluice_core::{Attributes, business_time::WorkingHours};
 use sluice_server::ingest::{Times, prepare};
 use sluice_server::replay::Lived;
+use sluice_server::roster_file::{self, RepLine, TeamRef};
 use sluice_server::state::now;
 use sluice_server::writer::Accepted;
-use sluice_store::{OutcomeRow, RepRow, Store, TeamRow};
+use sluice_store::{OutcomeRow, Store};
 
 use super::import::{Target, identify, link, outcome_column, outcomes_shape, row_of};
 use crate::input::{self, Rejected, Rejections};
@@ -36,6 +36,9 @@ pub struct RosterSummary {
     pub read: u64,
     /// Rows saved (new or changed).
     pub imported: u64,
+    /// Teams made for the team names of a CRM's users export that named no existing team
+    /// (with the default calendar: UTC, Mon-Fri 09:00-17:00).
+    pub teams_created: Vec<String>,
     /// Rows not saved, because they are not valid.
     pub rejected: u64,
     /// The first rejected rows.
@@ -83,7 +86,7 @@ pub async fn import_teams(
         path,
         &mut rejections,
         &keep,
-        |rejections, row| match team_row(&row.columns) {
+        |rejections, row| match roster_file::team_row(&row.columns, now().millis()) {
             Ok(team) => {
                 rows.push(team);
                 Ok(())
@@ -99,6 +102,7 @@ pub async fn import_teams(
         kind: "teams",
         read: rows.len() as u64 + rejections.count,
         imported: rows.len() as u64,
+        teams_created: Vec::new(),
         rejected: rejections.count,
         rejected_rows: rejections.rows,
     })
@@ -118,7 +122,7 @@ pub async fn import_reps(
         path,
         &mut rejections,
         &keep,
-        |rejections, row| match rep_row(&row.columns) {
+        |rejections, row| match roster_file::rep_row(&row.columns, now().millis()) {
             Ok(rep) => {
                 rows.push((row.line, rep));
                 Ok(())
@@ -128,22 +132,43 @@ pub async fn import_reps(
     )?;
     let read = rows.len() as u64 + rejections.count;
     let mut imported = 0;
-    for (line, rep) in rows {
-        let Some(team) = store.team(&rep.team_id).await? else {
-            let error = format!(
-                "team_id: no team `{}` (import teams.csv first, or `sluice team add`)",
-                rep.team_id
-            );
-            rejections.reject(path, line, error)?;
-            continue;
+    let mut teams = store.teams().await?;
+    let mut teams_created = Vec::new();
+    for (line, RepLine { mut rep, team }) in rows {
+        let (team, new_team) = match team {
+            TeamRef::Id(id) => match teams.iter().find(|t| t.id == id) {
+                Some(team) => (team.clone(), false),
+                None => {
+                    let error = format!(
+                        "team_id: no team `{id}` (import teams.csv first, or `sluice team add`)"
+                    );
+                    rejections.reject(path, line, error)?;
+                    continue;
+                }
+            },
+            TeamRef::Named(name) => match roster_file::find_named(&teams, &name) {
+                Some(team) => (team.clone(), false),
+                None => {
+                    let id = Some(roster_file::slug(&name))
+                        .filter(|id| !id.is_empty())
+                        .unwrap_or_else(|| name.clone());
+                    (roster_file::default_team(id, name, now().millis()), true)
+                }
+            },
         };
+        rep.team_id = team.id.clone();
         if rep.time_zone.is_some() || rep.working_hours.is_some() {
             let tz = rep.time_zone.as_deref().unwrap_or(&team.time_zone);
             let hours = rep.working_hours.as_ref().unwrap_or(&team.working_hours);
-            if let Err(error) = calendar(tz, hours, &team.holidays) {
+            if let Err(error) = roster_file::calendar(tz, hours, &team.holidays) {
                 rejections.reject(path, line, error)?;
                 continue;
             }
+        }
+        if new_team {
+            store.upsert_team(&team).await?;
+            teams_created.push(team.id.clone());
+            teams.push(team);
         }
         store.upsert_rep(&rep).await?;
         imported += 1;
@@ -153,6 +178,7 @@ pub async fn import_reps(
         kind: "reps",
         read,
         imported,
+        teams_created,
         rejected: rejections.count,
         rejected_rows: rejections.rows,
     })
@@ -303,6 +329,13 @@ pub fn print_roster(summary: &RosterSummary, format: Format) -> anyhow::Result<(
                 "{}: read {}, saved {}, rejected {}",
                 summary.file, summary.read, summary.imported, summary.rejected
             )?;
+            if !summary.teams_created.is_empty() {
+                writeln!(
+                    out,
+                    "  made teams {} with the default calendar (UTC, Mon-Fri 09:00-17:00; change with `sluice team add`)",
+                    summary.teams_created.join(", ")
+                )?;
+            }
             for row in summary.rejected_rows.iter().take(10) {
                 writeln!(out, "  {}:{}: {}", row.file, row.line, row.error)?;
             }
@@ -434,94 +467,6 @@ fn read_company(dir: &Path) -> anyhow::Result<Read> {
         outcomes,
         rejections,
     })
-}
-
-/// A row of `teams.csv`, checked.
-fn team_row(row: &Attributes) -> Result<TeamRow, String> {
-    let id = text(row, "id").ok_or("id: missing")?;
-    let time_zone = text(row, "time_zone").unwrap_or_else(|| "UTC".into());
-    let working_hours =
-        list(row, "working_hours").unwrap_or_else(|| vec!["Mon-Fri 09:00-17:00".into()]);
-    let holidays = list(row, "holidays").unwrap_or_default();
-    calendar(&time_zone, &working_hours, &holidays)?;
-    let at = now().millis();
-    Ok(TeamRow {
-        name: text(row, "name").unwrap_or_else(|| id.clone()),
-        id,
-        time_zone,
-        working_hours,
-        holidays,
-        manager: text(row, "manager"),
-        created_ms: at,
-        updated_ms: at,
-    })
-}
-
-/// A row of `reps.csv`, checked (its team is checked when it is saved).
-fn rep_row(row: &Attributes) -> Result<RepRow, String> {
-    let id = text(row, "id").ok_or("id: missing")?;
-    let email = text(row, "email").ok_or("email: missing")?;
-    if !email.contains('@') {
-        return Err(format!("email: `{email}` is not an email address"));
-    }
-    let team_id = text(row, "team_id")
-        .or_else(|| text(row, "team"))
-        .ok_or("team_id: missing")?;
-    let capacity = match row.get("capacity") {
-        None => 25,
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .filter(|c| *c >= 0)
-            .ok_or_else(|| format!("capacity: `{n}` must be a whole number, 0 or more"))?,
-        Some(other) => return Err(format!("capacity: `{other}` must be a whole number")),
-    };
-    let available = match row.get("available") {
-        None => true,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => return Err(format!("available: `{other}` must be true or false")),
-    };
-    let at = now().millis();
-    Ok(RepRow {
-        name: text(row, "name").unwrap_or_else(|| id.clone()),
-        id,
-        email,
-        team_id,
-        time_zone: text(row, "time_zone"),
-        working_hours: list(row, "working_hours"),
-        capacity,
-        available,
-        away_until_ms: None,
-        created_ms: at,
-        updated_ms: at,
-    })
-}
-
-fn text(row: &Attributes, field: &str) -> Option<String> {
-    match row.get(field)? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-/// A `;`-separated cell.
-fn list(row: &Attributes, field: &str) -> Option<Vec<String>> {
-    let cell = text(row, field)?;
-    Some(
-        cell.split(';')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect(),
-    )
-}
-
-fn calendar(time_zone: &str, hours: &[String], holidays: &[String]) -> Result<(), String> {
-    let hours: Vec<&str> = hours.iter().map(String::as_str).collect();
-    let holidays: Vec<&str> = holidays.iter().map(String::as_str).collect();
-    WorkingHours::parse(time_zone, &hours, &holidays)
-        .map(|_| ())
-        .map_err(|e| format!("time_zone / working_hours / holidays: {e}"))
 }
 
 /// A directory of its own under the system's temporary directory, removed when dropped.

@@ -87,7 +87,8 @@ pub enum Kind {
     Outcomes,
     /// Sales teams: CSV (`id`, `name`, `time_zone`, `working_hours`, `holidays`, `manager`).
     Teams,
-    /// Reps: CSV (`id`, `name`, `email`, `team_id`, `capacity`).
+    /// Reps: CSV (`id`, `name`, `email`, `team_id`, `capacity`), or a CRM's users export
+    /// (HubSpot's, a Salesforce users report): teams named there are made when missing.
     Reps,
     /// A whole company, a directory as `sluice generate` writes it (teams.csv, reps.csv,
     /// leads.csv, events.jsonl, outcomes.csv), lived in time order into an empty database.

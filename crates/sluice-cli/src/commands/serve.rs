@@ -8,7 +8,7 @@ use clap::Args;
 use sluice_server::Config;
 use sluice_server::limits::{Rate, Settings};
 
-use crate::UserError;
+use crate::{Format, UserError};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -57,6 +57,10 @@ pub struct ServeArgs {
     /// The JetStream stream's name (its subjects are the name, lower-cased, and a partition).
     #[arg(long, default_value = "SLUICE_EVENTS")]
     nats_stream: String,
+    /// How to print where the service is once it is ready (`json`: one line on standard
+    /// output with its address, admin token and write key, for scripts).
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -234,25 +238,41 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| UserError(e.to_string()))?;
     let url = format!("http://{}", running.addr);
-    eprintln!(
-        "Sluice is running at {url}/ (database {}, model version {}, {} leads)",
-        args.db, running.model_version, running.leads
-    );
-    eprintln!("  admin token (bootstrap):  {}", running.admin_token);
-    match &running.write_key {
-        Some(key) => eprintln!("  write key (Segment SDKs): {key}"),
-        None => eprintln!(
-            "  write keys:               stored hashed, shown when made (new one: POST /api/v1/sources)"
-        ),
+    if args.format != Format::Table {
+        let ready = serde_json::json!({
+            "url": url,
+            "database": args.db,
+            "model_version": running.model_version,
+            "leads": running.leads,
+            "admin_token": running.admin_token,
+            "write_key": running.write_key,
+            "api_docs": format!("{url}/docs"),
+            "nats": args.nats,
+        });
+        println!("{ready}");
+    } else {
+        eprintln!(
+            "Sluice is running at {url}/ (database {}, model version {}, {} leads)",
+            args.db, running.model_version, running.leads
+        );
+        eprintln!("  admin token (bootstrap):  {}", running.admin_token);
+        match &running.write_key {
+            Some(key) => eprintln!("  write key (Segment SDKs): {key}"),
+            None => eprintln!(
+                "  write keys:               stored hashed, shown when made (new one: POST /api/v1/sources)"
+            ),
+        }
+        eprintln!("  API documentation:        {url}/docs");
+        if let Some(nats) = &args.nats {
+            eprintln!(
+                "  ingestion streams to:     {nats} (run `sluice worker` to store and score)"
+            );
+        }
+        eprintln!(
+            "  try: curl -u {}: {url}/v1/track -d '{{\"userId\":\"ada@example.com\",\"event\":\"Demo Requested\"}}'",
+            running.write_key.as_deref().unwrap_or("WRITE_KEY")
+        );
     }
-    eprintln!("  API documentation:        {url}/docs");
-    if let Some(nats) = &args.nats {
-        eprintln!("  ingestion streams to:     {nats} (run `sluice worker` to store and score)");
-    }
-    eprintln!(
-        "  try: curl -u {}: {url}/v1/track -d '{{\"userId\":\"ada@example.com\",\"event\":\"Demo Requested\"}}'",
-        running.write_key.as_deref().unwrap_or("WRITE_KEY")
-    );
     tokio::select! {
         result = running.server => {
             result.context("the server stopped")?.context("the server failed")?;

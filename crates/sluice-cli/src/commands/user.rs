@@ -32,6 +32,9 @@ pub enum UserCommand {
     Remove {
         /// Their email (or user id).
         email: String,
+        /// How to print who was removed (`json`: the person).
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
         #[command(flatten)]
         db: Db,
     },
@@ -52,6 +55,9 @@ pub enum UserCommand {
     Password {
         /// Their email (or user id).
         email: String,
+        /// How to print whose password was set (`json`: the person).
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
         #[command(flatten)]
         db: Db,
     },
@@ -201,15 +207,19 @@ pub fn run(command: UserCommand) -> anyhow::Result<()> {
                     }
                 }
             }
-            UserCommand::Remove { email, db } => {
+            UserCommand::Remove { email, format, db } => {
                 let store = connect(&db.db).await?;
                 let user = find(&store, &email).await?;
                 store.delete_user(&user.id).await?;
                 audit(&store, "user.delete", &user.id, None).await;
-                eprintln!(
-                    "removed {} ({}); their tokens and sessions have ended",
-                    user.email, user.id
-                );
+                if format == Format::Table {
+                    eprintln!(
+                        "removed {} ({}); their tokens and sessions have ended",
+                        user.email, user.id
+                    );
+                } else {
+                    println!("{}", json!({"removed": user}));
+                }
             }
             UserCommand::Link {
                 email,
@@ -236,14 +246,22 @@ pub fn run(command: UserCommand) -> anyhow::Result<()> {
                     );
                 }
             }
-            UserCommand::Password { email, db } => {
+            UserCommand::Password { email, format, db } => {
                 let password = read_password()?;
                 let hash = trust::hash_password(&password).map_err(|e| UserError(e.to_string()))?;
                 let store = connect(&db.db).await?;
                 let user = find(&store, &email).await?;
                 store.set_password(&user.id, Some(&hash)).await?;
                 audit(&store, "user.password", &user.id, None).await;
-                eprintln!("set the password of {}", user.email);
+                if format == Format::Table {
+                    eprintln!("set the password of {}", user.email);
+                } else {
+                    let user = sluice_store::UserRow {
+                        has_password: true,
+                        ..user
+                    };
+                    println!("{}", json!({"password_set": user}));
+                }
             }
         }
         Ok(())
