@@ -96,8 +96,8 @@ pub fn thousands(n: u64) -> String {
 }
 
 /// The catalogue of report features as a report numbers them: engagement rules first, then
-/// fit rules (as `Feature::rules_of` lists them), then the rest; rules of other models are left
-/// out.
+/// fit rules (as `Feature::rules_of` lists them), then the rest; rules of other models and the
+/// model's BANT fields are left out.
 struct Catalogue {
     /// What [`LeadFacts::features`] indexes: the model's engagement rules (in its order), its
     /// fit rules, then the event names and attribute values of the catalogue. An attribute
@@ -130,6 +130,10 @@ impl Catalogue {
             .enumerate()
             .map(|(i, r)| (r.id.as_str(), (engagement.len() + i) as u32))
             .collect();
+        let bant: Vec<&str> = model
+            .bant()
+            .map(|b| b.criteria.iter().map(|c| c.field.as_str()).collect())
+            .unwrap_or_default();
         let mut features = Feature::rules_of(model);
         let mut index = Vec::new();
         for (id, key) in store.report_features().await? {
@@ -140,6 +144,9 @@ impl Catalogue {
                     features.push(Feature::event(&key.name));
                     Some(features.len() as u32 - 1)
                 }
+                // BANT answers are sales' own qualification of the lead, captured on the way
+                // to its opportunity: they would only say that qualified leads qualify.
+                FeatureKind::Attribute if bant.contains(&key.name.as_str()) => None,
                 FeatureKind::Attribute => {
                     let mut feature = Feature::attribute(&key.name, "");
                     feature.value = key.value;

@@ -30,6 +30,11 @@ id = "blog"
 event = "page"
 when = "event.properties.path.startsWith('/blog')"
 points = 1
+[bant]
+sql_min = 0.75
+[bant.budget]
+field = "bant_budget"
+values = { approved = 1.0, none = 0.0 }
 [handoff]
 default_team = "sdr"
 reject_reasons = ["not_a_fit"]
@@ -200,6 +205,14 @@ async fn seed(app: &App) {
         .await;
     app.ok("/api/v1/leads/a3/activities", json!({"kind": "email"}))
         .await;
+    // Sales' BANT answers on the way to the opportunity: not a driver of it.
+    for user in ["a1", "a2"] {
+        app.batch(json!([
+            {"type": "identify", "userId": user, "messageId": format!("{user}-bant"),
+             "timestamp": "2026-01-20T10:00:00Z", "traits": {"bant_budget": "approved"}},
+        ]))
+        .await;
+    }
     let ack = app
         .ok(
             "/api/v1/outcomes",
@@ -389,6 +402,14 @@ async fn scenario(app: App) {
     assert!(close(&paid["opportunity_lift"]["value"], 0.25 / 0.3));
     assert_eq!(find("attribute", "account.industry = Software")["leads"], 4);
     assert_eq!(find("event", "page")["leads"], 10);
+    assert!(
+        report["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| !r["feature"].as_str().unwrap().starts_with("bant_")),
+        "BANT answers are left out: {report}"
+    );
     let lifts: Vec<f64> = report["rows"]
         .as_array()
         .unwrap()
