@@ -127,6 +127,13 @@ async fn a_generated_company_lives_its_year_with_a_working_sales_team() {
         transitions.iter().any(|t| t.to == Stage::Sql),
         "no lead reached sql"
     );
+    // Not every qualified lead becomes an opportunity: some stall and go back to marketing.
+    assert!(
+        transitions
+            .iter()
+            .any(|t| t.from == Stage::Sql && t.to == Stage::Recycled),
+        "every sql went on"
+    );
 
     // Every touch comes after its lead was assigned.
     let assignments = store.assignments_between(0, i64::MAX).await.unwrap();

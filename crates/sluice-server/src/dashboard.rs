@@ -17,6 +17,7 @@ use axum::routing::get;
 use serde_json::Value;
 use sluice_core::engine::{BantStatus, Explanation, Skip};
 use sluice_core::event::Attributes;
+use sluice_core::analytics::StageCounts;
 use sluice_core::handoff::{SlaFigures, SlaReport};
 use sluice_core::{LeadScore, Qualification, Stage, Timestamp};
 use sluice_store::{AccountRow, LeadFilter, LeadRow, LeadSort, Store, StoreError, TransitionRow};
@@ -543,7 +544,7 @@ struct FunnelRow {
     count: i64,
     /// `count` for people.
     shown: String,
-    /// Now at this stage or further along the main path.
+    /// Leads whose history reached this stage (or beyond it on the main path).
     reached: Option<String>,
     /// Reached this stage ÷ reached the one before.
     conversion: Option<String>,
@@ -616,6 +617,11 @@ struct OverviewPage {
     total: String,
     as_of: String,
     funnel: Vec<FunnelRow>,
+    /// MQL quality per lead source: the sources that made MQLs.
+    sources: Vec<reports::FunnelLine>,
+    all_sources: reports::FunnelLine,
+    /// Reps see their own work, not the sources' revenue (the reports page is not theirs).
+    show_sources: bool,
     mqls: Vec<LeadLine>,
     recent: Vec<LeadLine>,
     accounts: Vec<AccountLine>,
@@ -755,34 +761,35 @@ const MAIN: [Stage; 6] = [
     Stage::Won,
 ];
 
-/// The funnel from the count of leads now in each stage. "Reached" counts the leads at a stage
-/// or beyond it on the main path, so conversions compare like with like.
-fn funnel(counts: &HashMap<String, i64>) -> Vec<FunnelRow> {
+/// The funnel: the leads now in each stage, and the leads whose history reached each stage
+/// of the main path (`reached`, from the report facts, as the funnel report counts them), so a
+/// rejected or recycled MQL still counts as an MQL, and conversions compare like with like.
+fn funnel(counts: &HashMap<String, i64>, reached: &StageCounts) -> Vec<FunnelRow> {
     let count = |stage: Stage| counts.get(stage.as_str()).copied().unwrap_or(0);
-    let total: i64 = Stage::ALL.iter().map(|&s| count(s)).sum();
-    let lost = count(Stage::Lost);
-    let width = |n: i64| (n > 0).then(|| format!("{:.1}", n as f64 * 100.0 / total as f64));
+    let total = reached.lead.max(1) as f64;
+    let width = |n: u64| (n > 0).then(|| format!("{:.1}", (n as f64 * 100.0 / total).min(100.0)));
     let percent =
-        |n: i64, of: i64| (of > 0).then(|| format!("{:.1} %", n as f64 * 100.0 / of as f64));
+        |n: u64, of: u64| (of > 0).then(|| format!("{:.1} %", n as f64 * 100.0 / of as f64));
     let shown = |n: i64| thousands(n.max(0) as u64);
 
     let mut rows = Vec::new();
-    let mut previous: Option<i64> = None;
-    for (i, &stage) in MAIN.iter().enumerate() {
-        let mut reached: i64 = MAIN[i..].iter().map(|&s| count(s)).sum();
-        if stage != Stage::Won {
-            reached += lost;
-        }
-        if stage == Stage::Lead {
-            reached += count(Stage::Recycled) + count(Stage::Disqualified);
-        }
+    let mut previous: Option<u64> = None;
+    for stage in MAIN {
+        let reached = match stage {
+            Stage::Lead => reached.lead,
+            Stage::Mql => reached.mql,
+            Stage::Sal => reached.sal,
+            Stage::Sql => reached.sql,
+            Stage::Opportunity => reached.opportunity,
+            _ => reached.won,
+        };
         rows.push(FunnelRow {
             stage,
             class: stage_class(stage),
             bar: if stage == Stage::Won { "won" } else { "" },
             count: count(stage),
             shown: shown(count(stage)),
-            reached: Some(shown(reached)),
+            reached: Some(thousands(reached)),
             conversion: previous.and_then(|p| percent(reached, p)),
             width: width(reached),
         });
@@ -801,7 +808,7 @@ fn funnel(counts: &HashMap<String, i64>) -> Vec<FunnelRow> {
             shown: shown(count(stage)),
             reached: None,
             conversion: None,
-            width: width(count(stage)),
+            width: width(count(stage).max(0) as u64),
         });
     }
     rows
@@ -897,6 +904,14 @@ async fn overview(
     } else {
         (Vec::new(), Vec::new())
     };
+    let model_in_force = state.live.read().expect("live state lock").model().clone();
+    let reach = crate::reports::funnel_report(
+        &state.store,
+        &model_in_force,
+        crate::reports::Period::default(),
+        sluice_core::analytics::Cohort::Week,
+    )
+    .await?;
     let view = OverviewPage {
         slas,
         handoff,
@@ -904,7 +919,18 @@ async fn overview(
         model,
         total: thousands(counts.values().sum::<i64>().max(0) as u64),
         as_of: when(state.clock.now().millis()),
-        funnel: funnel(&counts),
+        funnel: funnel(&counts, &reach.total.reached),
+        sources: reach
+            .by_source
+            .iter()
+            .filter(|row| row.reached.mql > 0)
+            .map(|row| {
+                let name = row.key.clone().unwrap_or_else(|| "(none)".into());
+                reports::FunnelLine::new(name, row)
+            })
+            .collect(),
+        all_sources: reports::FunnelLine::new("all sources".into(), &reach.total),
+        show_sources: session.0.role != Role::Rep,
         mqls: mqls.into_iter().map(|l| LeadLine::new(l, &names)).collect(),
         recent: recent
             .into_iter()

@@ -17,23 +17,23 @@ use crate::state::AppState;
 const SHOWN: usize = 10;
 
 /// One group of the funnel, for people.
-struct FunnelLine {
-    name: String,
-    leads: String,
-    mqls: String,
-    sals: String,
-    opportunities: String,
-    won: String,
-    lead_to_mql: String,
-    mql_to_opportunity: String,
-    win_rate: String,
-    pipeline: String,
-    bookings: String,
-    revenue_per_mql: String,
+pub(super) struct FunnelLine {
+    pub(super) name: String,
+    pub(super) leads: String,
+    pub(super) mqls: String,
+    pub(super) sals: String,
+    pub(super) opportunities: String,
+    pub(super) won: String,
+    pub(super) lead_to_mql: String,
+    pub(super) mql_to_opportunity: String,
+    pub(super) win_rate: String,
+    pub(super) pipeline: String,
+    pub(super) bookings: String,
+    pub(super) revenue_per_mql: String,
 }
 
 impl FunnelLine {
-    fn new(name: String, row: &FunnelRow) -> FunnelLine {
+    pub(super) fn new(name: String, row: &FunnelRow) -> FunnelLine {
         FunnelLine {
             name,
             leads: thousands(row.reached.lead),

@@ -78,7 +78,7 @@ enum Act {
     Decide { rep: String },
     /// Capture BANT and move to `sql`.
     Qualify { rep: String },
-    /// Give an accepted lead that went nowhere back to marketing.
+    /// Give an accepted (or qualified) lead that went nowhere back to marketing.
     Recycle { rep: String },
     /// Capture BANT ahead of an opportunity (a lead sales worked outside the hand-off).
     Bant,
@@ -350,6 +350,12 @@ impl Team {
                                 let when = self.after(&rep, at.millis(), hours).min(o - HOUR_MS);
                                 (when, Act::Qualify { rep })
                             }
+                            // Some go as far as a discovery call and a BANT that qualifies,
+                            // then stall; the rest go back to marketing after a while.
+                            _ if self.draw(lead, 13) < 0.3 => {
+                                let hours = 2.0 + 30.0 * self.draw(lead, 8);
+                                (self.after(&rep, at.millis(), hours), Act::Qualify { rep })
+                            }
                             _ => {
                                 let hours = 8.0 + 38.0 * self.draw(lead, 9);
                                 (self.after(&rep, at.millis(), hours), Act::Recycle { rep })
@@ -387,14 +393,20 @@ impl Team {
                     .await?
                 {
                     self.lived.qualified += 1;
+                    // No opportunity to come: the deal stalls within a few weeks.
+                    if opportunity.is_none_or(|o| o <= at.millis()) {
+                        let hours = 40.0 + 120.0 * self.draw(lead, 14);
+                        let when = self.after(&rep, later.millis(), hours);
+                        self.plan(when, lead, Act::Recycle { rep });
+                    }
                 }
             }
             Act::Recycle { rep } => {
-                if stage == Stage::Sal {
-                    let reason = if self.draw(lead, 12) < 0.5 {
-                        "bad_timing"
-                    } else {
-                        "unreachable"
+                if matches!(stage, Stage::Sal | Stage::Sql) {
+                    let reason = match (stage, self.draw(lead, 12) < 0.5) {
+                        (Stage::Sql, true) => "no_budget",
+                        (_, true) => "bad_timing",
+                        (_, false) => "unreachable",
                     };
                     self.moved(store, live, lead, Stage::Recycled, Some(reason), &rep, at)
                         .await?;

@@ -48,7 +48,8 @@ impl App {
         };
         app.send(json!([
             {"type": "identify", "userId": "ada@example.com", "traits": {
-                "email": "ada@example.com", "title": "Head of Data Platform", "seniority": "vp", "department": "engineering"}},
+                "email": "ada@example.com", "title": "Head of Data Platform", "seniority": "vp", "department": "engineering",
+                "lead_source": "webinar"}},
             {"type": "group", "userId": "ada@example.com", "groupId": "acme", "traits": {
                 "name": "Acme Corp", "employees": 1200, "industry": "Software"}},
             {"type": "track", "userId": "ada@example.com", "event": "Demo Requested"},
@@ -245,6 +246,11 @@ async fn overview_shows_the_funnel_the_model_and_the_leads() {
         "{body}"
     );
     assert!(body.contains("50.0 %"), "lead → mql conversion: {body}");
+    // MQL quality per source, from the report facts: the one MQL came from a webinar.
+    assert!(
+        body.contains("MQL quality by source") && body.contains(r#"<tr data-source="webinar">"#),
+        "{body}"
+    );
     // No teams in this database: the hand-off card says how to set them up.
     assert!(
         body.contains("Hand-off, last 30 days") && body.contains("No MQL has been assigned yet"),
