@@ -359,6 +359,23 @@ fn diff_covers_the_hand_off_and_prints_numbers_as_written() {
     assert!(all.contains("spam"), "{all}");
     assert!(all.contains("Added probability `won`"), "{all}");
     assert!(!all.contains("000000"), "{all}");
+
+    // The glossary is part of the contract: a reworded definition is a change.
+    let reworded = base.replace(
+        "sql = \"Sales-qualified lead: the rep has captured BANT",
+        "sql = \"Sales-qualified lead: the account executive has captured BANT",
+    );
+    let reworded = Model::from_toml(&reworded, "new.toml").unwrap();
+    let changes = sluice_core::model::diff::diff(&old, &reworded);
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(
+        (changes[0].section.as_str(), changes[0].id.as_str()),
+        ("glossary term", "sql")
+    );
+    assert!(
+        changes[0].summary.contains("account executive"),
+        "{changes:?}"
+    );
 }
 
 #[test]

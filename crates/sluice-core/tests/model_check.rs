@@ -23,6 +23,24 @@ fn the_example_model_compiles_natively() {
 }
 
 #[test]
+fn the_glossary_defines_the_contracts_words() {
+    let text = include_str!("../../../examples/model.toml");
+    let model = Model::from_toml(text, "examples/model.toml").unwrap();
+    let terms: Vec<&str> = model.glossary().keys().map(String::as_str).collect();
+    assert_eq!(terms, ["mql", "opportunity", "recycled", "sal", "sql"]);
+    assert!(model.glossary()["sql"].contains("BANT"));
+
+    let e = errors("[glossary]\nmql = \"Fits and is engaged.\"\nsql = \"  \"\n");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("m.toml:9:7: glossary.sql: say what `sql` means here"),
+        "{e:?}"
+    );
+    let e = errors("[glossary]\nmql = 3\n");
+    assert!(e[0].starts_with("m.toml:8:"), "{e:?}");
+}
+
+#[test]
 fn minimal_model_from_the_product_brief() {
     let source = format!(
         "{HEAD}[[fit.rules]]\nid = \"vp\"\nwhen = \"lead.title == 'VP'\"\npoints = 10\n\n\

@@ -15,9 +15,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde_json::Value;
+use sluice_core::analytics::StageCounts;
 use sluice_core::engine::{BantStatus, Explanation, Skip};
 use sluice_core::event::Attributes;
-use sluice_core::analytics::StageCounts;
 use sluice_core::handoff::{SlaFigures, SlaReport};
 use sluice_core::{LeadScore, Qualification, Stage, Timestamp};
 use sluice_store::{AccountRow, LeadFilter, LeadRow, LeadSort, Store, StoreError, TransitionRow};
@@ -546,6 +546,8 @@ struct FunnelRow {
     shown: String,
     /// Leads whose history reached this stage (or beyond it on the main path).
     reached: Option<String>,
+    /// What the stage means here, from the model's glossary.
+    meaning: Option<String>,
     /// Reached this stage ÷ reached the one before.
     conversion: Option<String>,
     /// Bar width, in percent of all leads; none for an empty stage.
@@ -764,7 +766,12 @@ const MAIN: [Stage; 6] = [
 /// The funnel: the leads now in each stage, and the leads whose history reached each stage
 /// of the main path (`reached`, from the report facts, as the funnel report counts them), so a
 /// rejected or recycled MQL still counts as an MQL, and conversions compare like with like.
-fn funnel(counts: &HashMap<String, i64>, reached: &StageCounts) -> Vec<FunnelRow> {
+fn funnel(
+    counts: &HashMap<String, i64>,
+    reached: &StageCounts,
+    glossary: &std::collections::BTreeMap<String, String>,
+) -> Vec<FunnelRow> {
+    let meaning = |stage: Stage| glossary.get(stage.as_str()).cloned();
     let count = |stage: Stage| counts.get(stage.as_str()).copied().unwrap_or(0);
     let total = reached.lead.max(1) as f64;
     let width = |n: u64| (n > 0).then(|| format!("{:.1}", (n as f64 * 100.0 / total).min(100.0)));
@@ -790,6 +797,7 @@ fn funnel(counts: &HashMap<String, i64>, reached: &StageCounts) -> Vec<FunnelRow
             count: count(stage),
             shown: shown(count(stage)),
             reached: Some(thousands(reached)),
+            meaning: meaning(stage),
             conversion: previous.and_then(|p| percent(reached, p)),
             width: width(reached),
         });
@@ -807,6 +815,7 @@ fn funnel(counts: &HashMap<String, i64>, reached: &StageCounts) -> Vec<FunnelRow
             count: count(stage),
             shown: shown(count(stage)),
             reached: None,
+            meaning: meaning(stage),
             conversion: None,
             width: width(count(stage).max(0) as u64),
         });
@@ -919,7 +928,7 @@ async fn overview(
         model,
         total: thousands(counts.values().sum::<i64>().max(0) as u64),
         as_of: when(state.clock.now().millis()),
-        funnel: funnel(&counts, &reach.total.reached),
+        funnel: funnel(&counts, &reach.total.reached, model_in_force.glossary()),
         sources: reach
             .by_source
             .iter()

@@ -246,6 +246,11 @@ async fn overview_shows_the_funnel_the_model_and_the_leads() {
         "{body}"
     );
     assert!(body.contains("50.0 %"), "lead → mql conversion: {body}");
+    // A stage says what it means here, from the model's glossary.
+    assert!(
+        body.contains(r#"<span class="pill " title="Marketing-qualified lead: "#),
+        "{body}"
+    );
     // MQL quality per source, from the report facts: the one MQL came from a webinar.
     assert!(
         body.contains("MQL quality by source") && body.contains(r#"<tr data-source="webinar">"#),

@@ -407,6 +407,7 @@ async fn sign_off(app: App) {
     assert_eq!(app.lead("plain").await["stage"], "lead");
     let active = app.admin(Method::GET, "/api/v1/model", None).await;
     assert_eq!(active["version"], "1");
+    assert!(active["glossary"].is_object(), "{active}");
 
     // Both sides: in force, and the leads rescored under it while events keep arriving.
     let approve = format!("/api/v1/model/proposals/{id}/approve");

@@ -497,6 +497,7 @@ fn check(out: &mut impl Write, path: &Path, format: Format) -> anyhow::Result<()
         "account_rules": model.account().rules.len(),
         "account_rollup": model.account().rollup.to_string(),
         "bant_criteria": model.bant().map_or(0, |b| b.criteria.len()),
+        "glossary": model.glossary(),
         "conditions": {"native": native, "interpreted": interpreted},
         "handoff": {
             "default_team": model.handoff().default_team,
@@ -597,6 +598,10 @@ fn check(out: &mut impl Write, path: &Path, format: Format) -> anyhow::Result<()
         if !slas.is_empty() {
             writeln!(out, "  SLAs:        {}", slas.join(", "))?;
         }
+    }
+    if !model.glossary().is_empty() {
+        let terms: Vec<&str> = model.glossary().keys().map(String::as_str).collect();
+        writeln!(out, "  glossary:    {}", terms.join(", "))?;
     }
     writeln!(
         out,

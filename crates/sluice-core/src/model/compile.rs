@@ -326,6 +326,24 @@ impl Compiler<'_> {
                 approvers
             }
         };
+        let mut glossary = std::collections::BTreeMap::new();
+        for (term, definition) in &raw.glossary {
+            let name = term.get_ref().trim();
+            if name.is_empty() {
+                self.error(term.span(), None, "glossary: a term needs a name");
+                continue;
+            }
+            let text = definition.get_ref().trim();
+            if text.is_empty() {
+                self.error(
+                    definition.span(),
+                    None,
+                    format!("glossary.{name}: say what `{name}` means here"),
+                );
+                continue;
+            }
+            glossary.insert(name.to_string(), text.to_string());
+        }
         let handoff = raw
             .handoff
             .as_ref()
@@ -383,6 +401,7 @@ impl Compiler<'_> {
             handoff,
             probability,
             approvers,
+            glossary,
             by_event,
             any_event,
             event_fields,

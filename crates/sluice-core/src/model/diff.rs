@@ -86,7 +86,13 @@ pub fn diff(old: &Model, new: &Model) -> Vec<Change> {
                     if before == after {
                         continue;
                     }
-                    let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
+                    // Sentences are quoted, so their own full stops read as theirs.
+                    let prose = matches!(label, "meaning" | "description");
+                    let show = |v: &Option<String>| match v {
+                        Some(text) if prose => format!("\"{text}\""),
+                        Some(text) => text.clone(),
+                        None => "(none)".into(),
+                    };
                     let subject = if o.section == "setting" {
                         upper_first(&o.id)
                     } else {
@@ -359,6 +365,11 @@ fn items(m: &Model) -> Vec<Item> {
         ],
     }));
     items.push(setting("approvers of changes", m.approvers.join(", ")));
+    items.extend(m.glossary.iter().map(|(term, definition)| Item {
+        section: "glossary term",
+        id: term.clone(),
+        fields: vec![("meaning", definition.clone())],
+    }));
     if let Some(p) = &m.probability {
         items.push(Item {
             section: "probability",

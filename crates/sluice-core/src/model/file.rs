@@ -35,6 +35,9 @@ pub(super) struct File {
     pub probability: Option<Probability>,
     #[serde(default)]
     pub governance: Option<Governance>,
+    /// What the words of the contract mean here: `mql`, `sal`, `sql`... → a definition.
+    #[serde(default)]
+    pub glossary: BTreeMap<S<String>, S<String>>,
 }
 
 /// Who must sign a proposed change of this model before it is put in force.

@@ -35,6 +35,8 @@ pub struct Model {
     pub(crate) probability: Option<Probability>,
     /// The roles that must each sign a proposed change of this model (`[governance]`).
     pub(crate) approvers: Vec<String>,
+    /// What the contract's words mean here (`[glossary]`): term → definition.
+    pub(crate) glossary: std::collections::BTreeMap<String, String>,
     /// Engagement rules by event name, so most events touch few rules.
     pub(crate) by_event: FxHashMap<String, Vec<u32>>,
     /// Engagement rules for `event = "*"`.
@@ -486,6 +488,12 @@ impl Model {
     /// role (`[governance] approvers`; by default `marketing` and `sales_manager`).
     pub fn approvers(&self) -> &[String] {
         &self.approvers
+    }
+
+    /// What the contract's words mean here, as both sides agreed (`[glossary]`): term (`mql`,
+    /// `sal`, `sql`...) → definition, in the terms' order.
+    pub fn glossary(&self) -> &std::collections::BTreeMap<String, String> {
+        &self.glossary
     }
 
     /// The score's calibration into a probability, if the model has one.

@@ -668,7 +668,8 @@ async fn get_account(
     Ok(Json(json!({"account": account, "leads": leads.items})))
 }
 
-/// The model in force: its file and version.
+/// The model in force: its file and version, and its glossary (what MQL, SAL, SQL... mean
+/// here, as the file defines them).
 #[utoipa::path(get, path = "/api/v1/model", tag = "model", responses((status = 200, description = "The active model", body = Object)))]
 async fn get_model(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let active = state
@@ -676,7 +677,12 @@ async fn get_model(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
         .active_model()
         .await?
         .ok_or_else(|| ApiError::not_found("no active model"))?;
-    Ok(Json(json!(active)))
+    let mut answer = json!(active);
+    let live = state.live.read().expect("live state lock");
+    if live.version() == active.version {
+        answer["glossary"] = json!(live.model().glossary());
+    }
+    Ok(Json(answer))
 }
 
 /// Upload a new model version (the TOML file as the body). It is checked, stored and, unless
