@@ -120,6 +120,8 @@ fn x_education_beats_the_floor_and_its_suggested_model_scores_leads() {
         leads,
         "--label",
         "Converted",
+        "--missing",
+        "Select",
         "--exclude",
         &exclude,
         "--id-column",
@@ -261,6 +263,8 @@ fn the_leakage_guard_flags_post_contact_columns() {
         leads.to_str().unwrap(),
         "--label",
         "Converted",
+        "--missing",
+        "Select",
         "--id-column",
         "Prospect ID,Lead Number",
         "--models",
@@ -321,6 +325,8 @@ fn a_small_file_with_a_time_column_in_json_and_in_a_table() {
         "won",
         "--time-column",
         "created",
+        "--missing",
+        "Select",
         "--gbm-max-rounds",
         "50",
     ];
@@ -405,7 +411,9 @@ fn bad_input_is_a_one_line_error() {
     let e = user_error(&["learn", "--leads", bad, "--label", "won"]);
     assert_eq!(
         e.trim_end(),
-        format!("error: {bad}:{line}: label `won`: `maybe` is not 0/1, yes/no or true/false")
+        format!(
+            "error: {bad}:{line}: label `won`: `maybe` is not 0/1, yes/no, true/false or won/lost (name the outcome's values with --positive, and --negative to leave the others out)"
+        )
     );
     let e = user_error(&[
         "learn",
@@ -440,4 +448,142 @@ fn bad_input_is_a_one_line_error() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("forest"));
+}
+
+/// A CRM's export as it comes: amounts with currency signs and separators, shares with `%`,
+/// `N/A` and `-` for nothing, the outcome as a deal stage, open deals among the closed ones.
+fn crm_export(rows: usize) -> String {
+    let mut state = 17u64;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as f64 / (1u64 << 31) as f64
+    };
+    let mut out =
+        String::from("Record ID,Annual Revenue,Number of Employees,Discount,Source,Deal Stage\n");
+    for i in 0..rows {
+        let employees = (50.0 + 20_000.0 * next()) as u64;
+        let big = employees > 8_000;
+        let won = next() < if big { 0.7 } else { 0.2 };
+        let stage = match (i % 10, won) {
+            (0, _) => "Negotiation",
+            (1, _) if i % 20 == 1 => "",
+            (_, true) => "Closed Won",
+            (_, false) => "Closed Lost",
+        };
+        let revenue = if i % 7 == 0 {
+            "N/A".to_string()
+        } else {
+            let dollars = employees * 120_000;
+            let text = dollars.to_string();
+            let mut grouped = String::new();
+            for (k, c) in text.chars().enumerate() {
+                if k > 0 && (text.len() - k) % 3 == 0 {
+                    grouped.push(',');
+                }
+                grouped.push(c);
+            }
+            format!("\"${grouped}\"")
+        };
+        let employees = if employees >= 1000 {
+            format!("\"{},{:03}\"", employees / 1000, employees % 1000)
+        } else {
+            employees.to_string()
+        };
+        let discount = format!("{} %", (next() * 30.0) as u32);
+        let source = ["Referral", "Ads", "-", "Webinar"][(next() * 4.0) as usize];
+        out.push_str(&format!(
+            "r{i},{revenue},{employees},{discount},{source},{stage}\n"
+        ));
+    }
+    out
+}
+
+#[test]
+fn a_crm_export_is_read_as_sales_writes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deals.csv");
+    std::fs::write(&path, crm_export(400)).unwrap();
+    let path = path.to_str().unwrap();
+    let base = [
+        "learn",
+        "--leads",
+        path,
+        "--label",
+        "Deal Stage",
+        "--models",
+        "logistic",
+        "--format",
+        "json",
+    ];
+
+    // Closed deals are the outcome; open ones and empty stages are left out and counted.
+    let report = json(
+        &[
+            &base[..],
+            &["--positive", "Closed Won", "--negative", "Closed Lost"],
+        ]
+        .concat(),
+    );
+    let data = &report["data"];
+    assert_eq!(
+        data["unlabelled"], 60,
+        "40 in negotiation, 20 empty: {data}"
+    );
+    assert_eq!(data["rows"], 340, "{data}");
+    let kind = |column: &str| {
+        data["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["column"] == column)
+            .unwrap_or_else(|| panic!("no feature {column}: {data}"))["kind"]
+            .clone()
+    };
+    // Separators, currencies and percent signs are numbers; N/A and - are missing.
+    assert_eq!(kind("Annual Revenue"), "numeric");
+    assert_eq!(kind("Number of Employees"), "numeric");
+    assert_eq!(kind("Discount"), "numeric");
+    assert_eq!(kind("Source"), "categorical");
+    let markers: Vec<(&str, u64)> = data["missing_markers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["marker"].as_str().unwrap(), m["cells"].as_u64().unwrap()))
+        .collect();
+    assert!(
+        markers.iter().any(|(m, n)| *m == "N/A" && *n > 30),
+        "{markers:?}"
+    );
+    assert!(
+        markers.iter().any(|(m, n)| *m == "-" && *n > 30),
+        "{markers:?}"
+    );
+    // The planted signal: more employees, more wins.
+    let (_, auc) = best(&report);
+    assert!(auc > 0.65, "ROC AUC {auc}");
+
+    // Without --negative, every stage but the positive one is a loss; empty ones still left out.
+    let report = json(&[&base[..], &["--positive", "closed won"]].concat());
+    assert_eq!(report["data"]["unlabelled"], 20, "{}", report["data"]);
+
+    // Without either, the deal stages' own words are read; an open stage is named with its line.
+    let e = user_error(&base);
+    assert!(
+        e.contains("deals.csv:2: label `Deal Stage`: `Negotiation` is not 0/1")
+            && e.contains("--positive"),
+        "{e}"
+    );
+    // Flags of a file's label are refused from the history.
+    let e = user_error(&[
+        "learn",
+        "--leads",
+        path,
+        "--outcomes",
+        path,
+        "--positive",
+        "Won",
+    ]);
+    assert!(e.contains("--positive is for a leads file"), "{e}");
 }

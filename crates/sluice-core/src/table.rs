@@ -389,8 +389,9 @@ fn sniff_delimiter(reader: &mut impl Read) -> io::Result<u8> {
     })
 }
 
-/// A CSV cell as a typed value: empty cells are absent; numbers and booleans are typed so
-/// conditions such as `account.employees >= 200` work; codes with leading zeros stay text.
+/// A CSV cell as a typed value: empty cells are absent; numbers (see [`number`]) and booleans
+/// are typed so conditions such as `account.employees >= 200` work; codes with leading zeros
+/// stay text.
 pub fn cell_value(cell: &str) -> Option<Value> {
     let cell = cell.trim();
     if cell.is_empty() {
@@ -402,20 +403,135 @@ pub fn cell_value(cell: &str) -> Option<Value> {
     if cell.eq_ignore_ascii_case("false") {
         return Some(Value::Bool(false));
     }
+    match number(cell) {
+        Some(Number::Int(i)) => Some(Value::from(i)),
+        Some(Number::Float(f)) => Some(Value::from(f)),
+        None => Some(Value::String(cell.to_string())),
+    }
+}
+
+/// A number read from a cell.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Number {
+    /// Written without a fraction.
+    Int(i64),
+    /// Written with one.
+    Float(f64),
+}
+
+impl Number {
+    /// As a float.
+    pub fn value(self) -> f64 {
+        match self {
+            Number::Int(i) => i as f64,
+            Number::Float(f) => f,
+        }
+    }
+}
+
+/// A cell as a number, as spreadsheets and CRM exports write them: `250`, `-3.5`, and also
+/// with thousands separators (`13,302`, `1,234,567.89`: groups of exactly three digits), a
+/// currency symbol before or after (`$1,200`, `1200 €`), a percent sign (`12 %` reads as 12)
+/// or accounting parentheses for a negative (`(1,200)`). Codes with leading zeros (`02134`),
+/// exponents past the finite range, `NaN` and `inf` are not numbers. A decimal comma
+/// (`1,5`) is not read: `1,500` is one thousand five hundred.
+pub fn number(cell: &str) -> Option<Number> {
+    let cell = cell.trim();
+    if let Some(n) = plain_number(cell) {
+        return Some(n);
+    }
+    // Accounting negatives, then a sign, a currency symbol and a percent sign around the
+    // digits, in any of the orders people write them ("-$1,200", "$-1,200", "1 200 €" aside).
+    let (negative, body) = match cell.strip_prefix('(').and_then(|c| c.strip_suffix(')')) {
+        Some(inner) => (true, inner.trim()),
+        None => (false, cell),
+    };
+    let mut body = body;
+    let mut sign = false;
+    let mut marked = false;
+    for _ in 0..2 {
+        if let Some(rest) = body.strip_prefix('-') {
+            sign = !sign;
+            body = rest.trim_start();
+        }
+        if let Some(rest) = body.strip_prefix(CURRENCY) {
+            body = rest.trim_start();
+            marked = true;
+        }
+    }
+    if let Some(rest) = body
+        .strip_suffix(CURRENCY)
+        .or_else(|| body.strip_suffix('%'))
+    {
+        body = rest.trim_end();
+        marked = true;
+    }
+    let grouped = thousands(body);
+    if !marked && grouped.is_none() {
+        return None;
+    }
+    let digits = grouped.unwrap_or_else(|| body.to_string());
+    let n = plain_number(&digits)?;
+    Some(match (negative != sign, n) {
+        (false, n) => n,
+        (true, Number::Int(i)) => Number::Int(-i),
+        (true, Number::Float(f)) => Number::Float(-f),
+    })
+}
+
+/// Currency symbols read around a number.
+const CURRENCY: [char; 6] = ['$', '€', '£', '¥', '₹', '₩'];
+
+/// `1,234,567.89` without its separators, if the groups are right (1-3 digits, then groups of
+/// three), else `None`.
+fn thousands(text: &str) -> Option<String> {
+    let (whole, fraction) = match text.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (text, None),
+    };
+    let mut groups = whole.split(',');
+    let first = groups.next()?;
+    if first.is_empty() || first.len() > 3 || !first.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut out = first.to_string();
+    let mut any = false;
+    for group in groups {
+        if group.len() != 3 || !group.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        out.push_str(group);
+        any = true;
+    }
+    if !any {
+        return None;
+    }
+    if let Some(f) = fraction {
+        if f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        out.push('.');
+        out.push_str(f);
+    }
+    Some(out)
+}
+
+/// A number as written in code: digits first (after an optional `-`), no leading zero,
+/// finite.
+fn plain_number(cell: &str) -> Option<Number> {
     let digits = cell.strip_prefix('-').unwrap_or(cell);
     let numeric_start = digits.starts_with(|c: char| c.is_ascii_digit());
     let leading_zero = digits.len() > 1 && digits.starts_with('0') && !digits.starts_with("0.");
-    if numeric_start && !leading_zero {
-        if let Ok(i) = cell.parse::<i64>() {
-            return Some(Value::from(i));
-        }
-        if let Ok(f) = cell.parse::<f64>()
-            && f.is_finite()
-        {
-            return Some(Value::from(f));
-        }
+    if !numeric_start || leading_zero {
+        return None;
     }
-    Some(Value::String(cell.to_string()))
+    if let Ok(i) = cell.parse::<i64>() {
+        return Some(Number::Int(i));
+    }
+    cell.parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite())
+        .map(Number::Float)
 }
 
 /// One line of a JSON Lines table (trimmed, not blank) as columns: it must be a JSON object.
@@ -467,6 +583,28 @@ mod tests {
         assert_eq!(cell_value("inf"), Some(Value::from("inf")));
         assert_eq!(cell_value("1e400"), Some(Value::from("1e400")));
         assert_eq!(cell_value(""), None);
+    }
+
+    #[test]
+    fn numbers_as_exports_write_them() {
+        let n = |cell: &str| number(cell).map(Number::value);
+        assert_eq!(n("13,302"), Some(13302.0));
+        assert_eq!(n("1,234,567.89"), Some(1234567.89));
+        assert_eq!(n("$1,200"), Some(1200.0));
+        assert_eq!(n("1200 €"), Some(1200.0));
+        assert_eq!(n("-$1,200.50"), Some(-1200.5));
+        assert_eq!(n("(1,200)"), Some(-1200.0));
+        assert_eq!(n("12 %"), Some(12.0));
+        assert_eq!(n("12.5%"), Some(12.5));
+        assert_eq!(number("13,302"), Some(Number::Int(13302)));
+        for text in [
+            "1,5", "1,50", "12,3456", ",123", "1,,234", "$", "%", "$02134", "1.2.3", "US$12",
+            "12 % off",
+        ] {
+            assert_eq!(n(text), None, "{text}");
+        }
+        assert_eq!(cell_value("$1,200"), Some(Value::from(1200)));
+        assert_eq!(cell_value("1,5"), Some(Value::from("1,5")));
     }
 
     /// Every row of `text`: its line and cells, or why it was skipped.

@@ -557,6 +557,7 @@ pub fn build(
         id_columns: settings.id_columns.clone(),
         time_column: None,
         max_levels: Some(settings.max_levels),
+        ..Roles::default()
     };
     let mut data = Dataset::build(raw, &roles)?;
     for feature in &mut data.features {

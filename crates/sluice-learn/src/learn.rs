@@ -141,6 +141,11 @@ pub struct DataSummary {
     pub features: Vec<FeatureSummary>,
     /// The columns not used, and why.
     pub excluded: Vec<Excluded>,
+    /// Rows left out for want of an outcome (an empty label, or a value neither `--positive`
+    /// nor `--negative` names).
+    pub unlabelled: usize,
+    /// The missing-value markers found in the feature columns, with the cells each blanked.
+    pub missing_markers: Vec<crate::table::MarkerCount>,
 }
 
 /// A feature column.
@@ -472,6 +477,8 @@ pub fn learn(data: &Dataset, settings: &Settings) -> Result<Report, LearnError> 
                 })
                 .collect(),
             excluded: data.excluded.clone(),
+            unlabelled: data.unlabelled,
+            missing_markers: data.missing_markers.clone(),
         },
         validation: Validation {
             method: format!("stratified {}-fold cross-validation", settings.folds),

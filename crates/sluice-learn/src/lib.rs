@@ -22,7 +22,7 @@ pub mod table;
 
 pub use history::{History, HistorySettings, LeadHistory};
 pub use learn::{ModelKind, Report, Settings, learn};
-pub use table::{Dataset, RawTable, Roles};
+pub use table::{Dataset, Labels, Missing, RawTable, Roles};
 
 /// What can go wrong: bad input, named precisely enough to fix it.
 #[derive(Debug, thiserror::Error)]
@@ -37,8 +37,10 @@ pub enum LearnError {
         /// The file's columns.
         columns: Vec<String>,
     },
-    /// A label that is not 0/1, yes/no or true/false.
-    #[error("label `{column}`: `{value}` is not 0/1, yes/no or true/false")]
+    /// A label that is none of the words read as an outcome.
+    #[error(
+        "label `{column}`: `{value}` is not 0/1, yes/no, true/false or won/lost (name the outcome's values with --positive, and --negative to leave the others out)"
+    )]
     BadLabel {
         /// The line in the file.
         line: u64,

@@ -1,7 +1,10 @@
 //! From the cells a reader found to a [`Dataset`]: a label and typed feature columns.
 //!
-//! A column is numeric when every value it has parses as a finite number, else categorical.
-//! An empty cell and the text `Select` (a form's "not answered") are missing values.
+//! A column is numeric when every value it has is a number (as exports write them:
+//! `13,302`, `$1,200`, `12 %`; see [`sluice_core::table::number`]), else categorical. An empty
+//! cell, and the texts of [`Missing`] (by default [`DEFAULT_MISSING`]), are missing values.
+//! The label is read from the words sales tools write (`Won`, `Closed Lost`...) or the values
+//! [`Labels`] names; a row without an outcome is left out and counted.
 
 use std::collections::HashMap;
 
@@ -11,16 +14,106 @@ use sluice_core::Timestamp;
 use crate::LearnError;
 use crate::history::{Action, Measure};
 
-/// The text some CRM forms store for "not answered" (X Education's exports): a missing value.
-pub const NOT_ANSWERED: &str = "Select";
+/// The texts read as "no value" in any file (matched after trimming, without case), besides an
+/// empty cell. A form's own placeholder (`Select`, `--`) is added with [`Missing::with`].
+pub const DEFAULT_MISSING: [&str; 7] = ["N/A", "#N/A", "-", "null", "none", "NaN", "(blank)"];
 
 /// The code of a missing value in a categorical column.
 pub const MISSING: u32 = u32::MAX;
 
-/// Whether a cell holds no value: empty (after trimming) or `Select`.
+/// The texts that stand for a missing value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Missing {
+    /// As given (for the report), and lower-cased (to match).
+    markers: Vec<(String, String)>,
+}
+
+impl Default for Missing {
+    fn default() -> Self {
+        Missing::with(&[])
+    }
+}
+
+impl Missing {
+    /// [`DEFAULT_MISSING`] and `extra`.
+    pub fn with(extra: &[String]) -> Self {
+        let mut markers: Vec<(String, String)> = Vec::new();
+        for marker in DEFAULT_MISSING
+            .iter()
+            .map(|m| m.to_string())
+            .chain(extra.iter().map(|m| m.trim().to_string()))
+        {
+            let folded = marker.to_lowercase();
+            if !folded.is_empty() && !markers.iter().any(|(_, f)| *f == folded) {
+                markers.push((marker, folded));
+            }
+        }
+        Missing { markers }
+    }
+
+    /// Which marker `cell` is: `Some(None)` for an empty cell, `Some(Some(i))` for the `i`-th
+    /// marker, `None` for a value.
+    pub fn marker(&self, cell: &str) -> Option<Option<usize>> {
+        let cell = cell.trim();
+        if cell.is_empty() {
+            return Some(None);
+        }
+        self.markers
+            .iter()
+            .position(|(_, folded)| cell.eq_ignore_ascii_case(folded))
+            .map(Some)
+    }
+
+    /// Whether `cell` holds no value.
+    pub fn is_missing(&self, cell: &str) -> bool {
+        self.marker(cell).is_some()
+    }
+
+    /// The markers as given.
+    pub fn markers(&self) -> impl Iterator<Item = &str> {
+        self.markers.iter().map(|(m, _)| m.as_str())
+    }
+}
+
+/// Whether a cell holds no value under the default markers: empty (after trimming) or one of
+/// [`DEFAULT_MISSING`].
 pub fn is_missing(cell: &str) -> bool {
-    let cell = cell.trim();
-    cell.is_empty() || cell == NOT_ANSWERED
+    Missing::default().is_missing(cell)
+}
+
+/// How the label column's values read as outcomes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Labels {
+    /// The values that are the outcome (`--positive`); when given, other values are not.
+    pub positive: Vec<String>,
+    /// The values that are its absence (`--negative`); when given with `positive`, any other
+    /// value is left out as no outcome yet (an open deal).
+    pub negative: Vec<String>,
+}
+
+impl Labels {
+    /// A cell as an outcome: `Some(Some(y))`, or `Some(None)` for a row without one (empty,
+    /// or neither named value when both lists are given), or `None` for a value that cannot
+    /// be read.
+    pub fn read(&self, cell: &str) -> Option<Option<bool>> {
+        let cell = cell.trim();
+        if cell.is_empty() {
+            return Some(None);
+        }
+        let named = |list: &[String]| list.iter().any(|v| v.trim().eq_ignore_ascii_case(cell));
+        match (self.positive.is_empty(), self.negative.is_empty()) {
+            (true, true) => parse_label(cell).map(Some),
+            (false, true) => Some(Some(named(&self.positive))),
+            (true, false) => Some(Some(!named(&self.negative))),
+            (false, false) => Some(if named(&self.positive) {
+                Some(true)
+            } else if named(&self.negative) {
+                Some(false)
+            } else {
+                None
+            }),
+        }
+    }
 }
 
 /// The cells of a file as read, column by column, with each row's line in the file.
@@ -101,6 +194,10 @@ pub struct Roles {
     /// Text columns with more distinct values than this are left out as free text or names
     /// (`None`: no limit).
     pub max_levels: Option<usize>,
+    /// The texts that stand for a missing value.
+    pub missing: Missing,
+    /// How the label's values read.
+    pub labels: Labels,
 }
 
 /// A feature column's values.
@@ -234,6 +331,21 @@ pub struct Dataset {
     pub times: Option<Vec<i64>>,
     /// Each row's line in the file.
     pub lines: Vec<u64>,
+    /// Rows left out for want of an outcome (an empty label, or a value neither `--positive`
+    /// nor `--negative` names).
+    pub unlabelled: usize,
+    /// The missing-value markers found, with the cells each blanked (markers never found are
+    /// not listed).
+    pub missing_markers: Vec<MarkerCount>,
+}
+
+/// A missing-value marker and how many cells held it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MarkerCount {
+    /// The marker, as listed.
+    pub marker: String,
+    /// Cells blanked.
+    pub cells: usize,
 }
 
 impl Dataset {
@@ -241,8 +353,8 @@ impl Dataset {
     pub fn build(raw: RawTable, roles: &Roles) -> Result<Dataset, LearnError> {
         let RawTable {
             headers,
-            columns,
-            lines,
+            mut columns,
+            mut lines,
         } = raw;
         let find = |flag: &'static str, name: &str| {
             headers
@@ -271,17 +383,35 @@ impl Dataset {
         }
         reasons[label_at] = Some(ExcludedBecause::Label);
 
-        let label = columns[label_at]
+        let outcomes = columns[label_at]
             .iter()
             .zip(&lines)
             .map(|(cell, &line)| {
-                parse_label(cell).ok_or_else(|| LearnError::BadLabel {
+                roles.labels.read(cell).ok_or_else(|| LearnError::BadLabel {
                     line,
                     column: roles.label.clone(),
                     value: cell.clone(),
                 })
             })
-            .collect::<Result<Vec<bool>, _>>()?;
+            .collect::<Result<Vec<Option<bool>>, _>>()?;
+        // Rows without an outcome are left out before anything is typed.
+        let unlabelled = outcomes.iter().filter(|o| o.is_none()).count();
+        if unlabelled > 0 {
+            let keep = |values: &mut Vec<String>| {
+                let mut i = 0;
+                values.retain(|_| {
+                    i += 1;
+                    outcomes[i - 1].is_some()
+                });
+            };
+            columns.iter_mut().for_each(keep);
+            let mut i = 0;
+            lines.retain(|_| {
+                i += 1;
+                outcomes[i - 1].is_some()
+            });
+        }
+        let label: Vec<bool> = outcomes.into_iter().flatten().collect();
         let times = match time_at {
             Some(t) => Some(
                 columns[t]
@@ -303,10 +433,18 @@ impl Dataset {
 
         let mut features = Vec::new();
         let mut excluded = Vec::new();
+        let mut blanked = vec![0usize; roles.missing.markers.len()];
         for ((name, cells), reason) in headers.iter().zip(columns).zip(reasons) {
             let typed = match reason {
                 Some(reason) => Err(reason),
-                None => type_column(name, cells, roles.max_levels),
+                None => {
+                    for cell in &cells {
+                        if let Some(Some(i)) = roles.missing.marker(cell) {
+                            blanked[i] += 1;
+                        }
+                    }
+                    type_column(name, cells, roles.max_levels, &roles.missing)
+                }
             };
             match typed {
                 Ok(feature) => features.push(feature),
@@ -324,6 +462,17 @@ impl Dataset {
             time_column: roles.time_column.clone(),
             times,
             lines,
+            unlabelled,
+            missing_markers: roles
+                .missing
+                .markers()
+                .zip(blanked)
+                .filter(|(_, cells)| *cells > 0)
+                .map(|(marker, cells)| MarkerCount {
+                    marker: marker.to_string(),
+                    cells,
+                })
+                .collect(),
         })
     }
 
@@ -343,35 +492,27 @@ impl Dataset {
     }
 }
 
-/// `1`/`0`, `yes`/`no`, `true`/`false` in any case.
+/// An outcome as people and sales tools write it, in any case, with spaces, `_` or `-`
+/// between words: `1`/`0`, `yes`/`no`, `true`/`false`, `won`/`lost`, `closed won`/`closed
+/// lost`, `converted`/`not converted`.
 pub fn parse_label(cell: &str) -> Option<bool> {
-    let cell = cell.trim();
-    ["1", "yes", "true"]
-        .iter()
-        .any(|t| cell.eq_ignore_ascii_case(t))
-        .then_some(true)
-        .or_else(|| {
-            ["0", "no", "false"]
-                .iter()
-                .any(|f| cell.eq_ignore_ascii_case(f))
-                .then_some(false)
-        })
+    let words: Vec<String> = cell
+        .split(|c: char| c.is_whitespace() || c == '_' || c == '-')
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    match words.join(" ").as_str() {
+        "1" | "yes" | "y" | "true" | "won" | "closed won" | "converted" => Some(true),
+        "0" | "no" | "n" | "false" | "lost" | "closed lost" | "not converted" => Some(false),
+        _ => None,
+    }
 }
 
-/// A number as `sluice score` reads a CSV cell: digits first (after an optional `-`), no
-/// leading zero (`02134` is a code), finite. `None` for anything that stays text there.
+/// A number as `sluice score` reads a CSV cell ([`sluice_core::table::number`]): digits, and
+/// the separators, currency and percent signs of exports; no leading zero (`02134` is a code);
+/// finite. `None` for anything that stays text there.
 pub fn csv_number(cell: &str) -> Option<f64> {
-    let cell = cell.trim();
-    let digits = cell.strip_prefix('-').unwrap_or(cell);
-    let numeric_start = digits.starts_with(|c: char| c.is_ascii_digit());
-    let leading_zero = digits.len() > 1 && digits.starts_with('0') && !digits.starts_with("0.");
-    if !numeric_start || leading_zero {
-        return None;
-    }
-    if let Ok(i) = cell.parse::<i64>() {
-        return Some(i as f64);
-    }
-    cell.parse::<f64>().ok().filter(|f| f.is_finite())
+    sluice_core::table::number(cell).map(sluice_core::table::Number::value)
 }
 
 /// Types one column, or says why it is no feature.
@@ -379,7 +520,9 @@ fn type_column(
     name: &str,
     cells: Vec<String>,
     max_levels: Option<usize>,
+    markers: &Missing,
 ) -> Result<Feature, ExcludedBecause> {
+    let is_missing = |c: &str| markers.is_missing(c);
     let missing = cells.iter().filter(|c| is_missing(c)).count();
     let numbers: Option<Vec<f64>> = cells
         .iter()
@@ -387,7 +530,10 @@ fn type_column(
             if is_missing(c) {
                 Some(f64::NAN)
             } else {
-                c.parse::<f64>().ok().filter(|f| f.is_finite())
+                c.parse::<f64>()
+                    .ok()
+                    .filter(|f| f.is_finite())
+                    .or_else(|| csv_number(c))
             }
         })
         .collect();
@@ -458,6 +604,10 @@ mod tests {
     #[test]
     fn labels_and_numbers_read_like_the_scorer() {
         assert_eq!(parse_label(" Yes "), Some(true));
+        assert_eq!(parse_label("Closed Won"), Some(true));
+        assert_eq!(parse_label("closed_lost"), Some(false));
+        assert_eq!(parse_label("Lost"), Some(false));
+        assert_eq!(parse_label("Negotiation"), None);
         assert_eq!(parse_label("FALSE"), Some(false));
         assert_eq!(parse_label("0"), Some(false));
         assert_eq!(parse_label("maybe"), None);

@@ -8,7 +8,9 @@ use sluice_core::{Activity, Model, Profile, Timestamp};
 use sluice_learn::learn::SuggestSettings;
 use sluice_learn::suggest::{FileInfo, PointsModel};
 use sluice_learn::table::{ExcludedBecause, csv_number, is_missing};
-use sluice_learn::{Dataset, LearnError, ModelKind, RawTable, Report, Roles, Settings, learn};
+use sluice_learn::{
+    Dataset, LearnError, Missing, ModelKind, RawTable, Report, Roles, Settings, learn,
+};
 
 const HEADERS: [&str; 8] = [
     "Lead Id",
@@ -75,6 +77,7 @@ fn roles(label: &str) -> Roles {
     Roles {
         label: label.into(),
         time_column: Some("Created".into()),
+        missing: Missing::with(&["Select".into()]),
         ..Roles::default()
     }
 }
@@ -130,7 +133,17 @@ fn columns_are_typed_and_identifiers_left_out() {
         country.missing > 100,
         "`Select` and empty cells are missing"
     );
-    assert!(is_missing(" Select ") && is_missing("") && !is_missing("select me"));
+    assert!(is_missing(" N/A ") && is_missing("") && is_missing("#n/a") && !is_missing("n/a me"));
+    assert!(
+        !is_missing("Select"),
+        "a form's placeholder only when named"
+    );
+    let select = data
+        .missing_markers
+        .iter()
+        .find(|m| m.marker == "Select")
+        .expect("the blanked cells are counted");
+    assert!(select.cells > 0);
     assert_eq!(csv_number("007"), None);
 }
 
@@ -145,7 +158,7 @@ fn bad_input_is_named_precisely() {
     );
     assert_eq!(
         error.to_string(),
-        "label `Won`: `maybe` is not 0/1, yes/no or true/false"
+        "label `Won`: `maybe` is not 0/1, yes/no, true/false or won/lost (name the outcome's values with --positive, and --negative to leave the others out)"
     );
 
     let rows = leads(20, 2);

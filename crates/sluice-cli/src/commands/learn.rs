@@ -67,6 +67,19 @@ pub struct LearnArgs {
     /// (out of fold) as the active model qualifies, so the two compare at equal volume.
     #[arg(long)]
     against: Option<PathBuf>,
+    /// The label's values that are the outcome, comma-separated (e.g. `Closed Won`): then every
+    /// other value is not, or with --negative, is left out. By default 1/0, yes/no, true/false,
+    /// won/lost and closed won/closed lost are read; an empty label leaves its row out.
+    #[arg(long, value_delimiter = ',')]
+    positive: Vec<String>,
+    /// The label's values that are not the outcome, comma-separated (e.g. `Closed Lost`): with
+    /// --positive, rows with any other value (open deals) are left out and counted.
+    #[arg(long, value_delimiter = ',')]
+    negative: Vec<String>,
+    /// A text that stands for a missing value in this file (repeatable), besides an empty cell
+    /// and N/A, #N/A, -, null, none, NaN and (blank): e.g. a form's placeholder, `Select`.
+    #[arg(long)]
+    missing: Vec<String>,
     /// Columns to leave out, comma-separated: fields filled in after the outcome is known.
     #[arg(long, value_delimiter = ',')]
     exclude: Vec<String>,
@@ -211,6 +224,18 @@ pub fn run(args: LearnArgs) -> anyhow::Result<()> {
         if let Some((flag, _)) = history_only.iter().find(|(_, given)| *given) {
             return Err(UserError(format!(
                 "{flag} is for learning from the history: give the outcomes with --outcomes (or use --db)"
+            ))
+            .into());
+        }
+    } else {
+        let file_only = [
+            ("--positive", !args.positive.is_empty()),
+            ("--negative", !args.negative.is_empty()),
+            ("--missing", !args.missing.is_empty()),
+        ];
+        if let Some((flag, _)) = file_only.iter().find(|(_, given)| *given) {
+            return Err(UserError(format!(
+                "{flag} is for a leads file with its outcome in a column (--leads with --label): from the history, outcomes come from --outcomes"
             ))
             .into());
         }
@@ -359,6 +384,11 @@ fn read_csv(args: &LearnArgs, label: &str) -> anyhow::Result<(Dataset, Rejection
         id_columns: args.id_column.clone(),
         time_column: args.time_column.clone(),
         max_levels: None,
+        missing: sluice_learn::Missing::with(&args.missing),
+        labels: sluice_learn::Labels {
+            positive: args.positive.clone(),
+            negative: args.negative.clone(),
+        },
     };
     let data = Dataset::build(raw, &roles).map_err(|e| located(&source, e))?;
     Ok((data, rejections))
@@ -937,6 +967,22 @@ fn print_table(out: &mut impl Write, doc: &Output<'_>) -> anyhow::Result<()> {
         data.label,
         100.0 * data.base_rate
     )?;
+    if data.unlabelled > 0 {
+        writeln!(
+            out,
+            "  {} rows left out without an outcome (an empty `{}`, or a value outside --positive and --negative)",
+            thousands(data.unlabelled),
+            data.label,
+        )?;
+    }
+    if !data.missing_markers.is_empty() {
+        let found: Vec<String> = data
+            .missing_markers
+            .iter()
+            .map(|m| format!("`{}` in {} cells", m.marker, thousands(m.cells)))
+            .collect();
+        writeln!(out, "  read as missing: {}", found.join(", "))?;
+    }
     let numeric = data.features.iter().filter(|f| f.kind == "numeric").count();
     writeln!(
         out,
