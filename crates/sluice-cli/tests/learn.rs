@@ -587,3 +587,123 @@ fn a_crm_export_is_read_as_sales_writes_it() {
     ]);
     assert!(e.contains("--positive is for a leads file"), "{e}");
 }
+
+#[test]
+fn the_suggested_threshold_follows_an_aim_and_weak_evidence_is_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("small.csv");
+    std::fs::write(&file, small_csv(400)).unwrap();
+    let file = file.to_str().unwrap();
+    let suggested = dir.path().join("s.toml");
+    let suggested = suggested.to_str().unwrap();
+    let run = |extra: &[&'static str]| -> Vec<String> {
+        let base = [
+            "learn",
+            "--leads",
+            file,
+            "--label",
+            "won",
+            "--exclude",
+            "stage",
+            "--models",
+            "logistic",
+            "--suggest",
+            suggested,
+        ];
+        base.iter().chain(extra).map(|a| a.to_string()).collect()
+    };
+    fn strs(args: &[String]) -> Vec<&str> {
+        args.iter().map(String::as_str).collect()
+    }
+
+    // An aim: MQLs that convert at least 60 % of the time.
+    let report = json(&strs(&run(&["--precision", "60%", "--format", "json"])));
+    let s = &report["suggestion"];
+    assert!(s["precision"].as_f64().unwrap() >= 0.6, "{s}");
+    assert!(s["threshold"].as_str().unwrap().contains("60.0 %"), "{s}");
+    // Sales' capacity: 2 MQLs a week over the year the leads were created in (about 48 weeks
+    // of 400 leads: about 24 %).
+    let report = json(&strs(&run(&[
+        "--capacity",
+        "2",
+        "--time-column",
+        "created",
+        "--format",
+        "json",
+    ])));
+    let share = report["suggestion"]["share"].as_f64().unwrap();
+    assert!((0.18..0.32).contains(&share), "{share}");
+    let e = user_error(&strs(&run(&["--capacity", "2"])));
+    assert!(
+        e.contains("--capacity needs the leads' creation times"),
+        "{e}"
+    );
+    let e = user_error(&strs(&run(&["--precision", "0.6", "--recall", "0.5"])));
+    assert!(e.contains("give one aim"), "{e}");
+    let e = user_error(&strs(&run(&["--recall", "120%"])));
+    assert!(e.contains("--recall 120%"), "{e}");
+
+    // Asked to qualify most leads: said so.
+    let (_, stderr) = ok(&strs(&run(&["--mql-share", "0.8"])));
+    assert!(
+        stderr.contains("warning: suggested model: the suggested MQL threshold qualifies 8"),
+        "{stderr}"
+    );
+
+    // Few rows: weak evidence, said; the file is still written for review.
+    let few = dir.path().join("few.csv");
+    std::fs::write(&few, small_csv(60)).unwrap();
+    std::fs::remove_file(suggested).ok();
+    let (_, stderr) = ok(&[
+        "learn",
+        "--leads",
+        few.to_str().unwrap(),
+        "--label",
+        "won",
+        "--exclude",
+        "stage",
+        "--folds",
+        "3",
+        "--suggest",
+        suggested,
+    ]);
+    assert!(
+        stderr.contains("warning: suggested model: weak evidence: 60 rows"),
+        "{stderr}"
+    );
+
+    // No signal at all: no file to adopt.
+    let mut noise = String::from("id,colour,size,won\n");
+    let mut state = 9u64;
+    for i in 0..600 {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let (a, b, c) = (state >> 60, (state >> 50) % 7, (state >> 40) % 3);
+        noise.push_str(&format!(
+            "n{i},{},{b},{}\n",
+            ["red", "blue", "green", "grey"][(a % 4) as usize],
+            u8::from(c == 0)
+        ));
+    }
+    let noise_file = dir.path().join("noise.csv");
+    std::fs::write(&noise_file, noise).unwrap();
+    std::fs::remove_file(suggested).ok();
+    let report = json(&[
+        "learn",
+        "--leads",
+        noise_file.to_str().unwrap(),
+        "--label",
+        "won",
+        "--models",
+        "logistic",
+        "--suggest",
+        suggested,
+        "--format",
+        "json",
+    ]);
+    let warnings = report["suggestion"]["warnings"].to_string();
+    assert!(warnings.contains("no better than chance"), "{warnings}");
+    assert!(report["suggested_file"].is_null(), "{report}");
+    assert!(!std::path::Path::new(suggested).exists());
+}

@@ -75,9 +75,22 @@ pub enum Threshold {
     /// The score that maximises F1.
     BestF1,
     /// The score that this share of leads reaches (e.g. the share the active model
-    /// qualifies, to compare the two at equal volume).
+    /// qualifies, to compare the two at equal volume, or sales' capacity over the leads'
+    /// weeks).
     Share(f64),
+    /// The lowest score whose MQLs convert at least this often (the most MQLs at that
+    /// precision).
+    Precision(f64),
+    /// The highest score whose MQLs hold at least this share of conversions.
+    Recall(f64),
 }
+
+/// A suggestion above this share of leads qualifying is said to qualify too many.
+pub const MOST_QUALIFIED: f64 = 0.5;
+
+/// Below this out-of-fold ROC AUC the points rank leads little better than chance: no file is
+/// suggested.
+pub const NO_SIGNAL_AUC: f64 = 0.55;
 
 /// What the suggested model file is called and where its data came from.
 #[derive(Debug, Clone)]
@@ -329,6 +342,17 @@ pub struct Suggestion {
     pub lambda: f64,
     /// Columns or values left out of the file, and why.
     pub left_out: Vec<String>,
+    /// What a reviewer must know before adopting it: a threshold that qualifies most leads,
+    /// weak evidence.
+    pub warnings: Vec<String>,
+}
+
+impl Suggestion {
+    /// Whether the file is worth a reviewer's time: its points rank leads better than chance
+    /// ([`NO_SIGNAL_AUC`]).
+    pub fn adoptable(&self) -> bool {
+        self.roc_auc >= NO_SIGNAL_AUC
+    }
 }
 
 /// What one split's models predicted for its test rows.
@@ -509,11 +533,17 @@ impl Settings {
                 self.leakage_threshold
             )));
         }
-        if let Threshold::Share(share) = self.threshold
-            && !(share > 0.0 && share < 1.0)
+        let aim = match self.threshold {
+            Threshold::BestF1 => None,
+            Threshold::Share(x) => Some(("MQL share", x)),
+            Threshold::Precision(x) => Some(("--precision", x)),
+            Threshold::Recall(x) => Some(("--recall", x)),
+        };
+        if let Some((what, x)) = aim
+            && !(x > 0.0 && x < 1.0)
         {
             return Err(LearnError::Setting(format!(
-                "MQL share {share}: must be between 0 and 1"
+                "{what} {x}: must be between 0 and 1 (exclusive)"
             )));
         }
         if self.models.is_empty() {
@@ -784,14 +814,63 @@ fn suggest(
         Threshold::Share(share) => (
             metrics::share_cut(scores, &data.label, share),
             format!(
-                "the score as many leads reach on the out-of-fold scores as the active model \
-                 qualifies ({:.1} %)",
+                "the score {:.1} % of leads reach on the out-of-fold scores (the share asked \
+                 for: the active model's, or sales' capacity)",
                 100.0 * share
+            ),
+        ),
+        Threshold::Precision(p) => (
+            metrics::precision_cut(scores, &data.label, p),
+            format!(
+                "the lowest score whose MQLs convert at least {:.1} % of the time on the \
+                 out-of-fold scores",
+                100.0 * p
+            ),
+        ),
+        Threshold::Recall(r) => (
+            metrics::recall_cut(scores, &data.label, r),
+            format!(
+                "the highest score whose MQLs hold at least {:.1} % of conversions on the \
+                 out-of-fold scores",
+                100.0 * r
             ),
         ),
     };
     let (cut, precision, recall) = cut.unwrap_or((0.0, 0.0, 0.0));
     let share = scores.iter().filter(|&&s| s >= cut).count() as f64 / scores.len() as f64;
+    let mut warnings = Vec::new();
+    if share > MOST_QUALIFIED {
+        warnings.push(format!(
+            "the suggested MQL threshold qualifies {:.1} % of leads: sales could not work them \
+             all; set an aim with --capacity, --mql-share, --precision or --recall",
+            100.0 * share
+        ));
+    }
+    let positives = data.positives();
+    let weak = if data.len() < 200 || positives < 30 || data.len() - positives < 30 {
+        Some(format!(
+            "{} rows, {} converted: too few to learn points that hold (at least 200 rows and 30 \
+             of each outcome)",
+            data.len(),
+            positives
+        ))
+    } else if roc_auc < NO_SIGNAL_AUC {
+        Some(format!(
+            "the points rank leads no better than chance (ROC AUC {roc_auc:.3} out of fold): no \
+             model file is written"
+        ))
+    } else if roc_auc < 0.6 {
+        Some(format!(
+            "the points rank leads little better than chance (ROC AUC {roc_auc:.3} out of fold)"
+        ))
+    } else {
+        None
+    };
+    if let Some(weak) = weak {
+        warnings.push(format!(
+            "weak evidence: {weak}; review every rule before adopting it"
+        ));
+    }
     let validation = format!("Out of fold ({}-fold cross-validation)", settings.folds);
     let SuggestedFile {
         text,
@@ -853,6 +932,7 @@ fn suggest(
         points_per_log_odds: POINTS_PER_LOG_ODDS,
         lambda: model.lambda,
         left_out,
+        warnings,
     })
 }
 

@@ -253,6 +253,43 @@ pub fn best_f1_cut(scores: &[f64], labels: &[bool]) -> Option<(f64, f64, f64)> {
     best.map(|(_, cut, precision, recall)| (cut, precision, recall))
 }
 
+/// The lowest score whose leads at or above it convert at least `precision` of the time, with
+/// (precision, recall) there; `None` when no score reaches it.
+pub fn precision_cut(scores: &[f64], labels: &[bool], precision: f64) -> Option<(f64, f64, f64)> {
+    walk_cuts(scores, labels)
+        .filter(|&(_, p, _)| p >= precision)
+        .last()
+}
+
+/// The highest score whose leads at or above it hold at least `recall` of the conversions, with
+/// (precision, recall) there.
+pub fn recall_cut(scores: &[f64], labels: &[bool], recall: f64) -> Option<(f64, f64, f64)> {
+    walk_cuts(scores, labels).find(|&(_, _, r)| r >= recall)
+}
+
+/// Every distinct score from the highest down, with the precision and recall of the leads at
+/// or above it.
+fn walk_cuts<'a>(
+    scores: &'a [f64],
+    labels: &'a [bool],
+) -> impl Iterator<Item = (f64, f64, f64)> + 'a {
+    let positives = labels.iter().filter(|&&y| y).count();
+    let order = by_score_desc(scores);
+    let (mut tp, mut seen, mut i) = (0usize, 0usize, 0usize);
+    std::iter::from_fn(move || {
+        if positives == 0 || i >= order.len() {
+            return None;
+        }
+        let score = scores[order[i]];
+        while i < order.len() && scores[order[i]] == score {
+            tp += usize::from(labels[order[i]]);
+            seen += 1;
+            i += 1;
+        }
+        Some((score, tp as f64 / seen as f64, tp as f64 / positives as f64))
+    })
+}
+
 /// The cut that about `share` of the rows reach: flag rows whose score is at least the
 /// returned score (ties all flagged). Returns the cut, its precision and its recall.
 pub fn share_cut(scores: &[f64], labels: &[bool], share: f64) -> Option<(f64, f64, f64)> {

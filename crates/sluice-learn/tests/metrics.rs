@@ -4,7 +4,8 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sluice_learn::metrics::{
-    Summary, average_precision, best_f1_cut, brier, calibration, lift, log_loss, roc_auc, share_cut,
+    Summary, average_precision, best_f1_cut, brier, calibration, lift, log_loss, precision_cut,
+    recall_cut, roc_auc, share_cut,
 };
 
 fn close(a: f64, b: f64) -> bool {
@@ -129,4 +130,27 @@ fn the_share_cut_flags_that_share_of_rows() {
     assert_eq!(cut, 0.7);
     assert!(close(precision, 0.5));
     assert_eq!(share_cut(&scores, &[false; 8], 0.5), None);
+}
+
+#[test]
+fn cuts_for_a_precision_or_a_recall() {
+    // Scores high to low: y y n y n n.
+    let scores = [6.0, 5.0, 4.0, 3.0, 2.0, 1.0];
+    let labels = [true, true, false, true, false, false];
+    // Precision at least 0.75: down to 3 (3 of 4).
+    assert_eq!(
+        precision_cut(&scores, &labels, 0.75),
+        Some((3.0, 0.75, 1.0))
+    );
+    assert_eq!(
+        precision_cut(&scores, &labels, 1.0),
+        Some((5.0, 1.0, 2.0 / 3.0))
+    );
+    // Recall at least 0.5: 5 (2 of 3).
+    assert_eq!(
+        recall_cut(&scores, &labels, 0.5),
+        Some((5.0, 1.0, 2.0 / 3.0))
+    );
+    assert_eq!(recall_cut(&scores, &labels, 1.0), Some((3.0, 0.75, 1.0)));
+    assert_eq!(precision_cut(&scores, &[false; 6], 0.5), None);
 }

@@ -104,6 +104,21 @@ pub struct LearnArgs {
     /// Flag a column when it alone predicts the label with at least this ROC AUC.
     #[arg(long, default_value_t = 0.95)]
     leakage_threshold: f64,
+    /// The suggested MQL threshold: the MQLs a week sales can work (needs the leads' creation
+    /// times: --time-column, or the history).
+    #[arg(long)]
+    capacity: Option<f64>,
+    /// The suggested MQL threshold: the share of leads that qualify (`0.1` or `10%`).
+    #[arg(long)]
+    mql_share: Option<String>,
+    /// The suggested MQL threshold: the lowest score whose MQLs convert at least this often
+    /// (`0.4` or `40%`).
+    #[arg(long)]
+    precision: Option<String>,
+    /// The suggested MQL threshold: the highest score whose MQLs hold at least this share of
+    /// conversions (`0.8` or `80%`).
+    #[arg(long)]
+    recall: Option<String>,
     /// Write a suggested points model (Sluice's model language) to this file.
     #[arg(long)]
     suggest: Option<PathBuf>,
@@ -275,6 +290,34 @@ pub fn run(args: LearnArgs) -> anyhow::Result<()> {
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         ..defaults
     };
+    let aims = [
+        ("--capacity", args.capacity.is_some()),
+        ("--mql-share", args.mql_share.is_some()),
+        ("--precision", args.precision.is_some()),
+        ("--recall", args.recall.is_some()),
+    ];
+    let given: Vec<&str> = aims.iter().filter(|(_, g)| *g).map(|(f, _)| *f).collect();
+    if given.len() > 1 {
+        return Err(UserError(format!(
+            "{}: give one aim for the MQL threshold",
+            given.join(", ")
+        ))
+        .into());
+    }
+    if let Some(share) = &args.mql_share {
+        settings.threshold = Threshold::Share(fraction("--mql-share", share)?);
+    }
+    if let Some(p) = &args.precision {
+        settings.threshold = Threshold::Precision(fraction("--precision", p)?);
+    }
+    if let Some(r) = &args.recall {
+        settings.threshold = Threshold::Recall(fraction("--recall", r)?);
+    }
+    if let Some(c) = args.capacity
+        && !(c.is_finite() && c > 0.0)
+    {
+        return Err(UserError(format!("--capacity {c}: MQLs a week, above 0")).into());
+    }
     // No need to read a large file to refuse the settings.
     settings.check().map_err(|e| located(&source, e))?;
     let active = args
@@ -300,10 +343,17 @@ pub fn run(args: LearnArgs) -> anyhow::Result<()> {
         let (data, rejections) = read_csv(&args, &label)?;
         (data, rejections, None)
     };
+    if let Some(capacity) = args.capacity {
+        settings.threshold = Threshold::Share(capacity_share(capacity, &data)?);
+    }
     let report = sluice_learn::learn(&data, &settings).map_err(|e| located(&source, e))?;
-    if let (Some(path), Some(suggestion)) = (&args.suggest, &report.suggestion) {
+    let mut written = None;
+    if let (Some(path), Some(suggestion)) = (&args.suggest, &report.suggestion)
+        && suggestion.adoptable()
+    {
         std::fs::write(path, &suggestion.text)
             .with_context(|| format!("cannot write {}", path.display()))?;
+        written = Some(path.display().to_string());
     }
 
     let stdout = std::io::stdout();
@@ -322,7 +372,7 @@ pub fn run(args: LearnArgs) -> anyhow::Result<()> {
             against: against.as_ref(),
         }),
         report: &report,
-        suggested_file: args.suggest.as_ref().map(|p| p.display().to_string()),
+        suggested_file: written,
         rejected_rows: rejections.count,
         rejected: &rejections.rows,
     };
@@ -340,6 +390,9 @@ pub fn run(args: LearnArgs) -> anyhow::Result<()> {
             for warning in &report.leakage.warnings {
                 eprintln!("warning: {}", warning.message);
             }
+            for warning in report.suggestion.iter().flat_map(|s| &s.warnings) {
+                eprintln!("warning: suggested model: {warning}");
+            }
             print_table(&mut out, &document)?;
         }
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&document)?)?,
@@ -347,6 +400,37 @@ pub fn run(args: LearnArgs) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// A share given as `0.1` or `10%`, strictly between 0 and 1.
+fn fraction(flag: &str, text: &str) -> Result<f64, UserError> {
+    let text = text.trim();
+    let value = match text.strip_suffix('%') {
+        Some(percent) => percent.trim().parse::<f64>().map(|p| p / 100.0),
+        None => text.parse::<f64>(),
+    };
+    match value {
+        Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
+        _ => Err(UserError(format!(
+            "{flag} {text}: a share between 0 and 1 (`0.4`) or a percentage (`40%`)"
+        ))),
+    }
+}
+
+/// The share of leads that `capacity` MQLs a week make over the weeks the leads were created
+/// in.
+fn capacity_share(capacity: f64, data: &Dataset) -> Result<f64, UserError> {
+    let times = data.times.as_deref().filter(|t| !t.is_empty()).ok_or_else(|| {
+        UserError(
+            "--capacity needs the leads' creation times: name their column with --time-column (or learn from the history)".into(),
+        )
+    })?;
+    let (first, last) = times
+        .iter()
+        .fold((i64::MAX, i64::MIN), |(a, b), &t| (a.min(t), b.max(t)));
+    let weeks = ((last - first) as f64 / (7.0 * 86_400_000.0)).max(1.0);
+    let rows = times.len() as f64;
+    Ok((capacity * weeks / rows).clamp(1.0 / rows, 1.0 - 1.0 / rows))
 }
 
 /// Reads the leads file into a dataset; bad rows are skipped and reported.
