@@ -275,6 +275,12 @@ fn the_leakage_guard_flags_post_contact_columns() {
         "{stderr}"
     );
     assert!(stderr.contains("--exclude \"Tags\""), "{stderr}");
+    // The weaker post-contact columns: suspected, with their evidence.
+    assert!(
+        stderr.contains("warning: possible partial leak: column `Lead Quality` alone predicts `Converted` with ROC AUC 0.8")
+            && stderr.contains("empty for 52 % of rows"),
+        "{stderr}"
+    );
     assert!(stdout.contains("leakage guard: "), "{stdout}");
     assert!(stdout.contains("naive Bayes"), "{stdout}");
 }
@@ -706,4 +712,74 @@ fn the_suggested_threshold_follows_an_aim_and_weak_evidence_is_said() {
     assert!(warnings.contains("no better than chance"), "{warnings}");
     assert!(report["suggested_file"].is_null(), "{report}");
     assert!(!std::path::Path::new(suggested).exists());
+}
+
+#[test]
+fn a_partial_leak_is_flagged_with_its_evidence() {
+    // `rating`: filled in by sales after contact, mostly for the leads that converted, and
+    // strong where filled; `visits` is a real signal, `colour` none.
+    let mut csv = String::from("id,visits,colour,rating,won\n");
+    let mut state = 5u64;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) as f64 / (1u64 << 31) as f64
+    };
+    for i in 0..600 {
+        let visits = (next() * 10.0) as u32;
+        let won = next() < 1.0 / (1.0 + (-(-2.0 + 0.35 * f64::from(visits))).exp());
+        let colour = ["red", "blue", "green"][(next() * 3.0) as usize];
+        let filled = next() < if won { 0.8 } else { 0.25 };
+        let rating = match (filled, won, next() < 0.75) {
+            (false, _, _) => "",
+            (true, true, true) | (true, false, false) => "hot",
+            _ => "cold",
+        };
+        csv.push_str(&format!(
+            "p{i},{visits},{colour},{rating},{}\n",
+            u8::from(won)
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("leak.csv");
+    std::fs::write(&file, csv).unwrap();
+    let args = [
+        "learn",
+        "--leads",
+        file.to_str().unwrap(),
+        "--label",
+        "won",
+        "--models",
+        "logistic",
+    ];
+    let report = json(&[&args[..], &["--format", "json"]].concat());
+    let suspects = &report["leakage"]["suspects"];
+    let rating = suspects
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["column"] == "rating")
+        .unwrap_or_else(|| panic!("rating not suspected: {suspects}"));
+    let message = rating["message"].as_str().unwrap();
+    assert!(
+        message.contains("filled for 78 % of the converted rows")
+            && message.contains("--exclude \"rating\""),
+        "{message}"
+    );
+    assert!(
+        suspects
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["column"] != "colour"),
+        "{suspects}"
+    );
+    assert_eq!(report["leakage"]["warnings"], serde_json::json!([]));
+    let (stdout, stderr) = ok(&args);
+    assert!(
+        stderr.contains("warning: possible partial leak: column `rating`"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("suspect: column `rating`"), "{stdout}");
 }

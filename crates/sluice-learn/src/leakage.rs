@@ -16,6 +16,18 @@ use crate::metrics::roc_auc;
 /// share of all rows.
 pub const MIN_COVERAGE: f64 = 0.2;
 
+/// A column that alone predicts the label with at least this ROC AUC (but below the guard's
+/// threshold) is suspected of a partial leak: a field sales fills in for some leads after
+/// contact.
+pub const SUSPECT_AUC: f64 = 0.7;
+
+/// A strong column is suspected only when at most this share of rows has a value.
+pub const SUSPECT_COVERAGE: f64 = 0.9;
+
+/// A column filled for one outcome's rows this much more often than for the other's is
+/// suspected too: fields sales fills in after contact are empty for the leads never reached.
+pub const ONE_SIDED_FILL: f64 = 0.4;
+
 /// One column's predictive power on its own.
 #[derive(Debug, Clone, Serialize)]
 pub struct ColumnAuc {
@@ -27,6 +39,10 @@ pub struct ColumnAuc {
     pub roc_auc_where_present: Option<f64>,
     /// The share of rows with a value.
     pub coverage: f64,
+    /// The share of positive rows with a value.
+    pub coverage_positive: f64,
+    /// The share of negative rows with a value.
+    pub coverage_negative: f64,
 }
 
 /// A column suspected of leaking the outcome.
@@ -50,6 +66,9 @@ pub struct Leakage {
     pub columns: Vec<ColumnAuc>,
     /// The flagged columns.
     pub warnings: Vec<LeakageWarning>,
+    /// Columns suspected of a partial leak, not flagged: strong alone (ROC AUC
+    /// [`SUSPECT_AUC`] or more) while often empty, or filled mostly for one outcome.
+    pub suspects: Vec<LeakageWarning>,
 }
 
 /// One column's ROC AUC on one fold's test rows: over all of them, and over those where it has
@@ -105,10 +124,11 @@ pub fn fold_aucs(
 }
 
 /// Averages per-fold AUCs per column and flags those at or above `threshold`; `coverage` is
-/// each column's share of rows with a value.
+/// each column's share of rows with a value: over all rows, the positive ones and the negative
+/// ones.
 pub fn assess(
     columns: &[&str],
-    coverage: &[f64],
+    coverage: &[(f64, f64, f64)],
     folds: &[Vec<FoldAuc>],
     threshold: f64,
     label: &str,
@@ -123,7 +143,9 @@ pub fn assess(
             column: column.to_string(),
             roc_auc: mean(folds.iter().filter_map(|fold| fold[f].all).collect()).unwrap_or(0.5),
             roc_auc_where_present: mean(folds.iter().filter_map(|fold| fold[f].present).collect()),
-            coverage: coverage[f],
+            coverage: coverage[f].0,
+            coverage_positive: coverage[f].1,
+            coverage_negative: coverage[f].2,
         })
         .collect();
     aucs.sort_by(|a, b| {
@@ -162,10 +184,57 @@ pub fn assess(
                 ),
             })
         })
+        .collect::<Vec<LeakageWarning>>();
+    let suspects = aucs
+        .iter()
+        .filter(|c| !warnings.iter().any(|w| w.column == c.column))
+        .filter_map(|c| {
+            let advice = format!(
+                "if sales fills it in after contact, leave it out with --exclude \"{}\"",
+                c.column
+            );
+            let strongest = c
+                .roc_auc
+                .max(c.roc_auc_where_present.filter(|_| c.coverage >= MIN_COVERAGE).unwrap_or(0.0));
+            let one_sided = (c.coverage_positive - c.coverage_negative).abs() >= ONE_SIDED_FILL;
+            // A strong column that is always filled is most likely a real signal; a field
+            // sales fills in after contact is empty for the leads it never reached.
+            let message = if strongest >= SUSPECT_AUC && c.coverage < SUSPECT_COVERAGE {
+                format!(
+                    "column `{}` alone predicts `{label}` with ROC AUC {strongest:.3} (out of fold), strong for one column, and it is empty for {:.0} % of rows{}: {advice}",
+                    c.column,
+                    100.0 * (1.0 - c.coverage),
+                    if one_sided {
+                        format!(
+                            ": filled for {:.0} % of the converted rows but {:.0} % of the others",
+                            100.0 * c.coverage_positive,
+                            100.0 * c.coverage_negative
+                        )
+                    } else {
+                        String::new()
+                    }
+                )
+            } else if one_sided {
+                format!(
+                    "column `{}` is filled for {:.0} % of the rows with `{label}` but {:.0} % of the others: {advice}",
+                    c.column,
+                    100.0 * c.coverage_positive,
+                    100.0 * c.coverage_negative
+                )
+            } else {
+                return None;
+            };
+            Some(LeakageWarning {
+                column: c.column.clone(),
+                roc_auc: strongest,
+                message,
+            })
+        })
         .collect();
     Leakage {
         threshold,
         columns: aucs,
         warnings,
+        suspects,
     }
 }

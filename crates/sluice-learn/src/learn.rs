@@ -452,10 +452,28 @@ pub fn learn(data: &Dataset, settings: &Settings) -> Result<Report, LearnError> 
         .map(|m| m.model);
 
     let names: Vec<&str> = data.features.iter().map(|f| f.name.as_str()).collect();
-    let coverage: Vec<f64> = data
+    let positives = data.positives().max(1) as f64;
+    let negatives = (data.len() - data.positives()).max(1) as f64;
+    let coverage: Vec<(f64, f64, f64)> = data
         .features
         .iter()
-        .map(|f| 1.0 - f.missing as f64 / data.len() as f64)
+        .map(|f| {
+            let (mut pos, mut neg) = (0usize, 0usize);
+            for (row, &y) in data.label.iter().enumerate() {
+                if !f.is_missing(row) {
+                    if y {
+                        pos += 1;
+                    } else {
+                        neg += 1;
+                    }
+                }
+            }
+            (
+                1.0 - f.missing as f64 / data.len() as f64,
+                pos as f64 / positives,
+                neg as f64 / negatives,
+            )
+        })
         .collect();
     let leakage = leakage::assess(
         &names,

@@ -390,6 +390,9 @@ pub fn run(args: LearnArgs) -> anyhow::Result<()> {
             for warning in &report.leakage.warnings {
                 eprintln!("warning: {}", warning.message);
             }
+            for suspect in &report.leakage.suspects {
+                eprintln!("warning: possible partial leak: {}", suspect.message);
+            }
             for warning in report.suggestion.iter().flat_map(|s| &s.warnings) {
                 eprintln!("warning: suggested model: {warning}");
             }
@@ -1194,6 +1197,9 @@ fn print_table(out: &mut impl Write, doc: &Output<'_>) -> anyhow::Result<()> {
         report.leakage.threshold,
         top.join(", ")
     )?;
+    for suspect in &report.leakage.suspects {
+        writeln!(out, "  suspect: {}", suspect.message)?;
+    }
 
     let min_rows = (data.rows / 100).max(10);
     let mut nb: Vec<(&str, &str, f64, usize, f64)> = report
