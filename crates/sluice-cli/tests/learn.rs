@@ -344,7 +344,28 @@ fn a_small_file_with_a_time_column_in_json_and_in_a_table() {
     );
     for m in report["models"].as_array().unwrap() {
         assert!(m["time_split"]["roc_auc"].as_f64().is_some(), "{m}");
+        assert!(m["calibration_error"].as_f64().unwrap() >= 0.0, "{m}");
     }
+    // With a time column, the model is chosen on the latest leads, as it will be used.
+    let best = report["best"].as_str().unwrap();
+    let on_latest = report["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by(|a, b| {
+            let auc = |m: &Value| m["time_split"]["roc_auc"].as_f64().unwrap();
+            auc(a).total_cmp(&auc(b))
+        })
+        .unwrap();
+    assert_eq!(on_latest["model"], best, "{report}");
+    assert!(
+        report["best_because"]
+            .as_str()
+            .unwrap()
+            .contains("on the latest leads"),
+        "{}",
+        report["best_because"]
+    );
     // `stage` is the outcome written down: flagged, in the JSON too.
     let warnings = report["leakage"]["warnings"].as_array().unwrap();
     assert_eq!(warnings.len(), 1, "{warnings:?}");

@@ -22,7 +22,7 @@ pub const MIN_COVERAGE: f64 = 0.2;
 pub const SUSPECT_AUC: f64 = 0.7;
 
 /// A strong column is suspected only when at most this share of rows has a value.
-pub const SUSPECT_COVERAGE: f64 = 0.9;
+pub const SUSPECT_COVERAGE: f64 = 0.7;
 
 /// A column filled for one outcome's rows this much more often than for the other's is
 /// suspected too: fields sales fills in after contact are empty for the leads never reached.

@@ -85,6 +85,9 @@ pub enum Threshold {
     Recall(f64),
 }
 
+/// Predictions whose expected calibration error is at most this read as chances.
+pub const CALIBRATED: f64 = 0.05;
+
 /// A suggestion above this share of leads qualifying is said to qualify too many.
 pub const MOST_QUALIFIED: f64 = 0.5;
 
@@ -129,8 +132,12 @@ pub struct Report {
     pub validation: Validation,
     /// Each model's validation.
     pub models: Vec<ModelReport>,
-    /// The model with the best mean ROC AUC.
+    /// The model to use: the best ROC AUC on the time split when there is one (the model
+    /// will score leads newer than those it learned from), else the best mean ROC AUC over the
+    /// folds.
     pub best: Option<ModelKind>,
+    /// Why it was chosen, in words.
+    pub best_because: String,
     /// The leakage guard's findings.
     pub leakage: Leakage,
     /// What drives conversion, per model.
@@ -223,6 +230,12 @@ pub struct ModelReport {
     /// On the time split, when rows have a time (`None` if its test rows hold one outcome).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time_split: Option<Metrics>,
+    /// Expected calibration error of the out-of-fold predictions: the mean gap between
+    /// predicted and observed rates over the calibration bins, weighted by their rows.
+    pub calibration_error: f64,
+    /// Whether its predictions can be read as chances (`calibration_error` at most
+    /// [`CALIBRATED`]).
+    pub calibrated: bool,
     /// Per fold: the L2 strength chosen (logistic) or the rounds kept (trees).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub chosen: Vec<f64>,
@@ -443,13 +456,17 @@ pub fn learn(data: &Dataset, settings: &Settings) -> Result<Report, LearnError> 
                 lift: metrics::lift(&oof[m], labels),
                 time_split: time_metrics[m],
                 chosen: chosen[m].clone(),
+                calibration_error: 0.0,
+                calibrated: true,
             }
         })
+        .map(|mut report: ModelReport| {
+            report.calibration_error = metrics::calibration_error(&report.calibration);
+            report.calibrated = report.calibration_error <= CALIBRATED;
+            report
+        })
         .collect();
-    let best = models
-        .iter()
-        .max_by(|a, b| a.roc_auc.mean.total_cmp(&b.roc_auc.mean))
-        .map(|m| m.model);
+    let (best, best_because) = choose(&models);
 
     let names: Vec<&str> = data.features.iter().map(|f| f.name.as_str()).collect();
     let positives = data.positives().max(1) as f64;
@@ -530,6 +547,7 @@ pub fn learn(data: &Dataset, settings: &Settings) -> Result<Report, LearnError> 
         },
         models,
         best,
+        best_because,
         leakage,
         factors,
         suggestion,
@@ -812,6 +830,53 @@ fn factors(data: &Dataset, settings: &Settings, gain: &[f64]) -> Factors {
         logistic,
         gbm,
         ranked: Vec::new(),
+    }
+}
+
+/// The model to use, and why: by the time split when every model has one (leads are scored
+/// after the ones learned from, so a model that falls apart on the latest leads is not the
+/// one), else by cross-validation.
+fn choose(models: &[ModelReport]) -> (Option<ModelKind>, String) {
+    let by_cv = models
+        .iter()
+        .max_by(|a, b| a.roc_auc.mean.total_cmp(&b.roc_auc.mean));
+    let timed: Option<Vec<(&ModelReport, f64)>> = models
+        .iter()
+        .map(|m| m.time_split.map(|t| (m, t.roc_auc)))
+        .collect();
+    match (timed.filter(|t| !t.is_empty()), by_cv) {
+        (Some(timed), Some(cv)) => {
+            let (best, auc) = timed
+                .iter()
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .copied()
+                .expect("not empty");
+            let because = if best.model == cv.model {
+                format!(
+                    "the best ROC AUC both across the folds ({:.3}) and on the latest leads ({auc:.3})",
+                    cv.roc_auc.mean
+                )
+            } else {
+                format!(
+                    "the best ROC AUC on the latest leads ({auc:.3}, the time split), which is how \
+                     it will be used; {} did better across the folds ({:.3}) but scored {:.3} on \
+                     the latest leads",
+                    cv.title,
+                    cv.roc_auc.mean,
+                    cv.time_split.map_or(f64::NAN, |t| t.roc_auc)
+                )
+            };
+            (Some(best.model), because)
+        }
+        (_, Some(cv)) => (
+            Some(cv.model),
+            format!(
+                "the best mean ROC AUC across the folds ({:.3}); give --time-column to judge the \
+                 models on the latest leads",
+                cv.roc_auc.mean
+            ),
+        ),
+        (_, None) => (None, String::new()),
     }
 }
 

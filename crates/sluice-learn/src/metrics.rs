@@ -99,6 +99,19 @@ pub struct CalibrationBin {
     pub observed: Option<f64>,
 }
 
+/// Expected calibration error: the mean of |predicted - observed| over `bins`, weighted by
+/// their rows.
+pub fn calibration_error(bins: &[CalibrationBin]) -> f64 {
+    let rows: usize = bins.iter().map(|b| b.count).sum();
+    if rows == 0 {
+        return 0.0;
+    }
+    bins.iter()
+        .filter_map(|b| Some(b.count as f64 * (b.predicted? - b.observed?).abs()))
+        .sum::<f64>()
+        / rows as f64
+}
+
 /// Predicted against observed rates in ten equal-width probability bins.
 pub fn calibration(probabilities: &[f64], labels: &[bool]) -> Vec<CalibrationBin> {
     const BINS: usize = 10;

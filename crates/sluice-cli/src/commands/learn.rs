@@ -1095,8 +1095,8 @@ fn print_table(out: &mut impl Write, doc: &Output<'_>) -> anyhow::Result<()> {
     writeln!(out)?;
     writeln!(
         out,
-        "{:<24} {:>15} {:>8} {:>8} {:>9}",
-        "MODEL", "ROC AUC", "PR AUC", "BRIER", "LOG LOSS"
+        "{:<24} {:>15} {:>8} {:>8} {:>9} {:>11}",
+        "MODEL", "ROC AUC", "PR AUC", "BRIER", "LOG LOSS", "CALIBRATION"
     )?;
     for m in &report.models {
         let best = if Some(m.model) == report.best {
@@ -1104,14 +1104,27 @@ fn print_table(out: &mut impl Write, doc: &Output<'_>) -> anyhow::Result<()> {
         } else {
             ""
         };
+        let calibration = if m.calibrated {
+            format!("{:.3}", m.calibration_error)
+        } else {
+            format!("{:.3} poor", m.calibration_error)
+        };
         writeln!(
             out,
-            "{:<24} {:>15} {:>8.3} {:>8.4} {:>9.4}{best}",
+            "{:<24} {:>15} {:>8.3} {:>8.4} {:>9.4} {:>11}{best}",
             m.title,
             format!("{:.3} ± {:.3}", m.roc_auc.mean, m.roc_auc.std),
             m.pr_auc.mean,
             m.brier.mean,
-            m.log_loss.mean
+            m.log_loss.mean,
+            calibration
+        )?;
+    }
+    if report.models.iter().any(|m| !m.calibrated) {
+        writeln!(
+            out,
+            "calibration: the mean gap between predicted and observed rates; \"poor\" (above {}): rank leads with its scores, but do not read them as chances",
+            sluice_learn::learn::CALIBRATED
         )?;
     }
     if let Some(time) = &report.validation.time_split {
@@ -1139,8 +1152,8 @@ fn print_table(out: &mut impl Write, doc: &Output<'_>) -> anyhow::Result<()> {
         writeln!(out)?;
         writeln!(
             out,
-            "best: {} (ROC AUC {:.3}). Calibration, out of fold:",
-            best.title, best.roc_auc.mean
+            "best: {}, {}. Calibration, out of fold:",
+            best.title, report.best_because
         )?;
         writeln!(
             out,
