@@ -804,3 +804,89 @@ fn a_partial_leak_is_flagged_with_its_evidence() {
     );
     assert!(stdout.contains("suspect: column `rating`"), "{stdout}");
 }
+
+#[test]
+fn dates_are_learned_as_their_age_month_and_weekday() {
+    // `engaged` (ISO with a time), `first_call` (day first: some days are past 12) and
+    // `signed_up` (month first): recent engagement converts.
+    let mut csv = String::from("id,engaged,first_call,signed_up,channel,won\n");
+    let mut state = 3u64;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) as f64 / (1u64 << 31) as f64
+    };
+    for i in 0..500 {
+        let days_ago = (next() * 300.0) as i64;
+        let channel = ["web", "event", "partner"][(next() * 3.0) as usize];
+        let chance =
+            if days_ago < 60 { 0.5 } else { 0.1 } + if channel == "partner" { 0.3 } else { 0.0 };
+        let won = next() < chance;
+        let engaged = sluice_core::Timestamp::parse("2026-11-30T12:00:00Z")
+            .unwrap()
+            .millis()
+            - days_ago * 86_400_000;
+        let engaged = chrono::DateTime::from_timestamp_millis(engaged).unwrap();
+        let call = engaged + chrono::Duration::days((next() * 20.0) as i64);
+        let signed = engaged - chrono::Duration::days((next() * 40.0) as i64);
+        csv.push_str(&format!(
+            "c{i},{},{},{},{channel},{}\n",
+            engaged.format("%Y-%m-%d %H:%M"),
+            call.format("%d/%m/%Y"),
+            signed.format("%-m/%-d/%Y"),
+            u8::from(won)
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dates.csv");
+    std::fs::write(&file, csv).unwrap();
+    let suggested = dir.path().join("s.toml");
+    let report = json(&[
+        "learn",
+        "--leads",
+        file.to_str().unwrap(),
+        "--label",
+        "won",
+        "--models",
+        "logistic",
+        "--suggest",
+        suggested.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let data = &report["data"];
+    let excluded: Vec<(&str, &str)> = data["excluded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["column"].as_str().unwrap(), e["reason"].as_str().unwrap()))
+        .collect();
+    for column in ["engaged", "first_call", "signed_up"] {
+        assert!(excluded.contains(&(column, "date")), "{excluded:?}");
+    }
+    let features: Vec<&str> = data["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["column"].as_str().unwrap())
+        .collect();
+    for derived in [
+        "engaged: days before",
+        "engaged: month",
+        "first_call: weekday",
+    ] {
+        assert!(features.contains(&derived), "{features:?}");
+    }
+    // The age carries the signal the logistic model finds.
+    let (_, auc) = best(&report);
+    assert!(auc > 0.65, "ROC AUC {auc}");
+    // No rule per day in the suggested file; the dates are named as left out.
+    let text = std::fs::read_to_string(&suggested).unwrap();
+    assert!(
+        !text.contains("lead.engaged") && !text.contains("2026-"),
+        "{text}"
+    );
+    let left_out = report["suggestion"]["left_out"].to_string();
+    assert!(left_out.contains("`engaged`: a date"), "{left_out}");
+}

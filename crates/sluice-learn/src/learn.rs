@@ -74,10 +74,12 @@ pub struct Settings {
 pub enum Threshold {
     /// The score that maximises F1.
     BestF1,
-    /// The score that this share of leads reaches (e.g. the share the active model
-    /// qualifies, to compare the two at equal volume, or sales' capacity over the leads'
-    /// weeks).
+    /// The score that this share of leads reaches (asked for, or sales' capacity over the
+    /// leads' weeks).
     Share(f64),
+    /// The score that as many leads reach as the active model qualifies (this share), so the
+    /// two compare at equal volume.
+    ActiveVolume(f64),
     /// The lowest score whose MQLs convert at least this often (the most MQLs at that
     /// precision).
     Precision(f64),
@@ -571,7 +573,7 @@ impl Settings {
         }
         let aim = match self.threshold {
             Threshold::BestF1 => None,
-            Threshold::Share(x) => Some(("MQL share", x)),
+            Threshold::Share(x) | Threshold::ActiveVolume(x) => Some(("MQL share", x)),
             Threshold::Precision(x) => Some(("--precision", x)),
             Threshold::Recall(x) => Some(("--recall", x)),
         };
@@ -898,7 +900,15 @@ fn suggest(
             metrics::share_cut(scores, &data.label, share),
             format!(
                 "the score {:.1} % of leads reach on the out-of-fold scores (the share asked \
-                 for: the active model's, or sales' capacity)",
+                 for, or sales' capacity)",
+                100.0 * share
+            ),
+        ),
+        Threshold::ActiveVolume(share) => (
+            metrics::share_cut(scores, &data.label, share),
+            format!(
+                "the score as many leads reach on the out-of-fold scores as the active model \
+                 qualifies ({:.1} %)",
                 100.0 * share
             ),
         ),

@@ -81,7 +81,7 @@ fn encoding(feature: &Feature) -> Encoding {
             },
             Values::Numeric { .. },
         ) => Encoding::Capped,
-        (Source::Engagement { .. }, _) => Encoding::Skip,
+        (Source::Engagement { .. } | Source::Date { .. }, _) => Encoding::Skip,
     }
 }
 
@@ -305,7 +305,7 @@ impl PointsModel {
             let kind = match &feature.source {
                 Source::Lead => "lead",
                 Source::Account(_) => "account",
-                Source::Engagement { .. } => continue,
+                Source::Engagement { .. } | Source::Date { .. } => continue,
             };
             let bins = self.coefficients[f].len();
             for (bin, coefficient) in self.coefficients[f].iter().enumerate() {
@@ -443,6 +443,15 @@ impl PointsModel {
                     ),
                 });
                 continue;
+            }
+            if let Source::Date { column } = &feature.source
+                && !left_out
+                    .iter()
+                    .any(|l: &String| l.starts_with(&format!("`{column}`")))
+            {
+                left_out.push(format!(
+                    "`{column}`: a date; the models learn from its age, month and weekday, which a model file cannot test"
+                ));
             }
             if encoding(feature) != Encoding::Bins {
                 continue;

@@ -234,6 +234,12 @@ pub enum Source {
         /// How it is counted.
         measure: Measure,
     },
+    /// Made from a date column (its age, month or weekday): the models learn from it, but a
+    /// model file cannot test it, so the suggested points leave it out.
+    Date {
+        /// The date column.
+        column: String,
+    },
 }
 
 /// A column the models may use.
@@ -287,6 +293,9 @@ pub enum ExcludedBecause {
     ManyValues,
     /// The link to the lead's account, whose attributes are columns of their own.
     AccountLink,
+    /// A date: learned from as its age, month and weekday (columns of their own), never as one
+    /// category per day.
+    Date,
 }
 
 impl ExcludedBecause {
@@ -301,6 +310,7 @@ impl ExcludedBecause {
             ExcludedBecause::Constant => "a single value",
             ExcludedBecause::ManyValues => "too many distinct texts (free text or names)",
             ExcludedBecause::AccountLink => "the link to the account, whose attributes are used",
+            ExcludedBecause::Date => "a date: used as its age, month and weekday",
         }
     }
 }
@@ -434,7 +444,20 @@ impl Dataset {
         let mut features = Vec::new();
         let mut excluded = Vec::new();
         let mut blanked = vec![0usize; roles.missing.markers.len()];
+        // A date's age is counted to the row's time when there is one, else to the latest date
+        // of its column (when the file was exported, near enough).
+        let row_times = times.clone();
         for ((name, cells), reason) in headers.iter().zip(columns).zip(reasons) {
+            if reason.is_none()
+                && let Some(dates) = date_column(&cells, &roles.missing)
+            {
+                features.extend(date_features(name, &dates, row_times.as_deref()));
+                excluded.push(Excluded {
+                    column: name.clone(),
+                    reason: ExcludedBecause::Date,
+                });
+                continue;
+            }
             let typed = match reason {
                 Some(reason) => Err(reason),
                 None => {
@@ -513,6 +536,107 @@ pub fn parse_label(cell: &str) -> Option<bool> {
 /// finite. `None` for anything that stays text there.
 pub fn csv_number(cell: &str) -> Option<f64> {
     sluice_core::table::number(cell).map(sluice_core::table::Number::value)
+}
+
+/// A column whose every value is a date (or missing), with at least two distinct: each row's
+/// time (`None` when missing). `a/b/yyyy` dates are read day first when some first number is
+/// above 12, else month first (as US exports write them).
+fn date_column(cells: &[String], missing: &Missing) -> Option<Vec<Option<i64>>> {
+    use sluice_core::outcome::{DateOrder, parse_time};
+    let values: Vec<&str> = cells
+        .iter()
+        .map(String::as_str)
+        .filter(|c| !missing.is_missing(c))
+        .collect();
+    // Numbers are numbers (a year alone, a count), never dates.
+    if values.len() < 2 || values.iter().any(|v| csv_number(v).is_some()) {
+        return None;
+    }
+    let read_all = |order: DateOrder| -> Option<Vec<Option<i64>>> {
+        cells
+            .iter()
+            .map(|c| {
+                if missing.is_missing(c) {
+                    Some(None)
+                } else {
+                    parse_time(c, order).map(|t| Some(t.millis()))
+                }
+            })
+            .collect()
+    };
+    let dates = read_all(DateOrder::MonthFirst).or_else(|| read_all(DateOrder::DayFirst))?;
+    let mut distinct = dates.iter().flatten();
+    let first = distinct.next()?;
+    distinct.any(|d| d != first).then_some(dates)
+}
+
+/// A date column's features: days from the date to the row's time (or to the column's latest
+/// date), its month and its weekday.
+fn date_features(name: &str, dates: &[Option<i64>], row_times: Option<&[i64]>) -> Vec<Feature> {
+    const DAY: f64 = 86_400_000.0;
+    let latest = dates.iter().flatten().copied().max().unwrap_or(0);
+    let missing = dates.iter().filter(|d| d.is_none()).count();
+    let age: Vec<f64> = dates
+        .iter()
+        .enumerate()
+        .map(|(row, d)| match d {
+            Some(d) => {
+                let reference = row_times.map_or(latest, |t| t[row]);
+                ((reference - d) as f64 / DAY).round()
+            }
+            None => f64::NAN,
+        })
+        .collect();
+    let parts = |label: fn(&chrono::DateTime<chrono::Utc>) -> String| -> Values {
+        let texts: Vec<Option<String>> = dates
+            .iter()
+            .map(|d| {
+                d.and_then(chrono::DateTime::from_timestamp_millis)
+                    .map(|t| label(&t))
+            })
+            .collect();
+        let mut levels: Vec<String> = Vec::new();
+        let codes = texts
+            .iter()
+            .map(|t| match t {
+                None => MISSING,
+                Some(t) => match levels.iter().position(|l| l == t) {
+                    Some(i) => i as u32,
+                    None => {
+                        levels.push(t.clone());
+                        levels.len() as u32 - 1
+                    }
+                },
+            })
+            .collect();
+        Values::Categorical { levels, codes }
+    };
+    let source = || Source::Date {
+        column: name.to_string(),
+    };
+    vec![
+        Feature {
+            name: format!("{name}: days before"),
+            values: Values::Numeric {
+                values: age,
+                csv_numbers: true,
+            },
+            missing,
+            source: source(),
+        },
+        Feature {
+            name: format!("{name}: month"),
+            values: parts(|t| t.format("%b").to_string()),
+            missing,
+            source: source(),
+        },
+        Feature {
+            name: format!("{name}: weekday"),
+            values: parts(|t| t.format("%a").to_string()),
+            missing,
+            source: source(),
+        },
+    ]
 }
 
 /// Types one column, or says why it is no feature.

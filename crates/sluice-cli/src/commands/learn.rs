@@ -335,7 +335,11 @@ pub fn run(args: LearnArgs) -> anyhow::Result<()> {
         if let (Some((path, model)), Some(activities)) = (&active, &read.activities) {
             let judged = judge(path, model, &history, &leads, activities);
             let rows = history.data.len().max(2) as f64;
-            settings.threshold = Threshold::Share(judged.share.clamp(1.0 / rows, 1.0 - 1.0 / rows));
+            // An aim given on the command line wins; else the two compare at equal volume.
+            if settings.threshold == Threshold::BestF1 {
+                settings.threshold =
+                    Threshold::ActiveVolume(judged.share.clamp(1.0 / rows, 1.0 - 1.0 / rows));
+            }
             against = Some(judged);
         }
         (history.data, rejections, Some((history.summary, read)))
