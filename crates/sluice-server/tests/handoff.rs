@@ -37,6 +37,10 @@ sql_min = 1.0
 [bant.budget]
 field = "bant_budget"
 values = { approved = 1.0 }
+[probability]
+of = "opportunity"
+intercept = -4.0
+per_point = 0.05
 [handoff]
 default_team = "sdr"
 reject_reasons = ["not_a_fit", "student"]
@@ -281,6 +285,8 @@ async fn scenario(app: App) {
         "{queue}"
     );
     assert_eq!(item["slas"][0]["sla"], "first-touch");
+    // The model's calibration gives each queued lead its chance: 60 points, -4 + 0.05 * 60.
+    assert_eq!(item["probability"], 0.269, "{item}");
 
     // An enterprise lead goes to the account executives by rule.
     app.identify_and_demo("u2", json!({"seniority": "vp", "employees": 10000}))
@@ -580,4 +586,53 @@ async fn crm_deals_are_outcomes_over_the_api() {
         .await;
     assert!(message.contains("is not a number"), "{message}");
     drop(app.running);
+}
+
+#[tokio::test]
+async fn the_queue_sorts_by_the_chance_of_converting() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::start(format!("sqlite://{}", dir.path().join("q.db").display())).await;
+    app.setup_teams().await;
+    // Two demos make a stronger lead than one.
+    app.identify_and_demo("low", json!({"seniority": "vp"}))
+        .await;
+    app.identify_and_demo("high", json!({"seniority": "vp"}))
+        .await;
+    let again = json!({"batch": [{"type": "track", "userId": "high", "messageId": "high-d2",
+        "timestamp": app.running.state.clock.now().to_string(), "event": "Demo Requested"}]});
+    let response = app
+        .http
+        .post(format!("{}/v1/batch", app.base))
+        .basic_auth("wk_test", Some(""))
+        .json(&again)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let by_deadline = app.get("/api/v1/queue").await;
+    let ids = |queue: &Value| -> Vec<String> {
+        queue["queue"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["lead_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(by_deadline["sort"], "deadline", "{by_deadline}");
+    assert_eq!(ids(&by_deadline).len(), 2, "{by_deadline}");
+    let by_chance = app.get("/api/v1/queue?sort=probability").await;
+    assert_eq!(ids(&by_chance), ["high", "low"], "{by_chance}");
+    let chances: Vec<f64> = by_chance["queue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["probability"].as_f64().unwrap())
+        .collect();
+    assert!(chances[0] > chances[1], "{chances:?}");
+    let (status, body) = app
+        .call(reqwest::Method::GET, "/api/v1/queue?sort=urgency", None)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("sort: `urgency`"), "{body}");
 }

@@ -449,10 +449,15 @@ pub struct QueueQuery {
     team: Option<String>,
     /// Only this rep's leads.
     rep: Option<String>,
+    /// `deadline` (the default: the earliest SLA deadline first), `probability` (the predicted
+    /// chance of converting, highest first; the score where the model has no `[probability]`)
+    /// or `score` (highest first).
+    #[param(pattern = "^(deadline|probability|score)$")]
+    sort: Option<String>,
 }
 
-/// The work queue: leads in `mql` and `sal` with their owner and SLA deadlines, most urgent
-/// first.
+/// The work queue: leads in `mql` and `sal` with their owner, SLA deadlines and predicted
+/// probability (when the model has a `[probability]`), most urgent first, or by `sort`.
 #[utoipa::path(get, path = "/api/v1/queue", tag = "hand-off", params(QueueQuery),
     responses((status = 200, description = "The queue", body = Object)))]
 pub async fn queue(
@@ -467,14 +472,20 @@ pub async fn queue(
     if let Some(team) = principal.team() {
         query.team = Some(team.to_string());
     }
+    let sort = query.sort.as_deref().unwrap_or("deadline");
+    if !matches!(sort, "deadline" | "probability" | "score") {
+        return Err(ApiError::unprocessable(format!(
+            "sort: `{sort}` is not deadline, probability or score"
+        )));
+    }
     let now = state.clock.now();
-    let policy = state
-        .live
-        .read()
-        .expect("live state lock")
-        .model()
-        .handoff()
-        .clone();
+    let (policy, probability) = {
+        let live = state.live.read().expect("live state lock");
+        (
+            live.model().handoff().clone(),
+            live.model().probability().cloned(),
+        )
+    };
     let roster = Roster::load(&state.store, now).await?;
     let mut items = Vec::new();
     for handoff in state.store.open_handoffs().await? {
@@ -512,6 +523,10 @@ pub async fn queue(
             "stage": stage,
             "email": lead.as_ref().and_then(|l| l.attributes.get("email")),
             "score": lead.as_ref().map(|l| l.score),
+            "probability": lead
+                .as_ref()
+                .zip(probability.as_ref())
+                .map(|(l, p)| (p.at(l.score) * 1000.0).round() / 1000.0),
             "grade": lead.as_ref().map(|l| l.grade.clone()),
             "rep": a.rep_id,
             "team": a.team_id,
@@ -532,7 +547,13 @@ pub async fn queue(
             })
             .unwrap_or_else(|| "~".into())
     });
-    Ok(Json(json!({"queue": items})))
+    if sort != "deadline" {
+        // The probability rises with the score, so both orders agree where it is known; the
+        // sort is stable, so equal ones keep their urgency order.
+        let key = |item: &Value| item["score"].as_f64().unwrap_or(f64::NEG_INFINITY);
+        items.sort_by(|a, b| key(b).total_cmp(&key(a)));
+    }
+    Ok(Json(json!({"queue": items, "sort": sort})))
 }
 
 /// Give a lead to a rep.
