@@ -5,15 +5,18 @@
 //! repository's `examples/`, a generated company's files (`sluice generate --leads 2000 --seed 42
 //! --end 2026-10-01`) where an example names them, and the files the examples use
 //! ([`fixtures`]). A document whose examples talk to the service (they name `127.0.0.1:7878`,
-//! `$URL` or its database, `sluice.db`) gets a fresh `sluice serve --demo` on `sluice.db` in that
-//! directory, and its placeholders stand for the service's address, admin token and write key.
+//! `$URL` or its database, `sluice.db`) gets the demo's `sluice.db` (seeded once by `sluice serve
+//! --demo`, copied per document) and, from the first block that talks to it, a fresh `sluice
+//! serve --demo` on it; its placeholders stand for the service's address, admin token and write
+//! key.
 //!
 //! In a `console` block, a line starting with `$ ` is a command (a trailing `\` continues it on
 //! the next line) and the lines after it, up to the next command, are what it prints (stdout and
 //! stderr as a terminal shows them). A command must exit 0 and print exactly that, where `...`
 //! in a line matches any text and a line that is only `...` any number of lines; a command
 //! whose output shows an `error:` line must fail and print it. In an `sh` block every line that
-//! is not a comment is a command that must exit 0. A block that cannot run here is marked on
+//! is not a comment is a command that must exit 0 (`curl` fails on an HTTP error, and prints no
+//! progress meter, as on a terminal). A block that cannot run here is marked on
 //! the line before its fence with `<!-- not tested: REASON -->`; any other command example (a
 //! `$ ` line in a block of another kind) is a failure, so every example is run or says why not.
 
@@ -659,7 +662,7 @@ fn expected_output_matches_with_ellipses() {
     assert!(matches(&lines("x ..."), &["x yz"]));
     assert!(!matches(&lines("x ... z"), &["x y"]));
     assert!(matches(&lines("... and 72 more"), &["... and 72 more"]));
-    assert!(matches(&lines("ab...b"), &["ab"]) == false);
+    assert!(!matches(&lines("ab...b"), &["ab"]));
     assert!(matches(&lines("a...b...c"), &["a1b2c"]));
     assert_eq!(
         replace_word("$SLUICE_ADMIN_TOKEN ADMIN_TOKEN", "ADMIN_TOKEN", "t"),
