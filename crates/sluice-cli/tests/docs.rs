@@ -401,6 +401,15 @@ fn fixtures(dir: &Path) {
     std::fs::write(dir.join("model.toml"), &example).unwrap();
     // docs/security.md: a password for `--password-stdin`.
     std::fs::write(dir.join("pw.txt"), "a long passphrase\n").unwrap();
+    // docs/import.md: a HubSpot users export naming two teams the database does not have.
+    std::fs::write(
+        dir.join("hubspot-users.csv"),
+        "User ID,First Name,Last Name,Email,Teams,Deactivated\n\
+         101,Omar,Haddad,omar.h@example.com,EMEA Sales; Partners,false\n\
+         102,Ines,Keller,ines@example.com,Partners,false\n\
+         103,Sam,Osei,sam@example.com,EMEA Sales,true\n",
+    )
+    .unwrap();
     // docs/import.md: a HubSpot export with a short row.
     std::fs::write(
         dir.join("hubspot.csv"),
