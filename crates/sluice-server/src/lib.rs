@@ -379,6 +379,17 @@ pub async fn choose_model(
                 active: true,
             };
             store.save_model(&row).await?;
+            // Put in force by whoever ran `sluice serve` or `sluice import`, from a file or the
+            // built-in model.
+            store
+                .sign_model(
+                    &version,
+                    "sluice",
+                    Some(&format!(
+                        "put in force from {name} by the command that stored it"
+                    )),
+                )
+                .await?;
         }
     }
     Ok((model, version))
