@@ -506,7 +506,7 @@ fn crm_export(rows: usize) -> String {
             let text = dollars.to_string();
             let mut grouped = String::new();
             for (k, c) in text.chars().enumerate() {
-                if k > 0 && (text.len() - k) % 3 == 0 {
+                if k > 0 && (text.len() - k).is_multiple_of(3) {
                     grouped.push(',');
                 }
                 grouped.push(c);
