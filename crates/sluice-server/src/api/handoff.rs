@@ -190,7 +190,7 @@ pub struct RepRequest {
     /// Whether they take new leads (default true).
     available: Option<bool>,
     /// Out of office until (RFC 3339 or YYYY-MM-DD; empty: not away).
-    #[schema(value_type = Option<super::WhenOrEmpty>)]
+    #[schema(value_type = Option<super::UntilOrNone>)]
     away_until: Option<String>,
 }
 
@@ -228,7 +228,7 @@ pub struct RepPatch {
     available: Option<Option<bool>>,
     /// Out of office until (RFC 3339 or YYYY-MM-DD; empty, `none` or null: back).
     #[serde(default, deserialize_with = "super::patch_field")]
-    #[schema(value_type = Option<super::WhenOrEmpty>)]
+    #[schema(value_type = Option<super::UntilOrNone>)]
     away_until: Option<Option<String>>,
 }
 
@@ -459,7 +459,8 @@ pub struct QueueQuery {
 /// The work queue: leads in `mql` and `sal` with their owner, SLA deadlines and predicted
 /// probability (when the model has a `[probability]`), most urgent first, or by `sort`.
 #[utoipa::path(get, path = "/api/v1/queue", tag = "hand-off", params(QueueQuery),
-    responses((status = 200, description = "The queue", body = Object)))]
+    responses((status = 200, description = "The queue", body = Object),
+        (status = 422, description = "An unknown sort", body = crate::error::ErrorBody)))]
 pub async fn queue(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,

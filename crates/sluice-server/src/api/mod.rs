@@ -192,10 +192,32 @@ where
     <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
 }
 
-/// [`When`], or empty (or `none`) for none.
+/// [`When`], or empty for none.
 pub struct WhenOrEmpty;
 
 impl utoipa::PartialSchema for WhenOrEmpty {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::AnyOfBuilder::new()
+            .item(string_of(KnownFormat::DateTime))
+            .item(string_of(KnownFormat::Date))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .max_length(Some(0)),
+            )
+            .description(Some(
+                "RFC 3339, e.g. `2026-11-02T09:30:00Z`, `YYYY-MM-DD`, or empty for none",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for WhenOrEmpty {}
+
+/// A rep's absence: [`When`], or empty or `none` (the CLI's word) for none.
+pub struct UntilOrNone;
+
+impl utoipa::PartialSchema for UntilOrNone {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         utoipa::openapi::schema::AnyOfBuilder::new()
             .item(string_of(KnownFormat::DateTime))
@@ -211,13 +233,13 @@ impl utoipa::PartialSchema for WhenOrEmpty {
                     .enum_values(Some(["none"])),
             )
             .description(Some(
-                "RFC 3339, e.g. `2026-11-02T09:30:00Z`, `YYYY-MM-DD`, or empty for none",
+                "RFC 3339, e.g. `2026-11-02T09:30:00Z`, `YYYY-MM-DD`, or empty or `none` for none",
             ))
             .into()
     }
 }
 
-impl utoipa::ToSchema for WhenOrEmpty {}
+impl utoipa::ToSchema for UntilOrNone {}
 
 /// A page cursor of leads or accounts, the `next` of the previous page: the last item's sort
 /// key (a number), `~`, and its id.
@@ -270,7 +292,7 @@ fn string_of(format: KnownFormat) -> ObjectBuilder {
         reports::funnel, reports::attribution,
         governance::propose, governance::list_proposals, governance::get_proposal, governance::approve, governance::reject,
         governance::start_shadow, governance::shadow_report, governance::model_log, governance::rollback),
-    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail, When, WhenOrEmpty, Date, Cursor, webhooks::EventType, MoveRequest, trust::SourceRequest, trust::UserRequest, trust::TokenRequest, trust::RotateRequest, webhooks::WebhookRequest,
+    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail, When, WhenOrEmpty, UntilOrNone, Date, Cursor, webhooks::EventType, MoveRequest, trust::SourceRequest, trust::UserRequest, trust::TokenRequest, trust::RotateRequest, webhooks::WebhookRequest,
         handoff::TeamRequest, handoff::RepRequest, handoff::RepPatch, handoff::AssignRequest, handoff::AcceptRequest, handoff::RejectRequest,
         handoff::ActivityRequest, handoff::BulkActivity, handoff::ActivitiesRequest, handoff::OutcomesRequest, handoff::OwnerRequest,
         governance::SignRequest, governance::RejectProposal)),
