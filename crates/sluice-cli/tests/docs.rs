@@ -495,9 +495,15 @@ fn run(dir: &Path, env: &[(String, String)], command: &str) -> (Option<i32>, Str
             break status.code();
         }
         if Instant::now() > deadline {
-            let _ = Command::new("kill")
-                .args(["-s", "KILL", "--", &format!("-{}", child.id())])
-                .status();
+            // Its process group (bash's own pid). Not `kill -s KILL -- -PGID`: procps-ng
+            // 4.0's kill sends a negative pid's signal to every process it may signal.
+            let group = libc::pid_t::try_from(child.id()).expect("a pid");
+            if group > 1 {
+                // SAFETY: killpg only sends a signal, to the group made at bash's spawn.
+                unsafe {
+                    libc::killpg(group, libc::SIGKILL);
+                }
+            }
             let _ = child.wait();
             break None;
         }

@@ -429,9 +429,16 @@ async fn analytics_js_works_unmodified_in_a_browser() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let _ = Command::new("kill")
-        .args(["-TERM", &format!("-{}", browser.id())])
-        .status();
+    // The browser and its helpers, by their process group (the browser's own pid, as spawned
+    // with `process_group(0)`). Not `kill -TERM -PGID`: procps-ng 4.0's kill sends that to
+    // every process it may signal.
+    let group = libc::pid_t::try_from(browser.id()).expect("a pid");
+    if group > 1 {
+        // SAFETY: killpg only sends a signal; the group is the browser's, made at its spawn.
+        unsafe {
+            libc::killpg(group, libc::SIGTERM);
+        }
+    }
     let stop = Instant::now() + Duration::from_secs(10);
     while browser.try_wait().unwrap().is_none() && Instant::now() < stop {
         std::thread::sleep(Duration::from_millis(50));
